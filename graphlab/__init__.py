@@ -1,8 +1,27 @@
-"""graphlab: neural networks as node graphs, the chain rule shown, training for real."""
+"""graphlab: neural networks as node graphs, the chain rule shown, training for real.
 
+>>> import graphlab as gl
+>>> g = gl.load("samples/cs231n.graph.json")
+>>> prog = gl.compile(g, dtype="float64")
+>>> float(prog.forward({"x": -2, "y": 5, "z": -4})["f"])
+-12.0
+"""
+
+from .builder import GraphBuilder
 from .errors import (AttrError, CycleError, DuplicateEdgeError, ExecutionError,
                      FileFormatError, GraphError, GraphlabError, LoweringError,
                      PortError, ShapeError, TrainingError)
+from .graph import Edge, Graph, Node
+from .io import dumps, load, loads, save
 from .ops import get_op, op_names, ops_by_family
+from .program import Program, compile
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "GraphBuilder", "Graph", "Node", "Edge", "load", "loads", "save", "dumps",
+    "compile", "Program", "get_op", "op_names", "ops_by_family",
+    "GraphlabError", "GraphError", "FileFormatError", "CycleError", "PortError",
+    "DuplicateEdgeError", "AttrError", "ShapeError", "LoweringError",
+    "ExecutionError", "TrainingError",
+]

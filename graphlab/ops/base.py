@@ -111,8 +111,13 @@ def ops_by_family():
     return out
 
 
+_families_loaded = False
+
+
 def _load_families():
-    if not _REGISTRY:
+    global _families_loaded
+    if not _families_loaded:
+        _families_loaded = True
         from . import _families  # noqa: F401  (imports every family module)
 
 

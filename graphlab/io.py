@@ -1,0 +1,345 @@
+"""Graph files (``*.graph.json``): reading, migrating, writing atomically.
+
+The format is SPEC section 1. Reading checks the file's structure (JSON,
+version, ids, ops, attributes, edges, outputs, sidecar parameters) and raises
+one :class:`GraphError` naming the file and node; shapes are checked later by
+:meth:`Graph.check`. Writing keeps node and edge order and the way each edge
+was spelled, so that saving an unchanged graph reproduces its file.
+"""
+
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from .errors import FileFormatError, GraphError, GraphlabError
+from .graph import Graph, parse_ref
+
+__all__ = ["FORMAT_VERSION", "load", "loads", "save", "dumps", "from_dict", "to_dict",
+           "load_params", "save_params"]
+
+FORMAT_VERSION = 1
+
+# Older format versions and the function that lifts a file to the next one.
+# Version 1 is the first published format, so nothing needs lifting yet; a
+# reader that meets version 2 files one day adds ``1: _v1_to_v2`` here.
+_MIGRATIONS = {}
+
+_TOP_KEYS = ("graphlab", "name", "nodes", "edges", "outputs", "params", "train", "tests")
+_NODE_KEYS = ("id", "op", "attrs", "ui")
+
+
+# ---- reading ----------------------------------------------------------------------------
+
+def load(path, *, lenient=False):
+    """Read a graph file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    lenient : bool
+        Keep nodes with unknown ops (as placeholders) and invalid attributes
+        instead of refusing the file; :meth:`Graph.check` then reports them.
+        The editor opens files this way so that nothing is lost.
+
+    Returns
+    -------
+    Graph
+
+    Raises
+    ------
+    GraphError
+        With ``file`` set and, where it applies, ``node``.
+
+    Examples
+    --------
+    >>> import graphlab as gl
+    >>> g = gl.load("samples/cs231n.graph.json")
+    >>> g.outputs
+    ['f']
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise GraphError("no such file", file=path) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise GraphError(f"cannot read the file: {e}", file=path) from None
+    try:
+        g = loads(text, lenient=lenient, base_dir=os.path.dirname(path))
+    except GraphlabError as e:
+        e.file = path
+        raise
+    g.path = path
+    return g
+
+
+def loads(text, *, lenient=False, base_dir="."):
+    """Read a graph from JSON text (see :func:`load`)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        if e.pos >= len(text.rstrip()):
+            raise FileFormatError(f"the JSON ends early at line {e.lineno}, column "
+                                  f"{e.colno}: the file looks truncated") from None
+        raise FileFormatError(f"invalid JSON at line {e.lineno}, column {e.colno}: "
+                              f"{e.msg}") from None
+    return from_dict(data, lenient=lenient, base_dir=base_dir)
+
+
+def _migrate(data):
+    version = data.get("graphlab")
+    if version is None:
+        raise FileFormatError("not a graphlab graph file: the top-level object has no "
+                              "\"graphlab\" format version (write \"graphlab\": 1)")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise FileFormatError(f"\"graphlab\" must be a format version such as 1, got "
+                              f"{version!r}")
+    if version > FORMAT_VERSION:
+        raise FileFormatError(f"this file has format version {version}, written by a "
+                              f"newer graphlab; this one reads up to version "
+                              f"{FORMAT_VERSION}: upgrade graphlab to open it")
+    while version < FORMAT_VERSION:
+        data = _MIGRATIONS[version](data)
+        version = data["graphlab"]
+    return data
+
+
+def from_dict(data, *, lenient=False, base_dir="."):
+    """Build a :class:`Graph` from a parsed graph file (see :func:`load`)."""
+    if not isinstance(data, dict):
+        raise FileFormatError("a graph file is one JSON object with \"graphlab\", "
+                              f"\"nodes\" and \"edges\"; this one is a "
+                              f"{type(data).__name__}")
+    data = _migrate(data)
+    name = data.get("name", "")
+    if not isinstance(name, str):
+        raise FileFormatError(f"\"name\" must be a string, got {name!r}")
+    g = Graph(name)
+    g.extra = {k: v for k, v in data.items() if k not in _TOP_KEYS}
+
+    nodes = data.get("nodes", [])
+    if not isinstance(nodes, list):
+        raise FileFormatError("\"nodes\" must be a list of node objects")
+    for i, nd in enumerate(nodes):
+        _read_node(g, i, nd, lenient)
+
+    edges = data.get("edges", [])
+    if not isinstance(edges, list):
+        raise FileFormatError("\"edges\" must be a list of [source, target] pairs")
+    for e in edges:
+        if (not isinstance(e, list) or len(e) != 2
+                or not all(isinstance(x, str) for x in e)):
+            raise FileFormatError(f"edge {json.dumps(e)} must be a pair of strings "
+                                  "[\"source\", \"target:port\"]")
+        edge = g.connect(e[0], e[1])
+        g._edge_text[edge] = tuple(e)
+
+    outputs = data.get("outputs", [])
+    if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
+        raise FileFormatError("\"outputs\" must be a list of node ids")
+    for ref in outputs:
+        node, _ = parse_ref(ref)
+        if node not in g:
+            raise GraphError(f"\"outputs\" names '{ref}', which is not a node: use one "
+                             "of the node ids", node=node)
+    g.set_outputs(outputs)
+
+    train = data.get("train")
+    if train is not None and not isinstance(train, dict):
+        raise FileFormatError("\"train\" must be an object (loss, data, optimizer, ...)")
+    g.train = train
+    tests = data.get("tests", [])
+    if not isinstance(tests, list) or not all(isinstance(t, dict) for t in tests):
+        raise FileFormatError("\"tests\" must be a list of objects with \"at\", "
+                              "\"expect\" and \"grads\"")
+    g.tests = tests
+
+    params = data.get("params")
+    if params is not None:
+        if not isinstance(params, str):
+            raise FileFormatError("\"params\" must be the path of a .npz file, relative "
+                                  "to the graph file")
+        g.params_file = params
+        g.params = load_params(g, os.path.join(base_dir, params))
+    return g
+
+
+def _read_node(g, i, nd, lenient):
+    if not isinstance(nd, dict):
+        raise FileFormatError(f"nodes[{i}] must be an object with \"id\" and \"op\", "
+                              f"got {json.dumps(nd)}")
+    node_id = nd.get("id")
+    if node_id is None or "op" not in nd:
+        missing = "id" if node_id is None else "op"
+        raise GraphError(f"nodes[{i}] has no \"{missing}\"", node=node_id)
+    for key in nd:
+        if key not in _NODE_KEYS:
+            import difflib
+            close = difflib.get_close_matches(key, _NODE_KEYS, n=1)
+            hint = f" (did you mean \"{close[0]}\"?)" if close else ""
+            raise GraphError(f"unknown key \"{key}\"{hint}; a node has id, op, attrs "
+                             "and ui", node=node_id)
+    for key in ("attrs", "ui"):
+        if not isinstance(nd.get(key, {}), dict):
+            raise GraphError(f"\"{key}\" must be an object", node=node_id)
+    g.add_node(node_id, nd["op"], nd.get("attrs"), nd.get("ui"), lenient=lenient)
+
+
+def load_params(g, path):
+    """Read a sidecar ``.npz``; arrays keyed by node id (``id.state`` for state)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            params = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise GraphError(f"the parameter file '{path}' named by \"params\" does not "
+                         "exist: train and --save it, or remove the key") from None
+    except (OSError, ValueError) as e:
+        raise GraphError(f"cannot read the parameter file '{path}': {e}") from None
+    for key, value in params.items():
+        node = key.partition(".")[0]
+        if node not in g:
+            raise GraphError(f"the parameter file has an array for '{key}', but the "
+                             "graph has no such node", node=node)
+        nd = g.node(node)
+        if "." not in key and nd.op == "Parameter" and not nd.placeholder:
+            shape = tuple(nd.resolved["shape"])
+            if value.shape != shape:
+                raise GraphError(f"the parameter file's array has shape "
+                                 f"{list(value.shape)}, the node expects {list(shape)}",
+                                 node=node)
+    return params
+
+
+# ---- writing ----------------------------------------------------------------------------
+
+def to_dict(g):
+    """The graph as a JSON-ready dict, in file order."""
+    out = {"graphlab": FORMAT_VERSION, "name": g.name, "nodes": []}
+    for node_id in g.nodes:
+        n = g.node(node_id)
+        nd = {"id": node_id, "op": n.op}
+        if n.attrs:
+            nd["attrs"] = _jsonable(n.attrs)
+        if n.ui:
+            nd["ui"] = _jsonable(n.ui)
+        out["nodes"].append(nd)
+    out["edges"] = [list(g._edge_text.get(e) or _edge_text(g, e)) for e in g.edges]
+    out["outputs"] = list(g.outputs)
+    if g.params_file:
+        out["params"] = g.params_file
+    if g.train is not None:
+        out["train"] = g.train
+    if g.tests:
+        out["tests"] = g.tests
+    out.update(g.extra)
+    return out
+
+
+def _edge_text(g, e):
+    src_default = g.node(e.src).output_ports[0] == e.src_port
+    return (e.src if src_default else f"{e.src}:{e.src_port}", f"{e.dst}:{e.dst_port}")
+
+
+def _jsonable(v):
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _compact(v):
+    return json.dumps(v, ensure_ascii=False, separators=(", ", ": "))
+
+
+def dumps(g):
+    """The graph file's text: one node and one edge per line; other sections
+    compact where they fit in a line, indented where they do not."""
+    d = to_dict(g)
+    lines = ["{"]
+    items = list(d.items())
+    for i, (key, value) in enumerate(items):
+        comma = "," if i < len(items) - 1 else ""
+        if key in ("nodes", "edges") and value:
+            lines.append(f"  {json.dumps(key)}: [")
+            lines += [f"    {_compact(x)}{',' if j < len(value) - 1 else ''}"
+                      for j, x in enumerate(value)]
+            lines.append(f"  ]{comma}")
+        else:
+            lines.append(f"  {json.dumps(key)}: {_pretty(value, 2)}{comma}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _pretty(value, indent, width=88):
+    """JSON on one line if it fits in ``width`` columns, else one item a line."""
+    flat = _compact(value)
+    if len(flat) + indent + 20 <= width or not isinstance(value, (dict, list)) \
+            or not value:
+        return flat
+    pad = " " * (indent + 2)
+    if isinstance(value, dict):
+        body = [f"{pad}{json.dumps(k, ensure_ascii=False)}: {_pretty(v, indent + 2)}"
+                for k, v in value.items()]
+        return "{\n" + ",\n".join(body) + "\n" + " " * indent + "}"
+    body = [pad + _pretty(v, indent + 2) for v in value]
+    return "[\n" + ",\n".join(body) + "\n" + " " * indent + "]"
+
+
+def _atomic_write(path, write):
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path),
+                               dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def save(g, path, *, params=True):
+    """Write the graph atomically (a temporary file, then a rename).
+
+    When the graph holds parameter values (``g.params``), they go to a sidecar
+    ``.npz`` beside it (``g.params_file``, by default ``NAME.params.npz``),
+    also written atomically, and the file's ``params`` key names it.
+    """
+    path = os.fspath(path)
+    if params and g.params:
+        if not g.params_file:
+            stem = os.path.basename(path)
+            for ext in (".graph.json", ".json"):
+                if stem.endswith(ext):
+                    stem = stem[: -len(ext)]
+                    break
+            g.params_file = stem + ".params.npz"
+        save_params(g.params, os.path.join(os.path.dirname(path), g.params_file))
+    text = dumps(g).encode("utf-8")
+    try:
+        _atomic_write(path, lambda f: f.write(text))
+    except OSError as e:
+        raise GraphError(f"cannot save: {e.strerror or e}", file=path) from None
+    g.path = path
+
+
+def save_params(params, path):
+    """Write ``{key: array}`` to an ``.npz`` atomically."""
+    arrays = {k: np.asarray(v) for k, v in params.items()}
+    try:
+        _atomic_write(path, lambda f: np.savez(f, **arrays))
+    except OSError as e:
+        raise GraphError(f"cannot save parameters: {e.strerror or e}", file=path) from None

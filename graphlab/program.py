@@ -1,0 +1,281 @@
+"""Compiled programs: the generated forward/backward source, ready to run.
+
+Assumes a graph that passes :meth:`Graph.check` (``compile`` checks it).
+"""
+
+import builtins
+
+import numpy as np
+
+from .codegen import emit, kernel_ops
+from .errors import ExecutionError
+from .lower import lower
+from .ops.base import Ctx, get_op, unbroadcast
+from .ops.sources import initial_value
+from .shapes import fmt
+
+__all__ = ["Program", "compile", "init_params", "as_feed"]
+
+
+def init_params(graph, sched, dtype, seed=0):
+    """Initial values of the schedule's Parameters and Constants.
+
+    A value in ``graph.params`` (sidecar or trained) wins over ``attrs.value``,
+    which wins over the ``init`` rule; initialisation draws from one generator
+    seeded with ``seed``, in file order, so that runs are reproducible.
+    """
+    rng = np.random.default_rng(seed)
+    out = {}
+    for node_id in graph.nodes:
+        if node_id in sched.params:
+            _, shape, _ = sched.params[node_id]
+            attrs = graph.node(node_id).resolved
+            if node_id in graph.params:
+                value = graph.params[node_id]
+            elif attrs["value"] is not None:
+                value = attrs["value"]
+            else:
+                value = initial_value(shape, attrs["init"], rng)
+            out[node_id] = np.array(value, dtype=dtype).reshape(shape)
+        elif node_id in sched.constants:
+            out[node_id] = np.asarray(sched.constants[node_id][1], dtype=dtype)
+    return out
+
+
+def as_feed(node, value, shape, dtype, bound=None):
+    """Convert a fed value to an array of the Input's dtype and check its shape.
+
+    ``bound`` maps symbolic dimensions to the sizes seen so far in this run.
+    """
+    try:
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError):
+        raise ExecutionError(f"the value fed is not a {dtype} array", node=node) from None
+    ok = arr.ndim == len(shape)
+    bound = {} if bound is None else bound
+    if ok:
+        for d, n in zip(shape, arr.shape):
+            if isinstance(d, str):
+                if bound.setdefault(d, n) != n:
+                    raise ExecutionError(
+                        f"fed shape {fmt(arr.shape)} gives {d} = {n}, but another input "
+                        f"has {d} = {bound[d]}: feed the same batch size to every "
+                        "input", node=node)
+            elif d != n:
+                ok = False
+    if not ok:
+        raise ExecutionError(f"fed shape {fmt(arr.shape) if arr.ndim else 'scalar'} does "
+                             f"not fit the Input's shape {fmt(shape)}", node=node)
+    return arr
+
+
+class Program:
+    """A graph lowered to generated NumPy code.
+
+    Parameters
+    ----------
+    graph : Graph
+    dtype : str
+        ``"float32"`` (default) or ``"float64"``.
+    training : bool
+        Training mode (Dropout active, BatchNorm on batch statistics).
+    outputs : list of str, optional
+        What ``forward`` returns; the first is where ``backward`` starts
+        (default: the graph's outputs).
+    seed : int
+        Seeds parameter initialisation and Dropout masks.
+
+    Attributes
+    ----------
+    source : str
+        The generated code.
+    params : dict of str to ndarray
+        Current Parameter values, updated in place by optimizers.
+    trainable : list of str
+        Parameters an optimizer may update.
+    """
+
+    def __init__(self, graph, *, dtype="float32", training=True, outputs=None, seed=0,
+                 grad=True):
+        self.graph = graph
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        self.schedule = sched = lower(graph, outputs=outputs, grad=grad)
+        self.source = emit(sched)
+        self.params = init_params(graph, sched, self.dtype, seed)
+        self.trainable = [n for n, (_, _, t) in sched.params.items() if t]
+        self.rng = np.random.default_rng(seed)
+        self.training = training
+        self._contexts = {s.node: Ctx(training, self.rng, self._state_of(s.node))
+                          for s in sched.forward}
+        self._saved = {}
+        self._ns = self._namespace()
+        exec(builtins.compile(self.source, f"<graphlab: {graph.name}>", "exec"), self._ns)
+        self._checked = None
+        self._ran = False
+
+    def _state_of(self, node):
+        prefix = node + "."
+        return {k[len(prefix):]: np.array(v, dtype=self.dtype)
+                for k, v in self.graph.params.items() if k.startswith(prefix)}
+
+    def _namespace(self, checked=False):
+        ns = {"np": np, "_P": self.params, "_C": self._contexts, "_S": self._saved,
+              "_unb": unbroadcast}
+        for name in kernel_ops(self.schedule):
+            ns["_" + name] = get_op(name)
+        if checked:
+            ns["_chk"] = _check_finite
+        return ns
+
+    # ---- modes --------------------------------------------------------------------------
+    def train(self, mode=True):
+        """Switch training mode on or off (Dropout, BatchNorm); returns self."""
+        self.training = bool(mode)
+        for ctx in self._contexts.values():
+            ctx.training = self.training
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    # ---- running --------------------------------------------------------------------------
+    @property
+    def input_names(self):
+        return list(self.schedule.inputs)
+
+    def feeds_for(self, feeds):
+        """Complete and convert feeds: Input values fill in what is not fed."""
+        feeds = dict(feeds or {})
+        unknown = [k for k in feeds if k not in self.schedule.inputs]
+        for k in unknown:
+            if k in self.graph and self.graph.node(k).op == "Input":
+                feeds.pop(k)  # an Input this program does not need
+            else:
+                raise ExecutionError(f"there is no Input '{k}' to feed", node=k)
+        out, bound = {}, {}
+        for node, (_, shape, dtype) in self.schedule.inputs.items():
+            dt = self.dtype if dtype.startswith("float") else np.dtype(dtype)
+            if node in feeds:
+                value = feeds[node]
+            else:
+                value = self.graph.node(node).resolved["value"]
+                if value is None:
+                    raise ExecutionError(
+                        f"no value for Input '{node}' ({fmt(shape)}): feed one "
+                        f"(--feed {node}=VALUE) or give the Input a value", node=node)
+            out[node] = as_feed(node, value, shape, dt, bound)
+        return out
+
+    def forward(self, feeds=None):
+        """Run the forward pass; returns ``{output ref: ndarray}``.
+
+        Raises
+        ------
+        ExecutionError
+            A feed is missing or misshapen, or a value became NaN or infinite
+            (naming the node where it first appeared).
+        """
+        fed = self.feeds_for(feeds)
+        with np.errstate(all="ignore"):
+            outputs = {k: np.asarray(v) for k, v in self._ns["forward"](fed).items()}
+        self._loss_value = next(iter(outputs.values()), None)
+        self._ran = True
+        for ref, value in outputs.items():
+            if value.dtype.kind == "f" and not np.isfinite(value).all():
+                self._locate_nonfinite(fed)
+        return outputs
+
+    def _locate_nonfinite(self, fed):
+        if self._checked is None:
+            ns = self._namespace(checked=True)
+            ns["_S"] = {}
+            exec(builtins.compile(emit(self.schedule, checked=True), "<graphlab checked>",
+                         "exec"), ns)
+            self._checked = ns
+        with np.errstate(all="ignore"):
+            self._checked["forward"](fed)
+
+    def backward(self, seed=None):
+        """Gradients of the first output with respect to every Parameter and
+        float Input it depends on: ``{node id: ndarray}``.
+
+        Parameters
+        ----------
+        seed : array_like, optional
+            The gradient arriving at the first output; required when that
+            output is not a scalar.
+        """
+        sched = self.schedule
+        if not self._ran:
+            raise ExecutionError("backward() needs a forward() first")
+        if sched.loss is None:
+            return {}
+        loss_value = self._loss_value
+        if seed is None:
+            if np.ndim(loss_value) != 0 and np.size(loss_value) != 1:
+                ref = sched.outputs[0][0]
+                raise ExecutionError(
+                    f"backward starts from '{ref}', whose shape is "
+                    f"{fmt(np.shape(loss_value))}: end the graph with a scalar (a loss "
+                    "or Sum) or pass a seed gradient", node=ref.partition(":")[0])
+            seed = np.ones_like(loss_value)
+        seed = np.asarray(seed, dtype=self.dtype)
+        if seed.shape != np.shape(loss_value):
+            seed = np.broadcast_to(seed, np.shape(loss_value)).astype(self.dtype)
+        with np.errstate(all="ignore"):
+            grads = {k: np.asarray(v) for k, v in self._ns["backward"](seed).items()}
+        for node, g in grads.items():
+            if not np.isfinite(g).all():
+                raise ExecutionError(
+                    "the gradient became NaN or infinite: lower the learning rate, or "
+                    "check for log or sqrt of 0 and division by 0", node=node)
+        return grads
+
+    # ---- state ----------------------------------------------------------------------------
+    def state_dict(self):
+        """Parameters and op state (BatchNorm running statistics), by key."""
+        out = {k: v.copy() for k, v in self.params.items()
+               if k in self.schedule.params}
+        for node, ctx in self._contexts.items():
+            for k, v in ctx.state.items():
+                out[f"{node}.{k}"] = np.array(v)
+        return out
+
+    def load_state_dict(self, state):
+        for k, v in state.items():
+            node, _, key = k.partition(".")
+            if key:
+                if node in self._contexts:
+                    self._contexts[node].state[key] = np.array(v, dtype=self.dtype)
+            elif k in self.params:
+                self.params[k][...] = v
+
+    def __repr__(self):
+        s = self.schedule
+        return (f"<Program {self.graph.name!r}: {len(s.forward)} steps, "
+                f"{len(s.params)} parameters, {self.dtype}>")
+
+
+def _check_finite(node, value):
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f" and \
+            not np.isfinite(value).all():
+        what = "NaN" if np.isnan(value).any() else "infinite"
+        raise ExecutionError(f"produced {what} values: lower the learning rate, or "
+                             "check for log or sqrt of 0 and division by 0", node=node)
+
+
+def compile(graph, dtype="float32", training=True, outputs=None, seed=0):
+    """Lower a graph to generated NumPy code (see :class:`Program`).
+
+    Examples
+    --------
+    >>> import graphlab as gl
+    >>> prog = gl.compile(gl.load("samples/cs231n.graph.json"), dtype="float64")
+    >>> float(prog.forward({"x": -2.0, "y": 5.0, "z": -4.0})["f"])
+    -12.0
+    >>> {k: float(v) for k, v in prog.backward().items()}
+    {'x': -4.0, 'y': -4.0, 'z': 3.0}
+    """
+    return Program(graph, dtype=dtype, training=training, outputs=outputs, seed=seed)

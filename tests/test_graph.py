@@ -1,0 +1,160 @@
+"""Graph: editing methods keep the invariants, raise specific errors, notify."""
+
+import pytest
+
+import graphlab as gl
+from graphlab.errors import (AttrError, CycleError, DuplicateEdgeError, GraphError,
+                             PortError)
+
+
+def _abc():
+    g = gl.Graph("t")
+    g.add_node("x", "Input", {"shape": [2]})
+    g.add_node("y", "Input", {"shape": [2]})
+    g.add_node("s", "Add")
+    g.add_node("t", "Tanh")
+    return g
+
+
+def test_connect_fills_default_ports():
+    g = _abc()
+    e = g.connect("s", "t")
+    assert e == gl.Edge("s", "out", "t", "x")
+
+
+def test_connect_requires_port_when_op_has_several_inputs():
+    g = _abc()
+    with pytest.raises(PortError, match="must name an input port of Add, one of a, b"):
+        g.connect("x", "s")
+
+
+def test_connect_rejects_unknown_port_and_node():
+    g = _abc()
+    with pytest.raises(PortError, match="no input port 'c'"):
+        g.connect("x", "s:c")
+    with pytest.raises(GraphError, match="'nope', which does not exist"):
+        g.connect("nope", "s:a")
+
+
+def test_connect_rejects_second_edge_into_port():
+    g = _abc()
+    g.connect("x", "s:a")
+    with pytest.raises(DuplicateEdgeError, match="already has an edge from 'x:out'"):
+        g.connect("y", "s:a")
+    assert len(g.edges) == 1
+
+
+def test_connect_rejects_cycle_naming_nodes():
+    g = _abc()
+    g.connect("s", "t:x")
+    with pytest.raises(CycleError, match="s → t → s") as info:
+        g.connect("t", "s:a")
+    assert info.value.cycle == ["s", "t"]
+    assert len(g.edges) == 1
+
+
+def test_self_loop_is_a_cycle():
+    g = _abc()
+    with pytest.raises(CycleError):
+        g.connect("t", "t:x")
+
+
+def test_add_node_rejects_bad_and_duplicate_ids():
+    g = _abc()
+    with pytest.raises(GraphError, match="used twice"):
+        g.add_node("x", "Tanh")
+    with pytest.raises(GraphError, match="not valid"):
+        g.add_node("1x", "Tanh")
+    assert len(g) == 4
+
+
+def test_add_node_suggests_closest_op():
+    g = gl.Graph()
+    with pytest.raises(GraphError, match="did you mean 'Tanh'"):
+        g.add_node("t", "Tahn")
+
+
+def test_set_attr_validates_before_changing():
+    g = gl.Graph()
+    g.add_node("p", "Parameter", {"shape": [2]})
+    with pytest.raises(AttrError, match="'trainable' must be true or false"):
+        g.set_attr("p", "trainable", "yes")
+    assert g.node("p").attrs == {"shape": [2]}
+
+
+def test_events_reach_listeners_in_order():
+    g = _abc()
+    events = []
+    g.subscribe(lambda ev, payload: events.append((ev, payload)))
+    e = g.connect("x", "s:a")
+    g.set_attr("x", "shape", [3])
+    g.remove_node("s")
+    assert events == [("edge_added", e), ("attrs_changed", "x"), ("edge_removed", e),
+                      ("node_removed", "s")]
+
+
+def test_remove_node_returns_edges_and_clears_outputs():
+    g = _abc()
+    g.connect("x", "s:a")
+    g.connect("s", "t")
+    g.set_outputs(["t", "s"])
+    removed = g.remove_node("s")
+    assert [str(e) for e in removed] == ["x:out → s:a", "s:out → t:x"]
+    assert g.outputs == ["t"] and g.edges == []
+
+
+def test_add_node_at_index_restores_order():
+    g = _abc()
+    g.remove_node("y")
+    g.add_node("y", "Input", {"shape": [2]}, index=1)
+    assert g.nodes == ["x", "y", "s", "t"]
+
+
+def test_topological_order_breaks_ties_by_file_order(cs231n):
+    assert cs231n.topological_order() == ["x", "y", "z", "q", "f"]
+
+
+def test_rename_node_keeps_edges_and_outputs(cs231n):
+    cs231n.rename_node("q", "sum")
+    assert cs231n.nodes == ["x", "y", "z", "sum", "f"]
+    assert {str(e) for e in cs231n.edges} == {
+        "x:out → sum:a", "y:out → sum:b", "sum:out → f:a", "z:out → f:b"}
+
+
+def test_check_reports_unconnected_input():
+    g = _abc()
+    g.connect("x", "s:a")
+    with pytest.raises(PortError, match="node 's': Add input 'b' is not connected"):
+        g.check()
+
+
+def test_analyse_reports_each_error_once_at_its_node():
+    g = gl.Graph()
+    g.add_node("x", "Input", {"shape": [2, 3]})
+    g.add_node("y", "Input", {"shape": [4]})
+    g.add_node("s", "Add")
+    g.add_node("t", "Tanh")
+    g.connect("x", "s:a")
+    g.connect("y", "s:b")
+    g.connect("s", "t")
+    report = g.analyse()
+    assert list(report.node_errors) == ["s"]
+    assert report.shape("t") is None
+
+
+def test_lenient_node_keeps_unknown_op_as_placeholder():
+    g = gl.Graph()
+    g.add_node("x", "Input", {"shape": [2]})
+    g.add_node("n", "FancyNorm", {"groups": 4}, lenient=True)
+    g.connect("x", "n:input")
+    assert g.node("n").placeholder and g.node("n").input_ports == ("input",)
+    with pytest.raises(GraphError, match="unknown op 'FancyNorm'"):
+        g.check()
+
+
+def test_parameter_count_counts_frozen_separately():
+    g = gl.Graph()
+    g.add_node("w", "Parameter", {"shape": [10, 3, 5, 5]})
+    g.add_node("b", "Parameter", {"shape": [10], "trainable": False})
+    assert g.parameter_count() == 760
+    assert g.parameter_count(trainable_only=True) == 750

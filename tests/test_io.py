@@ -1,0 +1,189 @@
+"""Graph files: round trips, atomic saves, and one clear error per mistake."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import graphlab as gl
+from graphlab.errors import GraphError, GraphlabError
+
+from .conftest import SAMPLES, sample
+
+SAMPLE_FILES = sorted(f for f in os.listdir(SAMPLES) if f.endswith(".graph.json"))
+
+
+@pytest.mark.parametrize("name", SAMPLE_FILES)
+def test_every_sample_round_trips_byte_for_byte(name):
+    path = os.path.join(SAMPLES, name)
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    assert gl.dumps(gl.load(path)) == text
+
+
+def test_save_is_atomic_and_leaves_no_temporary(tmp_path, cs231n):
+    out = tmp_path / "copy.graph.json"
+    gl.save(cs231n, out)
+    assert os.listdir(tmp_path) == ["copy.graph.json"]
+    assert gl.load(out).nodes == cs231n.nodes
+
+
+def test_failed_save_keeps_the_old_file(tmp_path, cs231n, monkeypatch):
+    out = tmp_path / "g.graph.json"
+    gl.save(cs231n, out)
+    before = out.read_text()
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", boom)
+    cs231n.name = "changed"
+    with pytest.raises(GraphError, match="No space left"):
+        gl.save(cs231n, out)
+    assert out.read_text() == before
+    assert os.listdir(tmp_path) == ["g.graph.json"]
+
+
+def test_unknown_ui_keys_survive(tmp_path, cs231n):
+    cs231n.update_ui("q", colour="#ff0000", note={"text": "sum"})
+    out = tmp_path / "g.graph.json"
+    gl.save(cs231n, out)
+    assert gl.load(out).node("q").ui["note"] == {"text": "sum"}
+
+
+def test_params_sidecar_round_trip(tmp_path):
+    g = gl.Graph("p")
+    g.add_node("w", "Parameter", {"shape": [2, 3], "trainable": False})
+    g.params["w"] = np.arange(6.0).reshape(2, 3)
+    out = tmp_path / "p.graph.json"
+    gl.save(g, out)
+    assert json.loads(out.read_text())["params"] == "p.params.npz"
+    back = gl.load(out)
+    np.testing.assert_array_equal(back.params["w"], g.params["w"])
+    assert back.node("w").attrs["trainable"] is False
+
+
+def _write(tmp_path, text):
+    p = tmp_path / "bad.graph.json"
+    p.write_text(text)
+    return str(p)
+
+
+GOOD = {"graphlab": 1, "nodes": [{"id": "x", "op": "Input", "attrs": {"shape": [2]}},
+                                 {"id": "t", "op": "Tanh"}],
+        "edges": [["x", "t:x"]], "outputs": ["t"]}
+
+
+def _variant(**changes):
+    d = json.loads(json.dumps(GOOD))
+    for k, v in changes.items():
+        d[k] = v
+    return json.dumps(d)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"graphlab": 1, "nodes": [', "ends early at line 1, column 27: the file looks "
+                                   "truncated"),
+    ('{"graphlab": 1,, }', "invalid JSON at line 1, column 16"),
+    (_variant(graphlab=7), "format version 7, written by a newer graphlab"),
+    (json.dumps({"nodes": []}), "no \"graphlab\" format version"),
+    (_variant(nodes=[{"id": "x", "op": "Tanhh"}]), "node 'x': unknown op 'Tanhh'; did "
+                                                   "you mean 'Tanh'"),
+    (_variant(nodes=[{"id": "x", "op": "Input", "attrs": {"shape": [2], "dtyp": 1}}],
+              edges=[], outputs=[]), "node 'x': Input has no attribute 'dtyp' (did you "
+                                     "mean 'dtype'?)"),
+    (_variant(nodes=[{"id": "p", "op": "Parameter", "attrs": {"shape": "big"}}],
+              edges=[], outputs=[]), "node 'p': Parameter: attribute 'shape' must be a "
+                                     "list"),
+    (_variant(edges=[["x", "t:x"], ["x", "t:x"]]), "node 't': input 'x' already has"),
+    (_variant(edges=[["y", "t:x"]]), "names node 'y', which does not exist"),
+    (_variant(nodes=[{"id": "x", "op": "Input", "attrs": {"shape": [2]}},
+                     {"id": "x", "op": "Tanh"}]), "node 'x': node id 'x' is used twice"),
+    (_variant(nodes=[{"id": "2x", "op": "Tanh"}], edges=[], outputs=[]),
+     "node '2x': node id '2x' is not valid"),
+    (_variant(outputs=["nope"]), "node 'nope': \"outputs\" names 'nope'"),
+    (_variant(nodes=[{"id": "a", "op": "Tanh"}, {"id": "b", "op": "Tanh"}],
+              edges=[["a", "b:x"], ["b", "a:x"]], outputs=[]),
+     "would make a cycle: a → b → a"),
+    (_variant(nodes=[{"id": "x", "op": "Input", "atrs": {}}]),
+     "node 'x': unknown key \"atrs\" (did you mean \"attrs\"?)"),
+    ('[1, 2]', "one JSON object"),
+])
+def test_load_errors_name_file_node_and_fix(tmp_path, text, message):
+    path = _write(tmp_path, text)
+    with pytest.raises(GraphError) as info:
+        gl.load(path)
+    assert str(info.value).startswith(path + ": ")
+    assert message in str(info.value)
+
+
+def test_missing_input_and_shape_mismatch_are_check_errors(tmp_path):
+    d = json.loads(json.dumps(GOOD))
+    d["nodes"].append({"id": "s", "op": "Add"})
+    d["edges"].append(["x", "s:a"])
+    g = gl.loads(json.dumps(d))
+    with pytest.raises(GraphError, match="node 's': Add input 'b' is not connected"):
+        g.check()
+
+
+def test_lenient_load_keeps_unknown_ops_for_the_editor(tmp_path):
+    text = _variant(nodes=[{"id": "x", "op": "Input", "attrs": {"shape": [2]}},
+                           {"id": "t", "op": "FutureOp", "attrs": {"k": [1, 2]}}])
+    g = gl.loads(text, lenient=True)
+    assert g.node("t").placeholder
+    assert json.loads(gl.dumps(g))["nodes"][1] == {"id": "t", "op": "FutureOp",
+                                                   "attrs": {"k": [1, 2]}}
+
+
+# ---- property-based: random and mutated files -------------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.floats(-2, 2) |
+    st.sampled_from(["x", "t", "t:x", "Tanh", "Input", "N", "shape", ""]),
+    lambda inner: st.lists(inner, max_size=4) |
+    st.dictionaries(st.sampled_from(["graphlab", "nodes", "edges", "outputs", "id",
+                                     "op", "attrs", "ui", "shape", "params", "train"]),
+                    inner, max_size=4),
+    max_leaves=20)
+
+
+def _must_be_graph_error_or_graph(text):
+    try:
+        g = gl.loads(text)
+    except GraphlabError:
+        return
+    assert isinstance(g, gl.Graph)
+    try:
+        g.check()
+    except GraphlabError:
+        pass
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_json)
+def test_random_json_gives_graph_error_or_graph(data):
+    _must_be_graph_error_or_graph(json.dumps(data))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_mutated_sample_gives_graph_error_or_graph(data):
+    with open(sample("lenet5"), encoding="utf-8") as f:
+        doc = json.load(f)
+    for _ in range(data.draw(st.integers(1, 3))):
+        section = data.draw(st.sampled_from(["nodes", "edges", "outputs"]))
+        items = doc[section]
+        if not items:
+            continue
+        i = data.draw(st.integers(0, len(items) - 1))
+        items[i] = data.draw(_json)
+    _must_be_graph_error_or_graph(json.dumps(doc))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=60))
+def test_random_text_gives_graph_error(text):
+    _must_be_graph_error_or_graph(text)

@@ -1,0 +1,153 @@
+"""Lowering and generated code: against the interpreter, finite differences,
+and the textbook numbers."""
+
+import os
+
+import numpy as np
+import pytest
+
+import graphlab as gl
+from graphlab.errors import ExecutionError
+from graphlab.interpret import trace
+
+from .conftest import SAMPLES, sample
+
+SAMPLE_FILES = sorted(f for f in os.listdir(SAMPLES) if f.endswith(".graph.json"))
+
+
+def test_cs231n_numbers(cs231n):
+    prog = gl.compile(cs231n, dtype="float64")
+    assert float(prog.forward({"x": -2, "y": 5, "z": -4})["f"]) == -12.0
+    grads = {k: float(v) for k, v in prog.backward().items()}
+    assert grads == {"x": -4.0, "y": -4.0, "z": 3.0}
+
+
+def test_neuron_output():
+    prog = gl.compile(gl.load(sample("neuron")), dtype="float64")
+    out = prog.forward()
+    np.testing.assert_allclose(out["s"], [0.98201379, 0.11920292], rtol=1e-7)
+
+
+def test_generated_source_reads_one_line_per_node(cs231n):
+    src = gl.compile(cs231n).source
+    assert "    q = x + y" in src and "    f = q * z" in src
+    assert "    g_q = g_f * z" in src
+    body = src[src.index("def backward"):]
+    assert body.index("g_q =") < body.index("g_x =")  # reverse topological order
+
+
+def test_value_used_twice_accumulates_gradient():
+    b = gl.GraphBuilder("square")
+    x = b.input("x", [3])
+    sq = b.mul(x, x, name="sq")
+    b.output(b.sum(sq, name="f"))
+    prog = gl.compile(b.graph, dtype="float64")
+    prog.forward({"x": [1.0, -2.0, 3.0]})
+    np.testing.assert_allclose(prog.backward()["x"], [2.0, -4.0, 6.0])
+
+
+def test_broadcast_gradient_is_summed_to_input_shape():
+    b = gl.GraphBuilder("bias")
+    x = b.input("x", ["N", 3])
+    bias = b.parameter("b", [3], value=[0.0, 0.0, 0.0])
+    b.output(b.sum(b.add(x, bias), name="f"))
+    prog = gl.compile(b.graph, dtype="float64")
+    prog.forward({"x": np.ones((5, 3))})
+    np.testing.assert_allclose(prog.backward()["b"], [5.0, 5.0, 5.0])
+
+
+def test_float32_by_default_and_float64_on_request(cs231n):
+    assert gl.compile(cs231n).forward()["f"].dtype == np.float32
+    assert gl.compile(cs231n, dtype="float64").forward()["f"].dtype == np.float64
+
+
+def test_feed_of_wrong_shape_names_the_input():
+    g = gl.load(sample("mlp_digits"))
+    prog = gl.compile(g)
+    with pytest.raises(ExecutionError, match="node 'x': fed shape 5×63 does not fit"):
+        prog.forward({"x": np.zeros((5, 63)), "y": np.zeros(5, int)})
+
+
+def test_inconsistent_batch_sizes_are_refused():
+    prog = gl.compile(gl.load(sample("mlp_digits")))
+    with pytest.raises(ExecutionError, match="N = 4, but another input has N = 5"):
+        prog.forward({"x": np.zeros((5, 64)), "y": np.zeros(4, int)})
+
+
+def test_nan_is_reported_at_the_node_that_made_it():
+    b = gl.GraphBuilder("nan")
+    x = b.input("x", [2])
+    lg = b.log(x, name="lg")
+    b.output(b.sum(b.tanh(lg, name="t"), name="f"))
+    prog = gl.compile(b.graph)
+    with pytest.raises(ExecutionError, match="node 'lg': produced NaN"):
+        prog.forward({"x": [-1.0, 2.0]})
+
+
+def test_backward_from_non_scalar_needs_seed():
+    b = gl.GraphBuilder("vec")
+    x = b.input("x", [2])
+    b.output(b.tanh(x, name="t"))
+    prog = gl.compile(b.graph, dtype="float64")
+    prog.forward({"x": [0.0, 1.0]})
+    with pytest.raises(ExecutionError, match="'t', whose shape is 2"):
+        prog.backward()
+    np.testing.assert_allclose(prog.backward(seed=[1.0, 0.0])["x"], [1.0, 0.0])
+
+
+def _random_feeds(prog, rng, batch=2):
+    feeds = {}
+    for node, (_, shape, dtype) in prog.schedule.inputs.items():
+        shp = [batch if isinstance(d, str) else d for d in shape]
+        if dtype.startswith("int"):
+            feeds[node] = rng.integers(0, 2, size=shp)
+        else:
+            feeds[node] = rng.uniform(0.1, 0.9, size=shp)
+    return feeds
+
+
+@pytest.mark.parametrize("name", SAMPLE_FILES)
+def test_generated_code_matches_interpreter_on_every_sample(name):
+    g = gl.load(os.path.join(SAMPLES, name))
+    prog = gl.compile(g, dtype="float64", training=False)
+    feeds = _random_feeds(prog, np.random.default_rng(0))
+    out = prog.forward(feeds)
+    grads = prog.backward()
+    t = trace(g, feeds, params=prog.params)
+    for ref, var in prog.schedule.outputs:
+        np.testing.assert_allclose(out[ref], t.values[var], rtol=1e-10, atol=1e-12)
+    for node, gvar in prog.schedule.grads.items():
+        np.testing.assert_allclose(grads[node], t.grads[gvar[2:]], rtol=1e-8,
+                                   atol=1e-12)
+
+
+@pytest.mark.parametrize("name", SAMPLE_FILES)
+def test_every_sample_loss_gradient_matches_finite_differences(name):
+    g = gl.load(os.path.join(SAMPLES, name))
+    prog = gl.compile(g, dtype="float64", training=False)
+    rng = np.random.default_rng(1)
+    feeds = _random_feeds(prog, rng)
+    loss_ref = prog.schedule.outputs[0][0]
+
+    def loss():
+        v = prog.forward(feeds)[loss_ref]
+        return float(np.sum(v))
+
+    if np.size(prog.forward(feeds)[loss_ref]) != 1:
+        pytest.skip("first output is not a scalar")
+    prog.forward(feeds)
+    grads = prog.backward()
+    assert grads, "no gradients"
+    for node, gr in grads.items():
+        arr = prog.params[node] if node in prog.params else None
+        if arr is None:
+            continue
+        d = rng.standard_normal(arr.shape)
+        eps = 1e-6
+        arr += eps * d
+        up = loss()
+        arr -= 2 * eps * d
+        down = loss()
+        arr += eps * d
+        numeric = (up - down) / (2 * eps)
+        assert np.isclose(float(np.sum(gr * d)), numeric, rtol=1e-4, atol=1e-7), node
