@@ -251,14 +251,10 @@ def _parser():
     c = command("codegen", cmd_codegen, "print the generated forward/backward source")
     c.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     command("ops", cmd_ops, "list every op by family", file=False)
-    for extra in _EXTRA_COMMANDS:
-        extra(command)
+    # Commands that live beside the feature they drive.
+    from .bench import add_bench_command
+    add_bench_command(command)
     return p
-
-
-# Commands defined in other modules register here: each is a function that
-# takes ``command`` (as in ``_parser``) and adds its subparser.
-_EXTRA_COMMANDS = []
 
 
 def main(argv=None):

@@ -1,0 +1,143 @@
+"""Training-step throughput of graphlab's generated code against PyTorch (CPU).
+
+    python benchmarks/bench_executor.py [--steps 20] [--json]
+
+Times SGD steps (forward, backward, update) of LeNet-5 at batch 64 and 256
+and of an LSTM (input 8, hidden 128, 8 steps, batch 64), in float32. When
+PyTorch is installed (``pip install torch``), the same models run in PyTorch
+eager mode on the CPU in the same process, interleaved with ours, best of two
+runs each, and the ratio graphlab/PyTorch is printed (above 1 means graphlab
+is faster). Machines are noisy: compare ratios within one run only.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+import graphlab as gl
+from graphlab.bench import random_feeds, time_steps
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def lstm_graph(hidden=128, steps=8, features=8, classes=10):
+    b = gl.GraphBuilder(f"LSTM {features}→{hidden}, T={steps}")
+    x = b.input("x", ["N", steps, features])
+    y = b.input("y", ["N"], dtype="int64")
+    cell = b.lstm(x, hidden, name="lstm")
+    logits = b.linear(b.port(cell, "h"), classes, name="fc")
+    b.output(b.cross_entropy_loss(logits, y, name="loss"))
+    return b.graph
+
+
+def graphlab_case(graph, batch, steps):
+    prog = gl.compile(graph, outputs=["loss"])
+    feeds = random_feeds(graph, prog, batch, np.random.default_rng(0))
+    return lambda: time_steps(prog, feeds, steps)
+
+
+def torch_cases(steps):
+    import torch
+    from torch import nn
+    torch.set_num_threads(2)
+
+    class LeNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.up = nn.Upsample(scale_factor=4, mode="nearest")
+            self.conv1, self.conv2 = nn.Conv2d(1, 6, 5), nn.Conv2d(6, 16, 5)
+            self.fc1, self.fc2, self.fc3 = (nn.Linear(400, 120), nn.Linear(120, 84),
+                                            nn.Linear(84, 10))
+
+        def forward(self, x):
+            x = self.up(x)
+            x = nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
+            x = nn.functional.max_pool2d(torch.relu(self.conv2(x)), 2)
+            x = torch.relu(self.fc1(x.flatten(1)))
+            return self.fc3(torch.relu(self.fc2(x)))
+
+    class LSTMNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.fc = nn.LSTM(8, 128, batch_first=True), nn.Linear(128, 10)
+
+        def forward(self, x):
+            _, (h, _) = self.lstm(x)
+            return self.fc(h[0])
+
+    def case(model, shape, batch):
+        x = torch.rand(batch, *shape)
+        y = torch.randint(0, 10, (batch,))
+        opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+        loss_fn = nn.CrossEntropyLoss()
+
+        def step():
+            opt.zero_grad()
+            loss_fn(model(x), y).backward()
+            opt.step()
+
+        def run():
+            for _ in range(2):
+                step()
+            best = float("inf")
+            for _ in range(2):
+                t0 = time.perf_counter()
+                for _ in range(steps):
+                    step()
+                best = min(best, (time.perf_counter() - t0) / steps)
+            return best
+        return run
+
+    return {
+        "LeNet-5, B=64": case(LeNet(), (1, 8, 8), 64),
+        "LeNet-5, B=256": case(LeNet(), (1, 8, 8), 256),
+        "LSTM 8→128, T=8, B=64": case(LSTMNet(), (8, 8), 64),
+    }
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    lenet = gl.load(os.path.join(ROOT, "samples", "lenet5.graph.json"))
+    ours = {
+        "LeNet-5, B=64": (graphlab_case(lenet, 64, args.steps), 64),
+        "LeNet-5, B=256": (graphlab_case(lenet, 256, args.steps), 256),
+        "LSTM 8→128, T=8, B=64": (graphlab_case(lstm_graph(), 64, args.steps), 64),
+    }
+    try:
+        theirs = torch_cases(args.steps)
+    except ImportError:
+        theirs = {}
+    rows = []
+    for name, (run, batch) in ours.items():
+        ours_s = theirs_s = float("inf")
+        for _ in range(2):  # interleave, keep the best of each
+            ours_s = min(ours_s, run())
+            if name in theirs:
+                theirs_s = min(theirs_s, theirs[name]())
+        row = {"model": name, "batch_size": batch, "graphlab_examples_per_s":
+               batch / ours_s}
+        if name in theirs:
+            row["torch_examples_per_s"] = batch / theirs_s
+            row["ratio"] = theirs_s / ours_s
+        rows.append(row)
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    print(f"{'model':<24}{'graphlab ex/s':>15}{'PyTorch ex/s':>15}{'ratio':>8}")
+    for r in rows:
+        torch_txt = f"{r['torch_examples_per_s']:>15,.0f}" if "ratio" in r else \
+            f"{'(not installed)':>15}"
+        ratio = f"{r['ratio']:>7.2f}×" if "ratio" in r else ""
+        print(f"{r['model']:<24}{r['graphlab_examples_per_s']:>15,.0f}{torch_txt}{ratio}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
