@@ -1,0 +1,339 @@
+"""Activation ops: forward against Python loops, gradients, SymPy forms, stability."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from graphlab.errors import AttrError, ShapeError
+from graphlab.gradcheck import check_vjp, op_vjp, run_op
+from graphlab.ops import get_op
+from graphlab.ops._sympy import sigma
+
+rng = np.random.default_rng(1)
+
+
+def loop(f):
+    """Reference for an elementwise op: ``f`` applied to each element in Python."""
+    def ref(x):
+        return np.array([f(float(v)) for v in x.ravel()]).reshape(x.shape)
+    return ref
+
+
+def along(f, axis):
+    """Reference for an op along ``axis``: ``f`` maps one Python list to another."""
+    def ref(x):
+        return np.apply_along_axis(lambda v: np.array(f(list(v))), axis, x)
+    return ref
+
+
+def softmax_py(v):
+    total = sum(math.exp(a) for a in v)
+    return [math.exp(a) / total for a in v]
+
+
+def maxout_py(pieces, axis):
+    def ref(x):
+        xs = np.moveaxis(x, axis, 0)
+        chans = [np.max(xs[c * pieces:(c + 1) * pieces], axis=0)
+                 for c in range(xs.shape[0] // pieces)]
+        return np.moveaxis(np.stack(chans), 0, axis)
+    return ref
+
+
+def away(*shape, margin=0.2):
+    """Normal values at least ``margin`` from 0: clear of the kinks at 0."""
+    x = rng.normal(size=shape)
+    return np.where(x >= 0, 1, -1) * (margin + np.abs(x))
+
+
+def spread(*shape):
+    """Values whose maxima along any axis are unique by a wide margin."""
+    return rng.permutation(np.arange(math.prod(shape)) * 0.1).reshape(shape)
+
+
+def elu_py(alpha):
+    return lambda x: x if x > 0 else alpha * (math.exp(x) - 1)
+
+
+# One row per case: op, attrs, inputs, reference forward.
+CASES = [
+    ("Sigmoid", {}, [rng.normal(size=(1, 3)) * 3],
+     loop(lambda x: 1 / (1 + math.exp(-x)))),
+    ("Tanh", {}, [rng.normal(size=(2, 3))], loop(math.tanh)),
+    ("ReLU", {}, [away(2, 3)], loop(lambda x: max(x, 0.0))),
+    ("LeakyReLU", {}, [away(4)], loop(lambda x: x if x > 0 else 0.01 * x)),
+    ("LeakyReLU", {"alpha": 0.2}, [away(1, 2, 3)], loop(lambda x: max(x, 0.2 * x))),
+    ("ELU", {}, [away(2, 3)], loop(elu_py(1.0))),
+    ("ELU", {"alpha": 0.5}, [away(5)], loop(elu_py(0.5))),
+    ("Softmax", {}, [rng.normal(size=(2, 4))], along(softmax_py, -1)),
+    ("Softmax", {"axis": 0}, [rng.normal(size=(3, 2))], along(softmax_py, 0)),
+    ("Softmax", {"axis": 1}, [rng.normal(size=(1, 3, 2))], along(softmax_py, 1)),
+    ("Softmax", {}, [rng.normal(size=(5,))], along(softmax_py, -1)),
+    ("LogSoftmax", {}, [rng.normal(size=(2, 4))],
+     along(lambda v: [math.log(s) for s in softmax_py(v)], -1)),
+    ("LogSoftmax", {"axis": 0}, [rng.normal(size=(3, 1))],
+     along(lambda v: [math.log(s) for s in softmax_py(v)], 0)),
+    ("Maxout", {"pieces": 2}, [spread(2, 6, 3)], maxout_py(2, 1)),
+    ("Maxout", {"pieces": 3, "axis": -1}, [spread(1, 6)], maxout_py(3, -1)),
+    ("Maxout", {"pieces": 1}, [spread(2, 3)], maxout_py(1, 1)),
+]
+IDS = [c[0] for c in CASES]
+ELEMENTWISE = [c for c in CASES if get_op(c[0]).elementwise]
+TENSOR = [c for c in CASES if not get_op(c[0]).elementwise]
+
+
+@pytest.mark.parametrize("name, attrs, inputs, ref", CASES, ids=IDS)
+def test_forward_matches_reference(name, attrs, inputs, ref):
+    (out,), _ = run_op(name, inputs, attrs)
+    np.testing.assert_allclose(out, ref(*inputs), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name, attrs, inputs, ref", CASES, ids=IDS)
+def test_vjp_matches_finite_differences(name, attrs, inputs, ref):
+    assert check_vjp(name, inputs, attrs) == 1
+
+
+@pytest.mark.parametrize("name, attrs, inputs, ref", CASES, ids=IDS)
+def test_shape_rule_matches_forward(name, attrs, inputs, ref):
+    op = get_op(name)
+    (out,), _ = run_op(name, inputs, attrs)
+    assert op.shape(*[x.shape for x in inputs], **op.resolve_attrs(attrs)) == out.shape
+
+
+@pytest.mark.parametrize("name, attrs, inputs, ref", CASES, ids=IDS)
+def test_float32_stays_float32(name, attrs, inputs, ref):
+    x32 = [x.astype(np.float32) for x in inputs]
+    (out,), _ = run_op(name, x32, attrs)
+    g = rng.normal(size=out.shape).astype(np.float32)
+    _, (gx,) = op_vjp(name, x32, (g,), attrs)
+    assert (out.dtype, gx.dtype) == (np.float32, np.float32)
+    np.testing.assert_allclose(out, ref(*inputs), rtol=1e-5, atol=1e-6)
+
+
+def _fill(template, env, attrs):
+    names = {**{k: k for k in env}, **{k: repr(v) for k, v in attrs.items()}}
+    return template.format(**names)
+
+
+@pytest.mark.parametrize("name, attrs, inputs, ref", ELEMENTWISE,
+                         ids=[c[0] for c in ELEMENTWISE])
+def test_templates_match_kernels(name, attrs, inputs, ref):
+    op = get_op(name)
+    attrs = op.resolve_attrs(attrs)
+    (out,), ctx = run_op(name, inputs, attrs)
+    env = {"x": inputs[0], "g": rng.normal(size=out.shape), "out": out}
+    np.testing.assert_array_equal(eval(_fill(op.template, env, attrs), {"np": np}, env),
+                                  out)
+    (want,) = op.vjp(ctx, env["g"], out, *inputs, **attrs)
+    got = eval(_fill(op.vjp_template("x", attrs), env, attrs), {"np": np}, env)
+    np.testing.assert_allclose(got, want, rtol=1e-15)
+
+
+def _symbolic_grad(name, attrs, x):
+    op = get_op(name)
+    u = sp.Symbol("x")
+    expr = op.sympy(u, **op.resolve_attrs(attrs))
+    return np.broadcast_to(sp.lambdify(u, sp.diff(expr, u), "numpy")(x), x.shape)
+
+
+@pytest.mark.parametrize("name, attrs, inputs, ref", ELEMENTWISE,
+                         ids=[c[0] for c in ELEMENTWISE])
+def test_sympy_derivative_matches_vjp(name, attrs, inputs, ref):
+    (x,) = inputs
+    g = rng.normal(size=x.shape)
+    _, (gx,) = op_vjp(name, [x], (g,), attrs)
+    np.testing.assert_allclose(gx, g * _symbolic_grad(name, attrs, x), rtol=1e-10)
+
+
+@pytest.mark.parametrize("name, attrs, inputs, ref", TENSOR, ids=[c[0] for c in TENSOR])
+def test_formulas_match_vjp(name, attrs, inputs, ref):
+    op = get_op(name)
+    attrs = op.resolve_attrs(attrs)
+    (out,), ctx = run_op(name, inputs, attrs)
+    g = rng.normal(size=out.shape)
+    want = op.vjp(ctx, g, out, *inputs, **attrs)
+    assert set(op.formulas) == {"x"}
+    latex, fn = op.formulas["x"]
+    assert latex.startswith(r"\frac{\partial L}{\partial ")
+    np.testing.assert_allclose(fn(g, out, *inputs, **attrs), want[0], rtol=1e-12,
+                               atol=1e-15)
+
+
+def test_formulas_render_with_ziamath():
+    zm = pytest.importorskip("ziamath")
+    zm.config.svg2 = False
+    for name in ("Softmax", "LogSoftmax", "Maxout"):
+        for latex, _ in get_op(name).formulas.values():
+            assert "<svg" in zm.Latex(latex).svg()
+
+
+# ---- SymPy forms ---------------------------------------------------------------------
+
+
+def test_sigmoid_derivative_prints_sigma_in_textbook_order():
+    x = sp.Symbol("x")
+    d = sp.diff(get_op("Sigmoid").sympy(x), x)
+    # Built unevaluated: the factors stay in this order for any printer.
+    assert d.args == (sigma(x), 1 - sigma(x))
+    assert (d - sigma(x) * (1 - sigma(x))).expand() == 0
+    assert sp.latex(d) == (r"\sigma{\left(x \right)} \left(1 - \sigma{\left(x \right)}"
+                           r"\right)")
+
+
+def test_sigma_evaluates_at_points():
+    x = sp.Symbol("x")
+    assert sigma(x).subs(x, 0) == sp.Rational(1, 2)
+    assert float(sigma(x).subs(x, -2.0)) == pytest.approx(1 / (1 + math.exp(2)))
+    assert float(sp.diff(sigma(x), x).subs(x, 1.5)) == pytest.approx(
+        math.exp(-1.5) / (1 + math.exp(-1.5)) ** 2)
+
+
+@pytest.mark.parametrize("name, otherwise", [("ReLU", "0"), ("LeakyReLU", "0.01"),
+                                             ("ELU", "e^{x}")])
+def test_piecewise_derivative_prints_as_cases(name, otherwise):
+    x = sp.Symbol("x")
+    op = get_op(name)
+    latex = sp.latex(sp.diff(op.sympy(x, **op.resolve_attrs({})), x))
+    assert latex == (r"\begin{cases} 1 & \text{for}\: x > 0 \\" + otherwise
+                     + r" & \text{otherwise} \end{cases}")
+
+
+def test_relu_derivative_at_zero_is_zero():
+    x = np.array([-1.0, 0.0, 1.0])
+    _, (gx,) = op_vjp("ReLU", [x], (np.ones(3),))
+    np.testing.assert_array_equal(gx, [0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(_symbolic_grad("ReLU", {}, x), [0.0, 0.0, 1.0])
+
+
+def test_leaky_relu_and_elu_slopes_at_zero_match_pytorch():
+    # PyTorch takes the x ≤ 0 branch at 0: slope α for both.
+    x = np.zeros(1)
+    for name, attrs in (("LeakyReLU", {"alpha": 0.3}), ("ELU", {"alpha": 0.7})):
+        _, (gx,) = op_vjp(name, [x], (np.ones(1),), attrs)
+        assert gx[0] == pytest.approx(next(iter(attrs.values())))
+        assert _symbolic_grad(name, attrs, x)[0] == pytest.approx(gx[0])
+
+
+# ---- stability -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def strict_floats():
+    # Overflow, 0/0 and log 0 raise; any warning fails. Underflow stays allowed:
+    # e^(−2000) rounding to 0 is the right answer, in PyTorch as here.
+    with warnings.catch_warnings(), np.errstate(over="raise", invalid="raise",
+                                                divide="raise"):
+        warnings.simplefilter("error")
+        yield
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_is_stable_at_1000(strict_floats, dtype):
+    x = np.array([-1000.0, 0.0, 1000.0], dtype=dtype)
+    (out,), _ = run_op("Sigmoid", [x])
+    _, (gx,) = op_vjp("Sigmoid", [x], (np.ones(3, dtype),))
+    np.testing.assert_array_equal(out, [0.0, 0.5, 1.0])
+    np.testing.assert_array_equal(gx, [0.0, 0.25, 0.0])
+    assert out.dtype == dtype
+
+
+def test_sigmoid_keeps_relative_precision_in_the_tail():
+    # 1 − σ(40) would round to 0; the stable form computes e^−40/(1 + e^−40).
+    (out,), _ = run_op("Sigmoid", [np.array([-40.0, -700.0])])
+    assert out[0] == pytest.approx(math.exp(-40) / (1 + math.exp(-40)), rel=1e-14)
+    assert out[1] == pytest.approx(math.exp(-700), rel=1e-12)
+
+
+def test_lambdified_sigma_is_stable_at_1000(strict_floats):
+    x = sp.Symbol("x")
+    f = sp.lambdify(x, sp.diff(sigma(x), x), "numpy")
+    np.testing.assert_array_equal(f(np.array([-1000.0, 1000.0])), [0.0, 0.0])
+
+
+@pytest.mark.parametrize("name, want", [
+    ("Softmax", [[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]]),
+    ("LogSoftmax", [[0.0, -2000.0, -1000.0],
+                    [-2000 - math.log(2), -math.log(2), -math.log(2)]]),
+])
+def test_softmax_family_is_stable_at_1000(strict_floats, name, want):
+    x = np.array([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 1000.0]])
+    (out,), _ = run_op(name, [x])
+    _, (gx,) = op_vjp(name, [x], (rng.normal(size=x.shape),))
+    np.testing.assert_allclose(out, want, rtol=1e-15)
+    assert np.isfinite(gx).all()
+
+
+def test_elu_does_not_overflow_in_the_unused_branch(strict_floats):
+    (out,), _ = run_op("ELU", [np.array([1000.0, -1000.0])])
+    np.testing.assert_array_equal(out, [1000.0, -1.0])
+
+
+# ---- maxout --------------------------------------------------------------------------
+
+
+def test_maxout_ties_send_gradient_to_first_maximum():
+    x = np.array([[3.0, 3.0, 1.0, 2.0, 5.0, 5.0]])  # groups (3, 3, 1) and (2, 5, 5)
+    _, (gx,) = op_vjp("Maxout", [x], (np.array([[10.0, 20.0]]),), {"pieces": 3})
+    np.testing.assert_array_equal(gx, [[10.0, 0.0, 0.0, 0.0, 20.0, 0.0]])
+    _, fn = get_op("Maxout").formulas["x"]
+    g = np.array([[10.0, 20.0]])
+    np.testing.assert_array_equal(fn(g, None, x, pieces=3, axis=1), gx)
+
+
+def test_maxout_channel_c_takes_channels_ck_to_ck_plus_k_minus_1():
+    x = np.arange(12.0).reshape(1, 6, 2)  # channel i holds 2i, 2i + 1
+    (out,), _ = run_op("Maxout", [x], {"pieces": 2})
+    np.testing.assert_array_equal(out[0, :, 0], [2.0, 6.0, 10.0])  # channels 1, 3, 5
+
+
+# ---- shapes, attributes --------------------------------------------------------------
+
+SYMBOLIC = [
+    ("Sigmoid", {}, [("N", 3)], ("N", 3)),
+    ("Softmax", {}, [("N", 10)], ("N", 10)),
+    ("LogSoftmax", {"axis": 1}, [("N", 10, 4)], ("N", 10, 4)),
+    ("Maxout", {"pieces": 3}, [("N", 6, 5, 5)], ("N", 2, 5, 5)),
+    ("Maxout", {"pieces": 2, "axis": 0}, [("N", 4)], ("N/2", 4)),
+]
+
+
+@pytest.mark.parametrize("name, attrs, shapes, want", SYMBOLIC,
+                         ids=[c[0] for c in SYMBOLIC])
+def test_shape_rule_carries_symbolic_batch(name, attrs, shapes, want):
+    op = get_op(name)
+    assert op.shape(*shapes, **op.resolve_attrs(attrs)) == want
+
+
+SHAPE_ERRORS = [
+    ("Softmax", {}, [()], "Softmax: x has shape scalar (rank 0), which has no axis -1"),
+    ("LogSoftmax", {"axis": 2}, [("N", 3)],
+     "LogSoftmax: x has shape N×3 (rank 2), which has no axis 2"),
+    ("Maxout", {"pieces": 4}, [("N", 6)],
+     "Maxout: x has shape N×6, and axis 1 of size 6 is not a multiple of pieces=4"),
+    ("Maxout", {"pieces": 2}, [("N",)], "Maxout: x has shape N (rank 1), which has no "
+                                        "axis 1"),
+]
+
+
+@pytest.mark.parametrize("name, attrs, shapes, message", SHAPE_ERRORS,
+                         ids=[c[0] for c in SHAPE_ERRORS])
+def test_shape_errors_name_port_expected_and_actual(name, attrs, shapes, message):
+    op = get_op(name)
+    with pytest.raises(ShapeError) as e:
+        op.shape(*shapes, **op.resolve_attrs(attrs))
+    assert str(e.value) == message
+
+
+@pytest.mark.parametrize("name, attrs, message", [
+    ("Maxout", {}, "Maxout needs attribute 'pieces'"),
+    ("Maxout", {"pieces": 0}, "must be at least 1"),
+    ("Maxout", {"pieces": 1.5}, "must be an integer"),
+    ("LeakyReLU", {"alpha": -0.1}, "must be at least 0"),
+    ("Softmax", {"dim": 1}, r"no attribute 'dim' \(known: axis\)"),
+])
+def test_bad_attrs_are_rejected(name, attrs, message):
+    with pytest.raises(AttrError, match=message):
+        get_op(name).resolve_attrs(attrs)

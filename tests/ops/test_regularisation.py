@@ -1,0 +1,306 @@
+"""Regularisation ops: Dropout, BatchNorm (PyTorch's running statistics), penalties."""
+
+import statistics
+
+import numpy as np
+import pytest
+
+from graphlab.errors import AttrError, ExecutionError, ShapeError
+from graphlab.gradcheck import check_vjp, op_vjp, run_op
+from graphlab.ops import Ctx, get_op
+
+rng = np.random.default_rng(2)
+
+
+def away(*shape, margin=0.2):
+    """Normal values at least ``margin`` from 0: clear of |x|'s kink."""
+    x = rng.normal(size=shape)
+    return np.where(x >= 0, 1, -1) * (margin + np.abs(x))
+
+
+def dropout_ref(p, seed=0):
+    # The contract: element kept where ctx.rng's uniform draw is ≥ p (run_op
+    # seeds ctx.rng with 0), kept values scaled by 1/(1 − p).
+    def ref(x):
+        u = np.random.default_rng(seed).random(x.shape)
+        return np.where(u < p, 0.0, x / (1 - p))
+    return ref
+
+
+def batchnorm_ref(eps=1e-5):
+    """Per channel, in Python: statistics over every element of that channel."""
+    def ref(x, gamma, beta):
+        out = np.empty_like(x)
+        for c in range(x.shape[1]):
+            v = x[:, c].ravel().tolist()
+            mean, var = statistics.fmean(v), statistics.pvariance(v)
+            out[:, c] = gamma[c] * (x[:, c] - mean) / (var + eps) ** 0.5 + beta[c]
+        return out
+    return ref
+
+
+def penalty_ref(f):
+    return lambda x: sum(f(float(v)) for v in x.ravel())
+
+
+def positive(*shape):
+    return rng.uniform(0.5, 2.0, size=shape)
+
+
+# One row per case: op, attrs, inputs, reference forward, training.
+CASES = [
+    ("Dropout", {"p": 0.3}, [away(4, 5)], dropout_ref(0.3), True),
+    ("Dropout", {"p": 0.6}, [away(1, 7)], dropout_ref(0.6), True),
+    ("Dropout", {}, [away(3, 2)], lambda x: x, False),
+    ("Dropout", {"p": 0.0}, [away(3)], lambda x: x, True),
+    ("BatchNorm", {}, [rng.normal(size=(4, 3)), positive(3), rng.normal(size=3)],
+     batchnorm_ref(), True),
+    ("BatchNorm", {"eps": 0.1}, [rng.normal(size=(1, 2, 3)), positive(2),
+                                 rng.normal(size=2)], batchnorm_ref(0.1), True),
+    ("BatchNorm", {"momentum": 0.5},
+     [rng.normal(size=(2, 3, 2, 2)) * 3 + 1, positive(3), rng.normal(size=3)],
+     batchnorm_ref(), True),
+    # Not training, a fresh state: running mean 0 and variance 1.
+    ("BatchNorm", {}, [rng.normal(size=(3, 2)), positive(2), rng.normal(size=2)],
+     lambda x, gamma, beta: gamma * x / np.sqrt(1 + 1e-5) + beta, False),
+    ("L1Penalty", {"weight": 0.3}, [away(2, 3)], penalty_ref(lambda v: 0.3 * abs(v)),
+     True),
+    ("L1Penalty", {}, [away()], penalty_ref(abs), True),
+    ("L2Penalty", {}, [rng.normal(size=(3, 1, 2))], penalty_ref(lambda v: v * v / 2),
+     True),
+    ("L2Penalty", {"weight": 2.0}, [rng.normal(size=(5,))],
+     penalty_ref(lambda v: v * v), True),
+]
+IDS = [f"{c[0]}-{'train' if c[4] else 'eval'}" for c in CASES]
+
+
+@pytest.mark.parametrize("name, attrs, inputs, ref, training", CASES, ids=IDS)
+def test_forward_matches_reference(name, attrs, inputs, ref, training):
+    (out,), _ = run_op(name, inputs, attrs, training=training)
+    np.testing.assert_allclose(out, ref(*inputs), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name, attrs, inputs, ref, training", CASES, ids=IDS)
+def test_vjp_matches_finite_differences(name, attrs, inputs, ref, training):
+    assert check_vjp(name, inputs, attrs, training=training) == len(inputs)
+
+
+@pytest.mark.parametrize("name, attrs, inputs, ref, training", CASES, ids=IDS)
+def test_shape_rule_matches_forward(name, attrs, inputs, ref, training):
+    op = get_op(name)
+    (out,), _ = run_op(name, inputs, attrs, training=training)
+    shape = op.shape(*[x.shape for x in inputs], **op.resolve_attrs(attrs))
+    assert shape == out.shape
+
+
+@pytest.mark.parametrize("name, attrs, inputs, ref, training", CASES, ids=IDS)
+def test_float32_stays_float32(name, attrs, inputs, ref, training):
+    x32 = [x.astype(np.float32) for x in inputs]
+    state = {}
+    (out,), _ = run_op(name, x32, attrs, training=training, state=state)
+    g = np.asarray(rng.normal(size=out.shape), dtype=np.float32)
+    _, grads = op_vjp(name, x32, (g,), attrs, training=training)
+    assert out.dtype == np.float32
+    assert [gr.dtype for gr in grads] == [np.float32] * len(inputs)
+    assert all(v.dtype == np.float32 for v in state.values())
+    np.testing.assert_allclose(out, ref(*inputs), rtol=1e-4, atol=1e-5)
+
+
+TRAINING = [c for c in CASES if c[4]]
+
+
+@pytest.mark.parametrize("name, attrs, inputs, ref, training", TRAINING,
+                         ids=[c[0] for c in TRAINING])
+def test_formulas_match_vjp(name, attrs, inputs, ref, training):
+    op = get_op(name)
+    attrs = op.resolve_attrs(attrs)
+    (out,), ctx = run_op(name, inputs, attrs)
+    g = np.asarray(rng.normal(size=out.shape))
+    want = op.vjp(ctx, g, out, *inputs, **attrs)
+    assert set(op.formulas) == set(op.input_ports)
+    for port, w in zip(op.input_ports, want):
+        latex, fn = op.formulas[port]
+        assert latex.startswith(r"\frac{\partial L}{\partial ")
+        np.testing.assert_allclose(fn(g, out, *inputs, **attrs), w, rtol=1e-10,
+                                   atol=1e-12, err_msg=port)
+
+
+def test_formulas_render_with_ziamath():
+    zm = pytest.importorskip("ziamath")
+    zm.config.svg2 = False
+    for name in ("Dropout", "BatchNorm", "L1Penalty", "L2Penalty"):
+        for latex, _ in get_op(name).formulas.values():
+            assert "<svg" in zm.Latex(latex).svg()
+
+
+# ---- dropout -------------------------------------------------------------------------
+
+
+def test_dropout_is_identity_when_not_training():
+    x = rng.normal(size=(3, 4))
+    g = rng.normal(size=(3, 4))
+    (out,), _ = run_op("Dropout", [x], {"p": 0.9}, training=False)
+    _, (gx,) = op_vjp("Dropout", [x], (g,), {"p": 0.9}, training=False)
+    np.testing.assert_array_equal(out, x)
+    np.testing.assert_array_equal(gx, g)
+
+
+def test_dropout_preserves_the_mean_in_expectation():
+    x = np.ones((400, 250))
+    (out,), _ = run_op("Dropout", [x], {"p": 0.3}, seed=7)
+    # 10⁵ draws: the standard error of the mean is √(p/(1−p)/n) ≈ 0.002.
+    assert abs(out.mean() - 1.0) < 0.01
+    assert abs((out == 0).mean() - 0.3) < 0.01
+    assert set(np.unique(out)) == {0.0, 1 / 0.7}
+
+
+def test_dropout_backward_uses_the_forward_mask():
+    op = get_op("Dropout")
+    x = away(6, 8)
+    ctx = Ctx(training=True, rng=np.random.default_rng(3))
+    out = op.forward(ctx, x, p=0.5)
+    (gx,) = op.vjp(ctx, np.ones_like(x), out, x, p=0.5)
+    np.testing.assert_array_equal(gx, out / x)  # m/(1−p) exactly where kept
+    assert 0 < (gx == 0).sum() < x.size
+
+
+def test_dropout_mask_comes_from_ctx_rng():
+    x = np.ones((10, 10))
+    same = [run_op("Dropout", [x], seed=5)[0][0] for _ in range(2)]
+    other = run_op("Dropout", [x], seed=6)[0][0]
+    np.testing.assert_array_equal(same[0], same[1])
+    assert not np.array_equal(same[0], other)
+
+
+@pytest.mark.parametrize("p, message", [(1.0, "must be below 1"), (-0.1, "at least 0"),
+                                        (1.5, "at most 1")])
+def test_dropout_rejects_p_outside_0_1(p, message):
+    with pytest.raises(AttrError, match=message):
+        get_op("Dropout").resolve_attrs({"p": p})
+
+
+# ---- batch normalisation -------------------------------------------------------------
+
+
+def _unbiased_var(x):
+    """Per-channel unbiased variance, computed by moving channels first."""
+    per_channel = np.moveaxis(x, 1, 0).reshape(x.shape[1], -1)
+    return per_channel.var(axis=1, ddof=1)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (2, 3, 4), (2, 3, 2, 2)])
+def test_batchnorm_running_stats_follow_pytorch(shape):
+    momentum = 0.2
+    gamma, beta = positive(3), rng.normal(size=3)
+    state = {}
+    mean_want, var_want = np.zeros(3), np.ones(3)
+    for step in range(3):
+        x = rng.normal(size=shape) * (step + 1) + step
+        run_op("BatchNorm", [x, gamma, beta], {"momentum": momentum}, state=state)
+        # running = (1 − momentum)·running + momentum·batch, unbiased variance
+        batch_mean = np.moveaxis(x, 1, -1).reshape(-1, 3).mean(axis=0)
+        mean_want = (1 - momentum) * mean_want + momentum * batch_mean
+        var_want = (1 - momentum) * var_want + momentum * _unbiased_var(x)
+        np.testing.assert_allclose(state["running_mean"], mean_want, rtol=1e-12)
+        np.testing.assert_allclose(state["running_var"], var_want, rtol=1e-12)
+
+
+def test_batchnorm_eval_uses_running_stats_and_leaves_them():
+    gamma, beta = positive(2), rng.normal(size=2)
+    state = {"running_mean": np.array([0.5, -1.0]),
+             "running_var": np.array([4.0, 0.25])}
+    before = {k: v.copy() for k, v in state.items()}
+    x = rng.normal(size=(3, 2, 2))
+    g = rng.normal(size=x.shape)
+    (out,), ctx = run_op("BatchNorm", [x, gamma, beta], training=False, state=state)
+    dx, dgamma, dbeta = get_op("BatchNorm").vjp(ctx, g, out, x, gamma, beta,
+                                                momentum=0.1, eps=1e-5)
+    scale = (gamma / np.sqrt(before["running_var"] + 1e-5))[None, :, None]
+    xhat = (x - before["running_mean"][None, :, None]) / np.sqrt(
+        before["running_var"][None, :, None] + 1e-5)
+    np.testing.assert_allclose(out, xhat * gamma[None, :, None] + beta[None, :, None])
+    np.testing.assert_allclose(dx, g * scale)  # an affine map of x: no batch terms
+    np.testing.assert_allclose(dgamma, (g * xhat).sum(axis=(0, 2)))
+    np.testing.assert_allclose(dbeta, g.sum(axis=(0, 2)))
+    for k in before:
+        np.testing.assert_array_equal(state[k], before[k])
+
+
+def test_batchnorm_training_output_has_zero_mean_unit_variance():
+    x = rng.normal(size=(8, 3, 5)) * 4 + 2
+    (out,), _ = run_op("BatchNorm", [x, np.ones(3), np.zeros(3)], {"eps": 0.0})
+    np.testing.assert_allclose(out.mean(axis=(0, 2)), 0, atol=1e-12)
+    np.testing.assert_allclose(out.var(axis=(0, 2)), 1, rtol=1e-12)
+
+
+def test_batchnorm_initialises_missing_state():
+    state = {}
+    run_op("BatchNorm", [np.ones((2, 4)), np.ones(4), np.zeros(4)], training=False,
+           state=state)
+    np.testing.assert_array_equal(state["running_mean"], np.zeros(4))
+    np.testing.assert_array_equal(state["running_var"], np.ones(4))
+
+
+def test_batchnorm_training_needs_more_than_one_value_per_channel():
+    with pytest.raises(ExecutionError, match="one value per channel"):
+        run_op("BatchNorm", [np.ones((1, 3)), np.ones(3), np.zeros(3)])
+    # evaluation with a batch of one is fine
+    run_op("BatchNorm", [np.ones((1, 3)), np.ones(3), np.zeros(3)], training=False)
+
+
+# ---- penalties -----------------------------------------------------------------------
+
+
+def test_l1_penalty_gradient_at_zero_is_zero():
+    x = np.array([-2.0, 0.0, 3.0])
+    _, (gx,) = op_vjp("L1Penalty", [x], (np.array(2.0),), {"weight": 0.5})
+    np.testing.assert_array_equal(gx, [-1.0, 0.0, 1.0])
+
+
+def test_penalties_keep_float32_with_a_float64_seed():
+    x = np.ones(3, np.float32)
+    for name in ("L1Penalty", "L2Penalty"):
+        (gx,) = get_op(name).vjp(Ctx(), np.float64(1.0), None, x, weight=1.0)
+        assert gx.dtype == np.float32
+
+
+# ---- shapes --------------------------------------------------------------------------
+
+SYMBOLIC = [
+    ("Dropout", {}, [("N", 5)], ("N", 5)),
+    ("BatchNorm", {}, [("N", 3, 8, 8), (3,), (3,)], ("N", 3, 8, 8)),
+    ("BatchNorm", {}, [("N", "C"), (4,), (4,)], ("N", "C")),
+    ("L1Penalty", {}, [("N", 4)], ()),
+    ("L2Penalty", {}, [(3, 4)], ()),
+]
+
+
+@pytest.mark.parametrize("name, attrs, shapes, want", SYMBOLIC,
+                         ids=[c[0] for c in SYMBOLIC])
+def test_shape_rule_carries_symbolic_batch(name, attrs, shapes, want):
+    op = get_op(name)
+    assert op.shape(*shapes, **op.resolve_attrs(attrs)) == want
+
+
+SHAPE_ERRORS = [
+    ("BatchNorm", [(3,), (3,), (3,)],
+     "BatchNorm: x has shape 3, expected N×C or N×C×… (channels on axis 1)"),
+    ("BatchNorm", [("N", 3), (4,), (3,)],
+     "BatchNorm: gamma has shape 4, expected 3 (one per channel of x, axis 1)"),
+    ("BatchNorm", [("N", 3, 5), (3,), (3, 1)],
+     "BatchNorm: beta has shape 3×1, expected 3 (one per channel of x, axis 1)"),
+]
+
+
+@pytest.mark.parametrize("name, shapes, message", SHAPE_ERRORS,
+                         ids=[m.split(":")[1].split()[0] for _, _, m in SHAPE_ERRORS])
+def test_shape_errors_name_port_expected_and_actual(name, shapes, message):
+    op = get_op(name)
+    with pytest.raises(ShapeError) as e:
+        op.shape(*shapes, **op.resolve_attrs({}))
+    assert str(e.value) == message
+
+
+def test_batchnorm_macs_per_example():
+    op = get_op("BatchNorm")
+    assert op.macs([("N", 3, 4, 4), (3,), (3,)], [("N", 3, 4, 4)]) == 2 * 3 * 4 * 4
