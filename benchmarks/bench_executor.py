@@ -35,7 +35,7 @@ def lstm_graph(hidden=128, steps=8, features=8, classes=10):
 
 
 def graphlab_case(graph, batch, steps):
-    prog = gl.compile(graph, outputs=["loss"])
+    prog = gl.compile(graph, outputs=["loss"], input_grads=False)
     feeds = random_feeds(graph, prog, batch, np.random.default_rng(0))
     return lambda: time_steps(prog, feeds, steps)
 

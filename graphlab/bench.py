@@ -70,7 +70,8 @@ def bench(graph, batch_size=64, steps=20, dtype="float32", seed=0):
     """
     loss = (graph.train or {}).get("loss")
     outputs = [loss] if loss else None
-    prog = Program(graph, dtype=dtype, training=True, outputs=outputs, seed=seed)
+    prog = Program(graph, dtype=dtype, training=True, outputs=outputs, seed=seed,
+                   input_grads=False)
     if prog.schedule.loss is None or not prog.trainable:
         raise GraphlabError("nothing to train: the graph has no loss that depends on a "
                             "trainable Parameter")

@@ -147,7 +147,7 @@ def _backward_lines(gstep, assigned):
     comment = f"{step.node}: {op.name}"
     lines = []
     if uses_templates(gstep):
-        templates, single_g = op.vjp_templates, gstep.grads_in[0]
+        single_g = gstep.grads_in[0]
         names = dict(zip(op.input_ports, [v or "None" for v in step.inputs]))
         names.update({k: repr(v) for k, v in step.attrs.items()})
         names["g"], names["out"] = single_g, step.outputs[0]
@@ -155,7 +155,7 @@ def _backward_lines(gstep, assigned):
                                         gstep.unbroadcast, step.inputs):
             if target is None:
                 continue
-            expr = _fill(templates[port], names)
+            expr = _fill(op.vjp_template(port, step.attrs), names)
             lines.append(_accumulate(target, expr, unb, x, assigned, comment))
             comment = None
         return lines

@@ -134,7 +134,7 @@ def _var_namer():
     return name
 
 
-def lower(graph, *, outputs=None, grad=True):
+def lower(graph, *, outputs=None, grad=True, input_grads=True):
     """Lower a checked graph to a :class:`Schedule`.
 
     Parameters
@@ -145,6 +145,10 @@ def lower(graph, *, outputs=None, grad=True):
         where backward starts.
     grad : bool
         Whether to plan a backward pass.
+    input_grads : bool
+        Whether float Inputs get gradients too (training needs only the
+        Parameters', and skipping the others saves work such as the input
+        gradient of a first convolution).
 
     Raises
     ------
@@ -199,16 +203,17 @@ def lower(graph, *, outputs=None, grad=True):
                                   list(report.shapes[node_id])))
     sched.outputs = [(ref, var[(node, port)]) for ref, node, port in out_refs]
     if grad and sched.outputs:
-        _plan_backward(graph, sched, var)
+        _plan_backward(graph, sched, var, input_grads)
     return sched
 
 
-def _plan_backward(graph, sched, var):
+def _plan_backward(graph, sched, var, input_grads):
     loss = sched.outputs[0][1]
     sched.loss = loss
     # Differentiable sources: Parameters and float Inputs.
     diff = {sched.params[n][0] for n in sched.params}
-    diff |= {v for v, _, dt in sched.inputs.values() if dt.startswith("float")}
+    if input_grads:
+        diff |= {v for v, _, dt in sched.inputs.values() if dt.startswith("float")}
     carries = set(diff)  # vars whose value depends on a differentiable source
     for step in sched.forward:
         if any(v in carries for p, v in zip(step.op.input_ports, step.inputs)
@@ -251,10 +256,10 @@ def _plan_backward(graph, sched, var):
 
 def uses_templates(gstep):
     """Whether the backward step can be written inline from ``vjp_templates``."""
-    op = gstep.step.op
-    templates = getattr(op, "vjp_templates", None)
-    return bool(templates) and len(op.outputs) == 1 and gstep.grads_in[0] is not None \
-        and all(t is None or p in templates for p, t in zip(op.input_ports, gstep.targets))
+    op, attrs = gstep.step.op, gstep.step.attrs
+    return len(op.outputs) == 1 and gstep.grads_in[0] is not None and all(
+        t is None or op.vjp_template(p, attrs) for p, t in zip(op.input_ports,
+                                                                  gstep.targets))
 
 
 def _vjp_reads(gstep):
@@ -269,7 +274,8 @@ def _vjp_reads(gstep):
         for port, target in zip(step.op.input_ports, gstep.targets):
             if target is not None:
                 fields |= {f for _, f, _, _ in
-                           string.Formatter().parse(step.op.vjp_templates[port]) if f}
+                           string.Formatter().parse(step.op.vjp_template(port, step.attrs))
+                           if f}
         reads = [names[f] for f in sorted(fields) if names.get(f)]
     # unbroadcasting reads the input's shape
     reads += [x for x, u in zip(step.inputs, gstep.unbroadcast) if u and x]

@@ -84,6 +84,11 @@ class Program:
         (default: the graph's outputs).
     seed : int
         Seeds parameter initialisation and Dropout masks.
+    grad : bool
+        Plan a backward pass (off for inference only).
+    input_grads : bool
+        Also differentiate with respect to float Inputs (on by default, as
+        SPEC section 4 asks; training turns it off to save work).
 
     Attributes
     ----------
@@ -96,12 +101,13 @@ class Program:
     """
 
     def __init__(self, graph, *, dtype="float32", training=True, outputs=None, seed=0,
-                 grad=True):
+                 grad=True, input_grads=True):
         self.graph = graph
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-        self.schedule = sched = lower(graph, outputs=outputs, grad=grad)
+        self.schedule = sched = lower(graph, outputs=outputs, grad=grad,
+                                      input_grads=input_grads)
         self.source = emit(sched)
         self.params = init_params(graph, sched, self.dtype, seed)
         self.trainable = [n for n, (_, _, t) in sched.params.items() if t]
@@ -109,6 +115,9 @@ class Program:
         self.training = training
         self._contexts = {s.node: Ctx(training, self.rng, self._state_of(s.node))
                           for s in sched.forward}
+        for gstep in sched.backward:
+            self._contexts[gstep.step.node].needs_input_grad = tuple(
+                t is not None for t in gstep.targets)
         self._saved = {}
         self._ns = self._namespace()
         exec(builtins.compile(self.source, f"<graphlab: {graph.name}>", "exec"), self._ns)
@@ -266,7 +275,8 @@ def _check_finite(node, value):
                              "check for log or sqrt of 0 and division by 0", node=node)
 
 
-def compile(graph, dtype="float32", training=True, outputs=None, seed=0):
+def compile(graph, dtype="float32", training=True, outputs=None, seed=0, grad=True,
+            input_grads=True):
     """Lower a graph to generated NumPy code (see :class:`Program`).
 
     Examples
@@ -278,4 +288,5 @@ def compile(graph, dtype="float32", training=True, outputs=None, seed=0):
     >>> {k: float(v) for k, v in prog.backward().items()}
     {'x': -4.0, 'y': -4.0, 'z': 3.0}
     """
-    return Program(graph, dtype=dtype, training=training, outputs=outputs, seed=seed)
+    return Program(graph, dtype=dtype, training=training, outputs=outputs, seed=seed,
+                   grad=grad, input_grads=input_grads)

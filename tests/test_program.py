@@ -151,3 +151,10 @@ def test_every_sample_loss_gradient_matches_finite_differences(name):
         arr += eps * d
         numeric = (up - down) / (2 * eps)
         assert np.isclose(float(np.sum(gr * d)), numeric, rtol=1e-4, atol=1e-7), node
+
+
+def test_training_programs_can_skip_input_gradients():
+    g = gl.load(sample("lenet5"))
+    prog = gl.compile(g, outputs=["loss"], input_grads=False)
+    assert "x" not in prog.schedule.grads and "conv1_w" in prog.schedule.grads
+    assert "g_up" not in prog.source  # no gradient flows into the data

@@ -17,8 +17,12 @@ Each op is one subclass of :class:`Op`, registered by name with
     Elementwise ops only: the scalar formula as a SymPy expression. The
     chain-rule view differentiates it; no second derivative table exists.
 ``formulas``
-    Tensor ops only: the matrix-calculus form of each input's gradient, as
-    LaTeX, tested numerically against ``vjp``.
+    Tensor ops only: ``{port: (latex, fn)}``, the matrix-calculus form of
+    each input's gradient and a NumPy transcription of it, ``fn(g, out,
+    *inputs, **attrs)``, which a test checks against ``vjp``.
+``template``, ``vjp_templates``
+    Elementwise ops: one-line NumPy forms for the generated code, with
+    ``{port}``, ``{attr}``, ``{g}`` and ``{out}`` placeholders.
 
 Attributes are keyword-only in every rule and always arrive resolved: defaults
 filled in and values normalised by their :class:`Attr` (``kernel=5`` arrives as
@@ -127,12 +131,16 @@ class Ctx:
     ``training`` and ``rng`` are set by the program; ``state`` persists from
     run to run (BatchNorm's running statistics); any other attribute a forward
     rule sets is there for its ``vjp`` in the same step.
+    ``needs_input_grad`` (one bool per input port, as in PyTorch) tells a
+    ``vjp`` which gradients will be used, so that it may skip the others and
+    return ``None`` for them.
     """
 
-    def __init__(self, training=True, rng=None, state=None):
+    def __init__(self, training=True, rng=None, state=None, needs_input_grad=None):
         self.training = training
         self.rng = rng
         self.state = {} if state is None else state
+        self.needs_input_grad = needs_input_grad
 
 
 class Attr:
@@ -283,8 +291,12 @@ class Op:
     template : str, optional
         Inline NumPy form for generated code, with ``{port}`` and ``{attr}``
         placeholders (``"np.tanh({x})"``). Ops without one are called as kernels.
-    formulas : dict of str to str
-        Tensor ops: LaTeX matrix-calculus form of each input's gradient.
+    vjp_templates : dict of str to str
+        Inline NumPy form of each input's gradient, with ``{g}`` (arriving
+        gradient), ``{out}``, port and attribute placeholders.
+    formulas : dict of str to (str, callable)
+        Tensor ops: LaTeX matrix-calculus form of each input's gradient, and
+        its NumPy transcription.
     nondiff : tuple of str
         Input ports that never receive a gradient (labels, indices).
     """
@@ -295,6 +307,7 @@ class Op:
     outputs = ("out",)
     attrs = {}
     template = None
+    vjp_templates = {}
     formulas = {}
     nondiff = ()
     elementwise = False
@@ -365,6 +378,13 @@ class Op:
 
     def sympy(self, *symbols, **attrs):
         raise NotImplementedError(f"{self.name}: no scalar SymPy form")
+
+    def vjp_template(self, port, attrs):
+        """The inline gradient form for ``port`` under ``attrs``, or ``None``.
+
+        Override where the form depends on an attribute's value.
+        """
+        return self.vjp_templates.get(port)
 
     def parameters(self, attrs):
         """Number of trainable numbers this node holds (Parameter nodes only)."""
