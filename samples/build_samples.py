@@ -1,0 +1,180 @@
+"""Builds the sample graphs of samples/ with graphlab's GraphBuilder.
+
+Run ``python samples/build_samples.py`` to rewrite them; the tests check that
+this reproduces every file byte for byte. ``cs231n.graph.json`` is written by
+hand (it is the example of SPEC section 1) and is not built here.
+"""
+
+import os
+import sys
+
+import graphlab as gl
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+DIGITS = {"dataset": "digits", "feeds": {"x": "images", "y": "labels"},
+          "test_fraction": 0.2, "seed": 0}
+
+
+def _classifier_tail(b, logits, y):
+    loss = b.cross_entropy_loss(logits, y, name="loss")
+    b.output(loss, logits)
+    return loss
+
+
+def sigmoid_neuron():
+    """f = σ(w0·x0 + w1·x1 + w2), the CS231n example with its textbook numbers."""
+    b = gl.GraphBuilder("sigmoid neuron: f = σ(w0·x0 + w1·x1 + w2)")
+    w0 = b.input("w0", [], value=2.0)
+    x0 = b.input("x0", [], value=-1.0)
+    w1 = b.input("w1", [], value=-3.0)
+    x1 = b.input("x1", [], value=-2.0)
+    w2 = b.input("w2", [], value=-3.0)
+    p0 = b.mul(w0, x0, name="p0")
+    p1 = b.mul(w1, x1, name="p1")
+    s = b.add(p0, p1, name="s")
+    u = b.add(s, w2, name="u")
+    f = b.sigmoid(u, name="f")
+    b.output(f)
+    b.test(name="CS231n numbers", at={"w0": 2, "x0": -1, "w1": -3, "x1": -2, "w2": -3},
+           expect={"f": 0.7310585786300049},
+           grads={"w0": -0.19661193324148185, "x0": 0.3932238664829637,
+                  "w1": -0.3932238664829637, "x1": -0.5898357997244456,
+                  "w2": 0.19661193324148185}, rtol=1e-6)
+    return b.build()
+
+
+def neuron():
+    """A layer of two sigmoid neurons, σ(Wx + b), with W, x, b from the textbook."""
+    b = gl.GraphBuilder("neuron layer: σ(Wx + b)")
+    x = b.input("x", [2], value=[1.0, -1.0])
+    w = b.parameter("W", [2, 2], value=[[1.0, -2.0], [-1.0, 1.0]])
+    bias = b.parameter("b", [2], value=[1.0, 0.0])
+    wx = b.mat_mul(w, x, name="Wx")
+    z = b.add(wx, bias, name="z")
+    s = b.sigmoid(z, name="s")
+    f = b.sum(s, name="f")
+    b.output(f, s)
+    b.test(name="σ([4, -2])", expect={"s": [0.9820137900379085, 0.11920292202211755],
+                                      "f": 1.101216712060026},
+           grads={"b": [0.017662706213291107, 0.1049935854035065],
+                  "x": [-0.0873308791902154, 0.06966817297692429],
+                  "W": [[0.017662706213291107, -0.017662706213291107],
+                        [0.1049935854035065, -0.1049935854035065]]}, rtol=1e-6)
+    return b.build()
+
+
+def mlp_xor():
+    b = gl.GraphBuilder("MLP that solves XOR")
+    x = b.input("x", ["N", 2])
+    y = b.input("y", ["N"], dtype="int64")
+    h = b.tanh(b.linear(x, 8, name="fc1", init="xavier_uniform"), name="h")
+    logits = b.linear(h, 2, name="fc2", init="xavier_uniform")
+    _classifier_tail(b, logits, y)
+    b.train(loss="loss", data={"dataset": "xor", "feeds": {"x": "inputs",
+                                                            "y": "labels"}},
+            optimizer={"type": "adam", "lr": 0.05}, batch_size=4, epochs=200,
+            metrics=["accuracy"])
+    return b.build()
+
+
+def mlp_digits():
+    b = gl.GraphBuilder("MLP on 8×8 digits: 64 → 64 → 10")
+    x = b.input("x", ["N", 64])
+    y = b.input("y", ["N"], dtype="int64")
+    h = b.relu(b.linear(x, 64, name="fc1"), name="relu1")
+    logits = b.linear(h, 10, name="fc2")
+    _classifier_tail(b, logits, y)
+    b.train(loss="loss", data=DIGITS, optimizer={"type": "adam", "lr": 0.01},
+            batch_size=32, epochs=20, metrics=["accuracy"])
+    return b.build()
+
+
+def vanishing_sigmoid():
+    b = gl.GraphBuilder("6 sigmoid layers on digits: watch the gradient vanish")
+    x = b.input("x", ["N", 64])
+    y = b.input("y", ["N"], dtype="int64")
+    h = x
+    for i in range(1, 7):
+        h = b.sigmoid(b.linear(h, 32, name=f"fc{i}", init="xavier_uniform"),
+                      name=f"sig{i}")
+    logits = b.linear(h, 10, name="fc7", init="xavier_uniform")
+    _classifier_tail(b, logits, y)
+    b.train(loss="loss", data=DIGITS, optimizer={"type": "sgd", "lr": 0.5},
+            batch_size=32, epochs=10, metrics=["accuracy"])
+    return b.build()
+
+
+def lenet5():
+    b = gl.GraphBuilder("LeNet-5 on 8×8 digits upsampled to 32×32")
+    x = b.input("x", ["N", 1, 8, 8])
+    y = b.input("y", ["N"], dtype="int64")
+    h = b.upsample2d(x, scale=4, name="up")
+    h = b.relu(b.conv2d(h, 6, 5, name="conv1"), name="relu1")
+    h = b.max_pool2d(h, kernel=2, name="pool1")
+    h = b.relu(b.conv2d(h, 16, 5, name="conv2"), name="relu2")
+    h = b.max_pool2d(h, kernel=2, name="pool2")
+    h = b.flatten(h, name="flat")
+    h = b.relu(b.linear(h, 120, name="fc1"), name="relu3")
+    h = b.relu(b.linear(h, 84, name="fc2"), name="relu4")
+    logits = b.linear(h, 10, name="fc3")
+    _classifier_tail(b, logits, y)
+    b.train(loss="loss", data=DIGITS, optimizer={"type": "adam", "lr": 0.003},
+            batch_size=32, epochs=15, metrics=["accuracy"])
+    return b.build()
+
+
+def _recurrent_digits(kind, hidden=64, epochs=20, lr=0.01):
+    b = gl.GraphBuilder(f"{kind} on digits: the 8 rows of an image as 8 time steps")
+    x = b.input("x", ["N", 8, 8])
+    y = b.input("y", ["N"], dtype="int64")
+    cell = getattr(b, kind.lower())(x, hidden, name=kind.lower())
+    logits = b.linear(b.port(cell, "h"), 10, name="fc")
+    _classifier_tail(b, logits, y)
+    b.train(loss="loss", data=DIGITS, optimizer={"type": "adam", "lr": lr},
+            batch_size=32, epochs=epochs, metrics=["accuracy"], clip_norm=5.0)
+    return b.build()
+
+
+def autoencoder_digits():
+    b = gl.GraphBuilder("convolutional autoencoder on digits, unpooling with indices")
+    x = b.input("x", ["N", 1, 8, 8])
+    h = b.relu(b.conv2d(x, 8, 3, padding="same", name="enc1"), name="relu1")
+    pool = b.max_pool2d(h, kernel=2, name="pool")
+    code = b.relu(b.conv2d(pool, 4, 3, padding="same", name="enc2"), name="code")
+    h = b.relu(b.conv_transpose2d(code, 8, 3, padding=1, name="dec1"), name="relu2")
+    h = b.max_unpool2d(h, b.port(pool, "indices"), kernel=2, name="unpool")
+    h = b.conv_transpose2d(h, 1, 3, padding=1, name="dec2")
+    recon = b.sigmoid(h, name="recon")
+    loss = b.mse_loss(recon, x, name="loss")
+    b.output(loss, recon)
+    b.train(loss="loss", data={"dataset": "digits", "feeds": {"x": "images"},
+                               "test_fraction": 0.2, "seed": 0},
+            optimizer={"type": "adam", "lr": 0.01}, batch_size=32, epochs=10)
+    return b.build()
+
+
+SAMPLES = {
+    "sigmoid_neuron": sigmoid_neuron,
+    "neuron": neuron,
+    "mlp_xor": mlp_xor,
+    "mlp_digits": mlp_digits,
+    "vanishing_sigmoid": vanishing_sigmoid,
+    "lenet5": lenet5,
+    "rnn_digits": lambda: _recurrent_digits("RNN", epochs=20, lr=0.01),
+    "lstm_digits": lambda: _recurrent_digits("LSTM", epochs=20, lr=0.01),
+    "gru_digits": lambda: _recurrent_digits("GRU", epochs=20, lr=0.01),
+    "autoencoder_digits": autoencoder_digits,
+}
+
+
+def main(names=None):
+    for name in names or SAMPLES:
+        g = SAMPLES[name]()
+        path = os.path.join(HERE, f"{name}.graph.json")
+        gl.save(g, path)
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
