@@ -253,7 +253,9 @@ def _parser():
     command("ops", cmd_ops, "list every op by family", file=False)
     # Commands that live beside the feature they drive.
     from .bench import add_bench_command
+    from .testing import add_test_command
     add_bench_command(command)
+    add_test_command(command)
     return p
 
 

@@ -71,6 +71,13 @@ def mlp_xor():
     h = b.tanh(b.linear(x, 8, name="fc1", init="xavier_uniform"), name="h")
     logits = b.linear(h, 2, name="fc2", init="xavier_uniform")
     _classifier_tail(b, logits, y)
+    b.test(name="a hand-made XOR solution",
+           at={"x": [[0, 0], [0, 1], [1, 0], [1, 1]], "y": [0, 1, 1, 0],
+               "fc1_w": [[4, 4], [4, 4]] + [[0, 0]] * 6,
+               "fc1_b": [-2, -6, 0, 0, 0, 0, 0, 0],
+               "fc2_w": [[0] * 8, [2, -2, 0, 0, 0, 0, 0, 0]], "fc2_b": [0, -2]},
+           expect={"loss": 0.140492515489},
+           grads={"fc2_b": [0.004096896868, -0.004096896868]}, rtol=1e-9)
     b.train(loss="loss", data={"dataset": "xor", "feeds": {"x": "inputs",
                                                             "y": "labels"}},
             optimizer={"type": "adam", "lr": 0.05}, batch_size=4, epochs=200,
