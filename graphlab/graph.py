@@ -505,7 +505,10 @@ class Graph:
     def copy(self):
         """A deep copy without listeners."""
         from . import io
-        g = io.from_dict(io.to_dict(self))
+        d = io.to_dict(self)
+        d.pop("params", None)  # the arrays are copied below, not re-read from disk
+        g = io.from_dict(d)
+        g.params_file = self.params_file
         g.params = {k: v.copy() for k, v in self.params.items()}
         g.path = self.path
         return g

@@ -92,7 +92,8 @@ def mlp_digits():
     h = b.relu(b.linear(x, 64, name="fc1"), name="relu1")
     logits = b.linear(h, 10, name="fc2")
     _classifier_tail(b, logits, y)
-    b.train(loss="loss", data=DIGITS, optimizer={"type": "adam", "lr": 0.01},
+    b.train(loss="loss", data=DIGITS,
+            optimizer={"type": "adam", "lr": 0.01, "schedule": {"type": "cosine"}},
             batch_size=32, epochs=20, metrics=["accuracy"])
     return b.build()
 
@@ -126,7 +127,8 @@ def lenet5():
     h = b.relu(b.linear(h, 84, name="fc2"), name="relu4")
     logits = b.linear(h, 10, name="fc3")
     _classifier_tail(b, logits, y)
-    b.train(loss="loss", data=DIGITS, optimizer={"type": "adam", "lr": 0.003},
+    b.train(loss="loss", data=DIGITS,
+            optimizer={"type": "adam", "lr": 0.003, "schedule": {"type": "cosine"}},
             batch_size=32, epochs=15, metrics=["accuracy"])
     return b.build()
 
@@ -138,7 +140,8 @@ def _recurrent_digits(kind, hidden=64, epochs=20, lr=0.01):
     cell = getattr(b, kind.lower())(x, hidden, name=kind.lower())
     logits = b.linear(b.port(cell, "h"), 10, name="fc")
     _classifier_tail(b, logits, y)
-    b.train(loss="loss", data=DIGITS, optimizer={"type": "adam", "lr": lr},
+    b.train(loss="loss", data=DIGITS,
+            optimizer={"type": "adam", "lr": lr, "schedule": {"type": "cosine"}},
             batch_size=32, epochs=epochs, metrics=["accuracy"], clip_norm=5.0)
     return b.build()
 
