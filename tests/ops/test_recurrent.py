@@ -1,0 +1,445 @@
+"""Recurrent ops: step-by-step references from the PyTorch documentation, BPTT
+against finite differences, shape rules and messages, dtypes, saturation."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from graphlab.errors import ShapeError
+from graphlab.gradcheck import check_vjp, numeric_grad, op_vjp, run_op
+from graphlab.ops import Ctx, get_op, ops_by_family, unbroadcast
+
+GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
+STATES = {"RNN": ("h0",), "LSTM": ("h0", "c0"), "GRU": ("h0",)}
+
+
+# ---- references: the equations of torch.nn.RNN / LSTM / GRU, one example at a time ---
+
+def _sigmoid(v):
+    return 1 / (1 + np.exp(-v))
+
+
+def _zeros_if_none(v, n):
+    return np.zeros(n) if v is None else v
+
+
+def rnn_reference(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None,
+                  nonlinearity="tanh"):
+    """h_t = tanh(x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh) (or ReLU)."""
+    N, T, _ = x.shape
+    H = w_hh.shape[1]
+    b_ih, b_hh = _zeros_if_none(b_ih, H), _zeros_if_none(b_hh, H)
+    act = np.tanh if nonlinearity == "tanh" else (lambda v: np.maximum(v, 0))
+    y = np.zeros((N, T, H))
+    for n in range(N):
+        h = np.zeros(H) if h0 is None else h0[n]
+        for t in range(T):
+            h = act(w_ih @ x[n, t] + b_ih + w_hh @ h + b_hh)
+            y[n, t] = h
+    return y, y[:, -1]
+
+
+def lstm_reference(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None):
+    """i, f, g, o = σ, σ, tanh, σ of W_i· x_t + b_i· + W_h· h_{t−1} + b_h·;
+    c_t = f ⊙ c_{t−1} + i ⊙ g; h_t = o ⊙ tanh(c_t)."""
+    N, T, _ = x.shape
+    H = w_hh.shape[1]
+    b_ih, b_hh = _zeros_if_none(b_ih, 4 * H), _zeros_if_none(b_hh, 4 * H)
+    W_ii, W_if, W_ig, W_io = np.split(w_ih, 4)
+    W_hi, W_hf, W_hg, W_ho = np.split(w_hh, 4)
+    b_ii, b_if, b_ig, b_io = np.split(b_ih, 4)
+    b_hi, b_hf, b_hg, b_ho = np.split(b_hh, 4)
+    y = np.zeros((N, T, H))
+    c_last = np.zeros((N, H))
+    for n in range(N):
+        h = np.zeros(H) if h0 is None else h0[n]
+        c = np.zeros(H) if c0 is None else c0[n]
+        for t in range(T):
+            xt = x[n, t]
+            i = _sigmoid(W_ii @ xt + b_ii + W_hi @ h + b_hi)
+            f = _sigmoid(W_if @ xt + b_if + W_hf @ h + b_hf)
+            g = np.tanh(W_ig @ xt + b_ig + W_hg @ h + b_hg)
+            o = _sigmoid(W_io @ xt + b_io + W_ho @ h + b_ho)
+            c = f * c + i * g
+            h = o * np.tanh(c)
+            y[n, t] = h
+        c_last[n] = c
+    return y, y[:, -1], c_last
+
+
+def gru_reference(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None):
+    """r, z = σ(W_i· x_t + b_i· + W_h· h_{t−1} + b_h·);
+    n = tanh(W_in x_t + b_in + r ⊙ (W_hn h_{t−1} + b_hn)); h_t = (1 − z) ⊙ n + z ⊙ h."""
+    N, T, _ = x.shape
+    H = w_hh.shape[1]
+    b_ih, b_hh = _zeros_if_none(b_ih, 3 * H), _zeros_if_none(b_hh, 3 * H)
+    W_ir, W_iz, W_in = np.split(w_ih, 3)
+    W_hr, W_hz, W_hn = np.split(w_hh, 3)
+    b_ir, b_iz, b_in = np.split(b_ih, 3)
+    b_hr, b_hz, b_hn = np.split(b_hh, 3)
+    y = np.zeros((N, T, H))
+    for n_ in range(N):
+        h = np.zeros(H) if h0 is None else h0[n_]
+        for t in range(T):
+            xt = x[n_, t]
+            r = _sigmoid(W_ir @ xt + b_ir + W_hr @ h + b_hr)
+            z = _sigmoid(W_iz @ xt + b_iz + W_hz @ h + b_hz)
+            n = np.tanh(W_in @ xt + b_in + r * (W_hn @ h + b_hn))
+            h = (1 - z) * n + z * h
+            y[n_, t] = h
+    return y, y[:, -1]
+
+
+REFERENCES = {"RNN": rnn_reference, "LSTM": lstm_reference, "GRU": gru_reference}
+
+
+def make_inputs(name, N, T, F, H, *, biases=("b_ih", "b_hh"), states=None, seed=0,
+                scale=0.6):
+    """Inputs in port order; an optional input not asked for is None."""
+    rng = np.random.default_rng(seed)
+    G = GATES[name]
+    states = STATES[name] if states is None else states
+    inputs = [rng.normal(size=(N, T, F)),
+              rng.normal(scale=scale, size=(G * H, F)),
+              rng.normal(scale=scale, size=(G * H, H))]
+    inputs += [rng.normal(scale=scale, size=G * H) if b in biases else None
+               for b in ("b_ih", "b_hh")]
+    inputs += [rng.normal(size=(N, H)) if s in states else None for s in STATES[name]]
+    return inputs
+
+
+# id, op, attrs, N, T, F, H, biases, states (None: all)
+CASES = [
+    ("rnn_tanh", "RNN", {}, 3, 4, 2, 3, ("b_ih", "b_hh"), None),
+    ("rnn_tanh_bare", "RNN", {}, 2, 3, 2, 3, (), ()),
+    ("rnn_relu", "RNN", {"nonlinearity": "relu"}, 3, 4, 2, 3, ("b_ih", "b_hh"), None),
+    ("rnn_relu_bare", "RNN", {"nonlinearity": "relu"}, 2, 3, 3, 2, (), ()),
+    ("rnn_sequence_of_1", "RNN", {}, 3, 1, 2, 3, ("b_ih", "b_hh"), None),
+    ("rnn_batch_of_1", "RNN", {}, 1, 4, 2, 3, ("b_hh",), None),
+    ("lstm", "LSTM", {}, 3, 4, 2, 3, ("b_ih", "b_hh"), None),
+    ("lstm_bare", "LSTM", {}, 2, 3, 2, 3, (), ()),
+    ("lstm_h0_only", "LSTM", {}, 2, 3, 2, 2, ("b_ih",), ("h0",)),
+    ("lstm_c0_only", "LSTM", {}, 2, 3, 2, 2, ("b_hh",), ("c0",)),
+    ("lstm_sequence_of_1", "LSTM", {}, 3, 1, 2, 3, ("b_ih", "b_hh"), None),
+    ("lstm_batch_of_1", "LSTM", {}, 1, 4, 3, 2, ("b_ih", "b_hh"), None),
+    ("gru", "GRU", {}, 3, 4, 2, 3, ("b_ih", "b_hh"), None),
+    ("gru_bare", "GRU", {}, 2, 3, 2, 3, (), ()),
+    ("gru_b_hh_only", "GRU", {}, 2, 3, 2, 2, ("b_hh",), None),
+    ("gru_sequence_of_1", "GRU", {}, 3, 1, 2, 3, ("b_ih", "b_hh"), None),
+    ("gru_batch_of_1", "GRU", {}, 1, 4, 3, 2, ("b_ih", "b_hh"), ()),
+]
+IDS = [c[0] for c in CASES]
+ARGS = "case, name, attrs, N, T, F, H, biases, states"
+
+
+def _case_inputs(name, N, T, F, H, biases, states, seed=0):
+    return make_inputs(name, N, T, F, H, biases=biases, states=states, seed=seed)
+
+
+@pytest.mark.parametrize(ARGS, CASES, ids=IDS)
+def test_forward_matches_documented_equations(case, name, attrs, N, T, F, H, biases,
+                                              states):
+    inputs = _case_inputs(name, N, T, F, H, biases, states)
+    outs, _ = run_op(name, inputs, attrs)
+    want = REFERENCES[name](*inputs, **attrs)
+    assert len(outs) == len(want)
+    for got, ref in zip(outs, want):
+        assert got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(ARGS, CASES, ids=IDS)
+def test_vjp_matches_finite_differences(case, name, attrs, N, T, F, H, biases, states):
+    inputs = _case_inputs(name, N, T, F, H, biases, states)
+    assert check_vjp(name, inputs, attrs) == sum(x is not None for x in inputs)
+
+
+def _output_grads(name, outs, only, rng):
+    """Random output gradients, None except on the outputs named in ``only``."""
+    ports = get_op(name).outputs
+    return tuple(rng.normal(size=o.shape) if p in only else None
+                 for p, o in zip(ports, outs))
+
+
+PARTIAL = [("RNN", {}, ("h",)), ("RNN", {}, ("y",)),
+           ("RNN", {"nonlinearity": "relu"}, ("h",)),
+           ("LSTM", {}, ("h",)), ("LSTM", {}, ("y",)), ("LSTM", {}, ("c",)),
+           ("LSTM", {}, ("h", "c")), ("GRU", {}, ("h",)), ("GRU", {}, ("y",))]
+
+
+@pytest.mark.parametrize("name, attrs, only", PARTIAL,
+                         ids=[f"{n}-{a.get('nonlinearity', '')}-{'+'.join(o)}"
+                              for n, a, o in PARTIAL])
+def test_vjp_with_gradients_on_some_outputs(name, attrs, only):
+    rng = np.random.default_rng(3)
+    inputs = make_inputs(name, 2, 3, 2, 3, seed=4)
+    outs, _ = run_op(name, inputs, attrs)
+    gs = _output_grads(name, outs, only, rng)
+    _, grads = op_vjp(name, inputs, gs, attrs)
+    for i, (port, x) in enumerate(zip(get_op(name).input_ports, inputs)):
+        want = numeric_grad(name, inputs, gs, i, attrs)
+        np.testing.assert_allclose(grads[i], want, rtol=1e-6, atol=1e-8,
+                                   err_msg=f"{name}: gradient for {port}")
+
+
+def test_lstm_gradient_only_on_c_skips_the_output_gate():
+    """c_1 = f ⊙ c_0 + i ⊙ g does not depend on gate o (rows 3H…4H of the weights)."""
+    inputs = make_inputs("LSTM", 2, 1, 2, 3)
+    outs, _ = run_op("LSTM", inputs)
+    _, grads = op_vjp("LSTM", inputs, (None, None, np.ones_like(outs[2])))
+    for port in (1, 2, 3, 4):
+        assert not grads[port][9:12].any() and grads[port][:9].any()
+    x, w_ih, w_hh, b_ih, b_hh, h0, c0 = inputs
+    f = _sigmoid(x[:, 0] @ w_ih[3:6].T + b_ih[3:6] + h0 @ w_hh[3:6].T + b_hh[3:6])
+    np.testing.assert_allclose(grads[6], f, rtol=1e-12)  # ∂c_1/∂c_0 = f
+
+
+def test_no_output_gradient_gives_zero_input_gradients():
+    for name in ("RNN", "LSTM", "GRU"):
+        inputs = make_inputs(name, 2, 3, 2, 3)
+        _, grads = op_vjp(name, inputs, (None,) * len(get_op(name).outputs))
+        assert all(g is not None and not g.any() for g in grads)
+
+
+@pytest.mark.parametrize(ARGS, CASES, ids=IDS)
+def test_formulas_match_vjp(case, name, attrs, N, T, F, H, biases, states):
+    op = get_op(name)
+    inputs = _case_inputs(name, N, T, F, H, biases, states)
+    resolved = op.resolve_attrs(attrs)
+    outs, _ = run_op(name, inputs, attrs)
+    rng = np.random.default_rng(5)
+    for only in (op.outputs, op.outputs[1:], op.outputs[:1]):
+        gs = _output_grads(name, outs, only, rng)
+        _, grads = op_vjp(name, inputs, gs, attrs)
+        for port, x, want in zip(op.input_ports, inputs, grads):
+            if x is None:
+                assert want is None
+                continue
+            latex, fn = op.formulas[port]
+            assert r"\delta" in latex
+            got = unbroadcast(np.asarray(fn(gs, outs, *inputs, **resolved)), x.shape)
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12,
+                                       err_msg=f"{name}: formula for {port}")
+
+
+@pytest.mark.parametrize(ARGS, CASES, ids=IDS)
+def test_shape_rule_matches_forward(case, name, attrs, N, T, F, H, biases, states):
+    op = get_op(name)
+    inputs = _case_inputs(name, N, T, F, H, biases, states)
+    outs, _ = run_op(name, inputs, attrs)
+    shapes = [None if x is None else x.shape for x in inputs]
+    assert op.shape(*shapes, **op.resolve_attrs(attrs)) == tuple(o.shape for o in outs)
+
+
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+def test_float32_stays_float32(name):
+    inputs = make_inputs(name, 4, 5, 3, 6)
+    x32 = [None if x is None else x.astype(np.float32) for x in inputs]
+    outs32, _ = run_op(name, x32)
+    outs64, _ = run_op(name, inputs)
+    gs = tuple(np.random.default_rng(1).normal(size=o.shape) for o in outs64)
+    _, grads32 = op_vjp(name, x32, tuple(g.astype(np.float32) for g in gs))
+    _, grads64 = op_vjp(name, inputs, gs)
+    for o32, o64 in zip(outs32, outs64):
+        assert o32.dtype == np.float32
+        np.testing.assert_allclose(o32, o64, rtol=1e-4, atol=1e-5)
+    for g32, g64 in zip(grads32, grads64):
+        assert g32.dtype == np.float32
+        np.testing.assert_allclose(g32, g64, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("sign", [1, -1])
+def test_saturated_gates_raise_no_warnings(name, sign):
+    inputs = make_inputs(name, 2, 3, 2, 3)
+    inputs[0] = np.full_like(inputs[0], 1000.0 * sign)
+    inputs[1] = np.abs(inputs[1]) + 1  # every pre-activation is about ±1000
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        outs, _ = run_op(name, inputs)
+        gs = tuple(np.ones_like(o) for o in outs)
+        _, grads = op_vjp(name, inputs, gs)
+    with np.errstate(over="ignore"):  # the naive σ overflows to the right limit
+        want = REFERENCES[name](*inputs)
+    for got, ref in zip(outs, want):
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+    assert all(np.isfinite(g).all() for g in grads if g is not None)
+
+
+# ---- shapes ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, x, want_h", [
+    ("RNN", ("N", 8, 3), 5), ("LSTM", ("N", 8, 3), 5), ("GRU", ("N", "T", 3), 5),
+    ("LSTM", ("N", "T", 3), 5),
+])
+def test_shape_rule_accepts_symbolic_batch_and_time(name, x, want_h):
+    op = get_op(name)
+    G, H = GATES[name], want_h
+    shapes = [x, (G * H, 3), (G * H, H), (G * H,), None] + [("N", H)] * len(
+        STATES[name])
+    out = op.shape(*shapes, **op.resolve_attrs({}))
+    assert out[0] == ("N", x[1], H)
+    assert all(s == ("N", H) for s in out[1:])
+    assert len(out) == len(op.outputs)
+
+
+def test_shape_rule_takes_a_concrete_batch_from_h0():
+    out = get_op("GRU").shape(("N", 8, 3), (15, 3), (15, 5), None, None, (64, 5))
+    assert out == ((64, 8, 5), (64, 5))
+
+
+def _lstm_shapes(**over):
+    shapes = dict(x=("N", 8, 8), w_ih=(512, 8), w_hh=(512, 128), b_ih=(512,),
+                  b_hh=(512,), h0=("N", 128), c0=("N", 128))
+    shapes.update(over)
+    return list(shapes.values())
+
+
+@pytest.mark.parametrize("name, shapes, message", [
+    ("LSTM", _lstm_shapes(w_ih=(256, 8)),
+     r"LSTM: w_ih has 256 rows, expected 4·H = 512 \(gates i, f, g, o\)$"),
+    ("LSTM", _lstm_shapes(w_hh=(500, 128)),
+     r"LSTM: w_hh is 500×128: H = 128 \(its columns\), so it needs 4·H = 512 rows "
+     r"\(gates i, f, g, o\)"),
+    ("LSTM", _lstm_shapes(w_ih=(512, 10)),
+     "LSTM: w_ih has 10 columns, but x has F = 8 features"),
+    ("LSTM", _lstm_shapes(x=("N", 8)),
+     "LSTM: x must be N×T×F \\(batch, time, features\\), got N×8"),
+    ("LSTM", _lstm_shapes(b_hh=(128,)),
+     r"LSTM: b_hh must have 4·H = 512 entries \(gates i, f, g, o\), got 128"),
+    ("LSTM", _lstm_shapes(c0=("N", 64)),
+     r"LSTM: c0 must be N×H = N×128 \(batch × hidden\), got N×64"),
+    ("LSTM", _lstm_shapes(x=(32, 8, 8), h0=(16, 128)),
+     r"LSTM: h0 must be N×H = 32×128 \(batch × hidden\), got 16×128"),
+    ("LSTM", _lstm_shapes(w_hh=(512, 128, 1)),
+     "LSTM: w_hh must be a matrix 4·H×H, got 512×128×1"),
+    ("GRU", [("N", 8, 8), (300, 8), (384, 128), None, None, None],
+     r"GRU: w_ih has 300 rows, expected 3·H = 384 \(gates r, z, n\)"),
+    ("RNN", [("N", 8, 8), (128, 8), (128, 64), None, None, None],
+     "RNN: w_hh is 128×64: H = 64 \\(its columns\\), so it needs H = 64 rows"),
+    ("RNN", [("N", 8, 8), (64, 8), (64, 64), (32,), None, None],
+     "RNN: b_ih must have H = 64 entries, got 32"),
+])
+def test_shape_errors_are_readable(name, shapes, message):
+    op = get_op(name)
+    with pytest.raises(ShapeError, match=message) as err:
+        op.shape(*shapes, **op.resolve_attrs({}))
+    assert err.value.node is None
+
+
+def test_macs_per_example():
+    T, F, H = 8, 8, 128
+    x, out = ("N", T, F), [("N", T, H), ("N", H), ("N", H)]
+    assert get_op("LSTM").macs([x, (4 * H, F), (4 * H, H)], out) == T * 4 * H * (F + H)
+    assert get_op("GRU").macs([x, (3 * H, F), (3 * H, H)], out) == T * 3 * H * (F + H)
+    assert get_op("RNN").macs([x, (H, F), (H, H)], out) == T * H * (F + H)
+
+
+# ---- kernels: buffers, recomputation, declarations --------------------------------
+
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("N, T", [(3, 4), (1, 4), (3, 1)])
+def test_reused_context_never_changes_returned_arrays(name, N, T):
+    """A program keeps one ctx per node; outputs and gradients must stay put."""
+    op = get_op(name)
+    first = make_inputs(name, N, T, 2, 3, seed=1)
+    second = make_inputs(name, N, T, 2, 3, seed=2)
+    ctx = Ctx()
+    outs = op.forward(ctx, *first)
+    gs = tuple(np.ones_like(o) for o in outs)
+    grads = op.vjp(ctx, gs, outs, *first)
+    kept = [o.copy() for o in outs], [g.copy() for g in grads]
+    outs2 = op.forward(ctx, *second)
+    grads2 = op.vjp(ctx, gs, outs2, *second)
+    for a, b in zip(outs + grads, kept[0] + kept[1]):
+        np.testing.assert_array_equal(a, b)
+    fresh, _ = run_op(name, second)
+    _, fresh_grads = op_vjp(name, second, gs)
+    for a, b in zip(outs2 + grads2, fresh + fresh_grads):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+def test_vjp_recomputes_forward_on_a_fresh_context(name):
+    op = get_op(name)
+    inputs = make_inputs(name, 2, 3, 2, 3)
+    outs, _ = run_op(name, inputs)
+    gs = tuple(np.ones_like(o) for o in outs)
+    _, want = op_vjp(name, inputs, gs)
+    got = op.vjp(Ctx(), gs, outs, *inputs)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_family_declares_docs_formulas_and_outputs():
+    ops = ops_by_family()["recurrent"]
+    assert [op.name for op in ops] == ["RNN", "LSTM", "GRU"]
+    for op in ops:
+        assert op.doc and "\n" not in type(op).__doc__.strip()
+        assert set(op.formulas) == set(op.input_ports)
+    assert get_op("LSTM").outputs == ("y", "h", "c")
+    assert get_op("GRU").optional_inputs == ("b_ih", "b_hh", "h0")
+    assert get_op("RNN").resolve_attrs({}) == {"nonlinearity": "tanh"}
+
+
+def test_formulas_render_with_ziamath():
+    ziamath = pytest.importorskip("ziamath")
+    ziamath.config.svg2 = False
+    for op in ops_by_family()["recurrent"]:
+        for port, (latex, _) in op.formulas.items():
+            assert "<svg" in ziamath.Latex(latex).svg(), (op.name, port)
+
+
+# ---- PyTorch, when it is installed --------------------------------------------------
+
+@pytest.mark.parametrize("name, attrs", [("RNN", {}), ("RNN", {"nonlinearity": "relu"}),
+                                         ("LSTM", {}), ("GRU", {})])
+def test_matches_torch(name, attrs):
+    torch = pytest.importorskip("torch")
+    N, T, F, H = 3, 5, 4, 6
+    inputs = make_inputs(name, N, T, F, H, seed=7)
+    module = getattr(torch.nn, name)(F, H, batch_first=True, **attrs).double()
+    with torch.no_grad():
+        for p, v in zip((module.weight_ih_l0, module.weight_hh_l0, module.bias_ih_l0,
+                         module.bias_hh_l0), inputs[1:5]):
+            p.copy_(torch.from_numpy(v))
+    x = torch.tensor(inputs[0], requires_grad=True)
+    states = [torch.tensor(s[None], requires_grad=True) for s in inputs[5:]]
+    if name == "LSTM":
+        y, (h, c) = module(x, tuple(states))
+        touts = [y, h[0], c[0]]
+    else:
+        y, h = module(x, states[0])
+        touts = [y, h[0]]
+    rng = np.random.default_rng(8)
+    gs = tuple(rng.normal(size=tuple(o.shape)) for o in touts)
+    sum((o * torch.from_numpy(g)).sum() for o, g in zip(touts, gs)).backward()
+    outs, grads = op_vjp(name, inputs, gs, attrs)
+    for got, want in zip(outs, touts):
+        np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-10, atol=1e-12)
+    want_grads = [x.grad, module.weight_ih_l0.grad, module.weight_hh_l0.grad,
+                  module.bias_ih_l0.grad, module.bias_hh_l0.grad]
+    want_grads += [s.grad[0] for s in states]
+    for got, want in zip(grads, want_grads):
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+def test_vjp_skips_gradients_nobody_needs(name):
+    """``ctx.needs_input_grad`` (as a program sets it) turns gradients off."""
+    op = get_op(name)
+    inputs = make_inputs(name, 2, 3, 2, 3)
+    outs, _ = run_op(name, inputs)
+    gs = tuple(np.ones_like(o) for o in outs)
+    _, full = op_vjp(name, inputs, gs)
+    n = len(inputs)
+    for mask in [(False,) + (True,) * (n - 1), (True,) * (n - 1) + (False,),
+                 (False, False, True) + (False,) * (n - 3), (False,) * n]:
+        ctx = Ctx(needs_input_grad=mask)
+        grads = op.vjp(ctx, gs, op.forward(ctx, *inputs), *inputs)
+        for want, got, needed in zip(full, grads, mask):
+            if needed:
+                np.testing.assert_array_equal(got, want)
+            else:
+                assert got is None
