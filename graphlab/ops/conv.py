@@ -1,1 +1,366 @@
-"""(to be written)"""
+"""Convolution: Conv1D, Conv2D and ConvTranspose2D, layout NCL / NCHW.
+
+Weights follow PyTorch: ``w`` is O×C×k (1-D), O×C×kh×kw (2-D) and
+C_in×C_out×kh×kw (transposed). Like PyTorch (and every deep-learning library)
+"convolution" is cross-correlation: the kernel is not flipped.
+
+Kernels are im2col plus one GEMM (see :mod:`graphlab.ops._im2col`); Conv1D
+runs the 2-D kernels on a height-1 image. Padding strings follow the
+textbook/TensorFlow rule of SPEC section 2 ("same" puts the odd padding on the
+right/bottom); integers pad both sides as PyTorch. Rules assume resolved
+attributes (``Op.resolve_attrs``).
+"""
+
+import numpy as np
+
+from ..errors import AttrError, ShapeError
+from ..shapes import fmt, numel, same_dim
+from ._im2col import (col2im2d, ctx_buffer, first_shape, im2col2d, matmul_nt,
+                      needs_grad, pad2d, scratch, window_pads, window_shape)
+from .base import Attr, Op, register
+
+__all__ = ["Conv1D", "Conv2D", "ConvTranspose2D"]
+
+
+def _kernel_dims(op, w, wdesc):
+    spatial = tuple(w[2:])
+    if not all(isinstance(k, int) for k in spatial):
+        raise ShapeError(f"{op}: the kernel size of w must be known, got "
+                         f"{wdesc} = {fmt(w)}")
+    if min(spatial, default=1) < 1:
+        raise ShapeError(f"{op}: w has an empty kernel ({wdesc} = {fmt(w)})")
+    return spatial
+
+
+def _check_bias(op, b, n, what):
+    if b is not None and (len(b) != 1 or not same_dim(b[0], n)):
+        raise ShapeError(f"{op}: b must be a vector of {what} = {n} biases, "
+                         f"got {fmt(b)}")
+
+
+# ---- Conv2D kernels (Conv1D runs them with H = 1) ---------------------------------
+
+def _conv2d_forward(ctx, x, w, b, stride, padding, dilation):
+    N, C, H, W = x.shape
+    O, _, kh, kw = w.shape
+    (Ho, Wo), pads = window_pads((H, W), (kh, kw), stride, padding, dilation)
+    K, M = C * kh * kw, N * Ho * Wo
+    cols = ctx_buffer(ctx, "cols", (C, kh, kw, N, Ho, Wo), x.dtype)
+    im2col2d(pad2d(x, pads), (kh, kw), stride, dilation, (Ho, Wo), out=cols)
+    y = w.reshape(O, K) @ cols.reshape(K, M)
+    if b is not None:
+        y += b[:, None]
+    ctx.pads = pads
+    return np.ascontiguousarray(y.reshape(O, N, Ho, Wo).transpose(1, 0, 2, 3))
+
+
+def _conv2d_vjp(ctx, g, x, w, b, stride, dilation):
+    N, C, H, W = x.shape
+    O, _, kh, kw = w.shape
+    Ho, Wo = g.shape[2:]
+    K, M = C * kh * kw, N * Ho * Wo
+    need_x, need_w, need_b = needs_grad(ctx, 3)
+    g2 = np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(O, M)
+    gw = matmul_nt(g2, ctx.cols.reshape(K, M)).reshape(w.shape) if need_w else None
+    gb = g2.sum(axis=1) if b is not None and need_b else None
+    gx = None
+    if need_x:  # a first layer reading data skips this half of the work
+        gcols = scratch("conv_gcols", (K, M), np.result_type(w, g))
+        np.matmul(w.reshape(O, K).T, g2, out=gcols)
+        gx = col2im2d(gcols.reshape(C, kh, kw, N, Ho, Wo), x.shape, (kh, kw), stride,
+                      dilation, ctx.pads)
+    return gx, gw, gb
+
+
+# ---- Conv2D reference transcriptions of the formulas (slow, loop-based) -----------
+
+def _conv2d_formula_x(g, out, x, w, b=None, *, stride, padding, dilation):
+    """Full correlation of δ (spread by the stride) with the flipped kernel."""
+    N, C, H, W = x.shape
+    O, _, kh, kw = w.shape
+    (Ho, Wo), ((pt, pb), (pl, pr)) = window_pads((H, W), (kh, kw), stride, padding,
+                                                 dilation)
+    (sh, sw), (dh, dw) = stride, dilation
+    gd = np.zeros((N, O, (Ho - 1) * sh + 1, (Wo - 1) * sw + 1), g.dtype)
+    gd[:, :, ::sh, ::sw] = g
+    wd = np.zeros((O, C, (kh - 1) * dh + 1, (kw - 1) * dw + 1), w.dtype)
+    wd[:, :, ::dh, ::dw] = w
+    fh, fw = wd.shape[2:]
+    gp = np.pad(gd, ((0, 0), (0, 0), (fh - 1, fh - 1), (fw - 1, fw - 1)))
+    wf = wd[:, :, ::-1, ::-1]
+    gxp = np.zeros((N, C, H + pt + pb, W + pl + pr), np.result_type(g, w))
+    for n, c, i, j in np.ndindex(N, C, gd.shape[2] + fh - 1, gd.shape[3] + fw - 1):
+        gxp[n, c, i, j] = np.sum(gp[n, :, i:i + fh, j:j + fw] * wf[:, c])
+    return gxp[:, :, pt:pt + H, pl:pl + W]
+
+
+def _conv2d_formula_w(g, out, x, w, b=None, *, stride, padding, dilation):
+    """Σ over positions of δ ⊗ the input patch read at that position."""
+    N, C, H, W = x.shape
+    O, _, kh, kw = w.shape
+    (Ho, Wo), pads = window_pads((H, W), (kh, kw), stride, padding, dilation)
+    (sh, sw), (dh, dw) = stride, dilation
+    xp = np.pad(x, ((0, 0), (0, 0)) + pads)
+    gw = np.zeros(w.shape, np.result_type(g, x))
+    for n, p, q in np.ndindex(N, Ho, Wo):
+        patch = xp[n, :, p * sh:p * sh + (kh - 1) * dh + 1:dh,
+                   q * sw:q * sw + (kw - 1) * dw + 1:dw]
+        gw += np.multiply.outer(g[n, :, p, q], patch)
+    return gw
+
+
+def _conv_formula_b(g, out, x, w, b=None, **_):
+    """Σ of δ over the batch and every position."""
+    gb = np.zeros(g.shape[1], g.dtype)
+    for idx in np.ndindex(g.shape):
+        gb[idx[1]] += g[idx]
+    return gb
+
+
+_CONV_TEX = {
+    "x": r"\frac{\partial L}{\partial X} = \delta \star_{\mathrm{full}} "
+         r"\operatorname{rot}_{180}(W)",
+    "w": r"\frac{\partial L}{\partial W} = \sum_{p} \delta_{p} \otimes "
+         r"\operatorname{patch}_{p}(X)",
+    "b": r"\frac{\partial L}{\partial b} = \sum_{n, p} \delta_{n, p}",
+}
+
+
+# ---- convolution ------------------------------------------------------------------
+
+@register("Conv2D")
+class Conv2D(Op):
+    """out[n,o] = b[o] + Σ_c x[n,c] ⋆ w[o,c] (⋆: 2-D cross-correlation)"""
+
+    family = "convolution"
+    inputs = ("x", "w", "b?")
+    attrs = {
+        "stride": Attr("pair", (1, 1), min=1, doc="step between windows"),
+        "padding": Attr("padding", (0, 0), n=2,
+                        doc='int, pair, or "valid", "same", "full"'),
+        "dilation": Attr("pair", (1, 1), min=1, doc="spacing of kernel taps"),
+    }
+    formulas = {
+        "x": (_CONV_TEX["x"], _conv2d_formula_x),
+        "w": (_CONV_TEX["w"], _conv2d_formula_w),
+        "b": (_CONV_TEX["b"], _conv_formula_b),
+    }
+
+    def shape(self, x, w, b=None, *, stride, padding, dilation):
+        op = self.name
+        if len(x) != 4:
+            raise ShapeError(f"{op}: x must have rank 4 (N×C×H×W), got {fmt(x)}")
+        if len(w) != 4:
+            raise ShapeError(f"{op}: w must have rank 4 (O×C×kh×kw), got {fmt(w)}")
+        if not same_dim(x[1], w[1]):
+            raise ShapeError(f"{op}: x has {x[1]} channels, w expects {w[1]} "
+                             f"(w is O×C×kh×kw = {fmt(w)})")
+        _check_bias(op, b, w[0], "O")
+        kernel = _kernel_dims(op, w, "O×C×kh×kw")
+        hw = window_shape(op, x[2:], kernel, stride, padding, dilation,
+                          ("row", "column"), ("H", "W"))
+        return (x[0], w[0]) + hw
+
+    def forward(self, ctx, x, w, b=None, *, stride, padding, dilation):
+        return _conv2d_forward(ctx, x, w, b, stride, padding, dilation)
+
+    def vjp(self, ctx, g, out, x, w, b=None, *, stride, padding, dilation):
+        return _conv2d_vjp(ctx, g, x, w, b, stride, dilation)
+
+    def macs(self, in_shapes, out_shapes, **attrs):
+        # Ho·Wo positions, each an O×(C·kh·kw) matrix-vector product.
+        return numel(first_shape(out_shapes)[2:]) * numel(in_shapes[1])
+
+
+def _lift(f):
+    """A Conv2D reference turned into a Conv1D one (height 1)."""
+    def lifted(g, out, x, w, b=None, *, stride, padding, dilation):
+        pad = padding if isinstance(padding, str) else (0,) + tuple(padding)
+        r = f(g[:, :, None], None, x[:, :, None], w[:, :, None],
+              stride=(1,) + tuple(stride), padding=pad,
+              dilation=(1,) + tuple(dilation))
+        return r[:, :, 0]
+    return lifted
+
+
+@register("Conv1D")
+class Conv1D(Op):
+    """out[n,o] = b[o] + Σ_c x[n,c] ⋆ w[o,c] (⋆: 1-D cross-correlation)"""
+
+    family = "convolution"
+    inputs = ("x", "w", "b?")
+    attrs = {
+        "stride": Attr("ints", (1,), n=1, min=1, doc="step between windows"),
+        "padding": Attr("padding", (0,), n=1, doc='int, or "valid", "same", "full"'),
+        "dilation": Attr("ints", (1,), n=1, min=1, doc="spacing of kernel taps"),
+    }
+    formulas = {
+        "x": (_CONV_TEX["x"], _lift(_conv2d_formula_x)),
+        "w": (_CONV_TEX["w"], _lift(_conv2d_formula_w)),
+        "b": (_CONV_TEX["b"], _conv_formula_b),
+    }
+
+    def shape(self, x, w, b=None, *, stride, padding, dilation):
+        op = self.name
+        if len(x) != 3:
+            raise ShapeError(f"{op}: x must have rank 3 (N×C×L), got {fmt(x)}")
+        if len(w) != 3:
+            raise ShapeError(f"{op}: w must have rank 3 (O×C×k), got {fmt(w)}")
+        if not same_dim(x[1], w[1]):
+            raise ShapeError(f"{op}: x has {x[1]} channels, w expects {w[1]} "
+                             f"(w is O×C×k = {fmt(w)})")
+        _check_bias(op, b, w[0], "O")
+        kernel = _kernel_dims(op, w, "O×C×k")
+        (length,) = window_shape(op, x[2:], kernel, stride, padding, dilation,
+                                 ("input",), ("L",))
+        return (x[0], w[0], length)
+
+    @staticmethod
+    def _attrs2d(stride, padding, dilation):
+        pad = padding if isinstance(padding, str) else (0,) + tuple(padding)
+        return (1,) + tuple(stride), pad, (1,) + tuple(dilation)
+
+    def forward(self, ctx, x, w, b=None, *, stride, padding, dilation):
+        s, p, d = self._attrs2d(stride, padding, dilation)
+        return _conv2d_forward(ctx, x[:, :, None], w[:, :, None], b, s, p, d)[:, :, 0]
+
+    def vjp(self, ctx, g, out, x, w, b=None, *, stride, padding, dilation):
+        s, _, d = self._attrs2d(stride, padding, dilation)
+        gx, gw, gb = _conv2d_vjp(ctx, g[:, :, None], x[:, :, None], w[:, :, None], b,
+                                 s, d)
+        return (None if gx is None else gx[:, :, 0],
+                None if gw is None else gw[:, :, 0], gb)
+
+    def macs(self, in_shapes, out_shapes, **attrs):
+        return numel(first_shape(out_shapes)[2:]) * numel(in_shapes[1])
+
+
+# ---- transposed convolution -------------------------------------------------------
+
+def _conv_transpose2d_size(size, k, s, p, op, d):
+    if isinstance(size, str):
+        return size
+    return (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+
+
+def _conv_transpose2d_formula_x(g, out, x, w, b=None, *, stride, padding, dilation,
+                                **_):
+    """δ correlated with W at stride s: the convolution this op transposes."""
+    N, Ci, H, W = x.shape
+    _, Co, kh, kw = w.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    gp = np.pad(g, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    gx = np.zeros(x.shape, np.result_type(g, w))
+    for n, c, h, v in np.ndindex(N, Ci, H, W):
+        patch = gp[n, :, h * sh:h * sh + (kh - 1) * dh + 1:dh,
+                   v * sw:v * sw + (kw - 1) * dw + 1:dw]
+        gx[n, c, h, v] = np.sum(patch * w[c])
+    return gx
+
+
+def _conv_transpose2d_formula_w(g, out, x, w, b=None, *, stride, padding, dilation,
+                                **_):
+    """Σ over input positions of x ⊗ the patch of δ it was spread onto."""
+    N, Ci, H, W = x.shape
+    _, Co, kh, kw = w.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    gp = np.pad(g, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    gw = np.zeros(w.shape, np.result_type(g, x))
+    for n, h, v in np.ndindex(N, H, W):
+        patch = gp[n, :, h * sh:h * sh + (kh - 1) * dh + 1:dh,
+                   v * sw:v * sw + (kw - 1) * dw + 1:dw]
+        gw += np.multiply.outer(x[n, :, h, v], patch)
+    return gw
+
+
+@register("ConvTranspose2D")
+class ConvTranspose2D(Op):
+    """out = Conv2Dᵀ(x; w): each x[n,c,i,j] adds x·w[c] at (i·s, j·s), cropped by p"""
+
+    family = "convolution"
+    inputs = ("x", "w", "b?")
+    attrs = {
+        "stride": Attr("pair", (1, 1), min=1, doc="spread between input pixels"),
+        "padding": Attr("pair", (0, 0), min=0, doc="cropped from each side"),
+        "output_padding": Attr("pair", (0, 0), min=0,
+                               doc="extra rows/columns at the bottom/right"),
+        "dilation": Attr("pair", (1, 1), min=1, doc="spacing of kernel taps"),
+    }
+    formulas = {
+        "x": (r"\frac{\partial L}{\partial X} = \delta \star W",
+              _conv_transpose2d_formula_x),
+        "w": (r"\frac{\partial L}{\partial W} = \sum_{p} X_{p} \otimes "
+              r"\operatorname{patch}_{p}(\delta)", _conv_transpose2d_formula_w),
+        "b": (_CONV_TEX["b"], _conv_formula_b),
+    }
+
+    def check_attrs(self, attrs, *, node=None):
+        for s, d, op in zip(attrs["stride"], attrs["dilation"],
+                            attrs["output_padding"]):
+            if op >= max(s, d):
+                raise AttrError(f"{self.name}: output_padding {op} must be smaller "
+                                f"than the stride ({s}) or the dilation ({d})",
+                                node=node)
+
+    def shape(self, x, w, b=None, *, stride, padding, output_padding, dilation):
+        op = self.name
+        if len(x) != 4:
+            raise ShapeError(f"{op}: x must have rank 4 (N×C×H×W), got {fmt(x)}")
+        if len(w) != 4:
+            raise ShapeError(f"{op}: w must have rank 4 (C_in×C_out×kh×kw), "
+                             f"got {fmt(w)}")
+        if not same_dim(x[1], w[0]):
+            raise ShapeError(f"{op}: x has {x[1]} channels, w expects {w[0]} "
+                             f"(w is C_in×C_out×kh×kw = {fmt(w)})")
+        _check_bias(op, b, w[1], "C_out")
+        kernel = _kernel_dims(op, w, "C_in×C_out×kh×kw")
+        hw = tuple(_conv_transpose2d_size(*a) for a in zip(
+            x[2:], kernel, stride, padding, output_padding, dilation))
+        for axis, size, out in zip("HW", x[2:], hw):
+            if isinstance(out, int) and out < 1:
+                raise ShapeError(f"{op}: the padding crops away the whole output "
+                                 f"along {axis} ({size} in → {out} out)")
+        return (x[0], w[1]) + hw
+
+    def forward(self, ctx, x, w, b=None, *, stride, padding, output_padding,
+                dilation):
+        N, Ci, H, W = x.shape
+        _, Co, kh, kw = w.shape
+        Ho, Wo = (_conv_transpose2d_size(*a) for a in zip(
+            (H, W), (kh, kw), stride, padding, output_padding, dilation))
+        K, M = Co * kh * kw, N * H * W
+        xt = ctx_buffer(ctx, "xt", (Ci, N, H, W), x.dtype)
+        np.copyto(xt, x.transpose(1, 0, 2, 3))
+        cols = scratch("convT_cols", (K, M), np.result_type(x, w))
+        np.matmul(w.reshape(Ci, K).T, xt.reshape(Ci, M), out=cols)
+        pads = tuple((p, p) for p in padding)
+        y = col2im2d(cols.reshape(Co, kh, kw, N, H, W), (N, Co, Ho, Wo), (kh, kw),
+                     stride, dilation, pads)
+        if b is not None:
+            y += b[:, None, None]
+        return y
+
+    def vjp(self, ctx, g, out, x, w, b=None, *, stride, padding, output_padding,
+            dilation):
+        N, Ci, H, W = x.shape
+        _, Co, kh, kw = w.shape
+        K, M = Co * kh * kw, N * H * W
+        need_x, need_w, need_b = needs_grad(ctx, 3)
+        gb = g.sum(axis=(0, 2, 3)) if b is not None and need_b else None
+        if not (need_x or need_w):
+            return None, None, gb
+        gp = pad2d(g, tuple((p, p) for p in padding))
+        gcols = scratch("convT_gcols", (Co, kh, kw, N, H, W), g.dtype)
+        im2col2d(gp, (kh, kw), stride, dilation, (H, W), out=gcols)
+        gcols = gcols.reshape(K, M)
+        gx = gw = None
+        if need_x:
+            gx = (w.reshape(Ci, K) @ gcols).reshape(Ci, N, H, W).transpose(1, 0, 2, 3)
+            gx = np.ascontiguousarray(gx)
+        if need_w:
+            gw = matmul_nt(ctx.xt.reshape(Ci, M), gcols).reshape(w.shape)
+        return gx, gw, gb
+
+    def macs(self, in_shapes, out_shapes, **attrs):
+        # Each input pixel spreads C_in×(C_out·kh·kw) products.
+        return numel(in_shapes[0][2:]) * numel(in_shapes[1])

@@ -1,0 +1,458 @@
+"""Convolution ops: forward against nested loops, gradients, shapes, warnings."""
+
+import numpy as np
+import pytest
+
+from graphlab.errors import AttrError, ShapeError
+from graphlab.gradcheck import check_vjp, op_vjp, run_op
+from graphlab.ops import Ctx, get_op
+from graphlab.shapes import collect_warnings
+
+rng = np.random.default_rng(0)
+
+
+def normal(*shape):
+    return rng.standard_normal(shape)
+
+
+# ---- independent references: plain loops, padding written out by hand -------------
+
+def loop_conv2d(x, w, b, stride, pads, dilation):
+    N, C, H, W = x.shape
+    O, _, kh, kw = w.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    xp = np.pad(x, ((0, 0), (0, 0)) + tuple(pads))
+    Ho = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
+    Wo = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    out = np.zeros((N, O, Ho, Wo))
+    for n in range(N):
+        for o in range(O):
+            for p in range(Ho):
+                for q in range(Wo):
+                    acc = 0.0 if b is None else b[o]
+                    for c in range(C):
+                        for i in range(kh):
+                            for j in range(kw):
+                                acc += (xp[n, c, p * sh + i * dh, q * sw + j * dw]
+                                        * w[o, c, i, j])
+                    out[n, o, p, q] = acc
+    return out
+
+
+def loop_conv1d(x, w, b, stride, pads, dilation):
+    return loop_conv2d(x[:, :, None], w[:, :, None], b, (1, stride),
+                       ((0, 0), pads), (1, dilation))[:, :, 0]
+
+
+def loop_conv_transpose2d(x, w, b, stride, padding, output_padding, dilation):
+    N, Ci, H, W = x.shape
+    _, Co, kh, kw = w.shape
+    (sh, sw), (ph, pw), (oh, ow), (dh, dw) = stride, padding, output_padding, dilation
+    full = np.zeros((N, Co, (H - 1) * sh + dh * (kh - 1) + 1 + oh,
+                     (W - 1) * sw + dw * (kw - 1) + 1 + ow))
+    for n in range(N):
+        for ci in range(Ci):
+            for h in range(H):
+                for v in range(W):
+                    for co in range(Co):
+                        for i in range(kh):
+                            for j in range(kw):
+                                full[n, co, h * sh + i * dh, v * sw + j * dw] += (
+                                    x[n, ci, h, v] * w[ci, co, i, j])
+    out = full[:, :, ph:full.shape[2] - ph, pw:full.shape[3] - pw]
+    return out if b is None else out + b[:, None, None]
+
+
+# One row per case: id, op, attrs, inputs, reference forward. Pads are written out
+# by hand from SPEC section 2, so that the padding arithmetic is checked too.
+CASES = [
+    ("conv2d-stride2", "Conv2D", {"stride": 2},
+     [normal(2, 3, 7, 8), normal(4, 3, 3, 3), normal(4)],
+     lambda x, w, b: loop_conv2d(x, w, b, (2, 2), ((0, 0), (0, 0)), (1, 1))),
+    ("conv2d-dilation2-pad1", "Conv2D", {"dilation": 2, "padding": 1},
+     [normal(2, 2, 9, 8), normal(3, 2, 3, 2), normal(3)],
+     lambda x, w, b: loop_conv2d(x, w, b, (1, 1), ((1, 1), (1, 1)), (2, 2))),
+    ("conv2d-same-even-kernel", "Conv2D", {"padding": "same"},
+     [normal(1, 2, 7, 6), normal(2, 2, 4, 2), normal(2)],
+     lambda x, w, b: loop_conv2d(x, w, b, (1, 1), ((1, 2), (0, 1)), (1, 1))),
+    ("conv2d-same-stride2", "Conv2D", {"padding": "same", "stride": 2},
+     [normal(2, 1, 8, 7), normal(2, 1, 3, 3), None],
+     lambda x, w, b: loop_conv2d(x, w, b, (2, 2), ((0, 1), (1, 1)), (1, 1))),
+    ("conv2d-full", "Conv2D", {"padding": "full"},
+     [normal(2, 2, 5, 4), normal(3, 2, 3, 2), normal(3)],
+     lambda x, w, b: loop_conv2d(x, w, b, (1, 1), ((2, 2), (1, 1)), (1, 1))),
+    ("conv2d-valid-drops-input", "Conv2D", {"padding": "valid", "stride": [2, 3]},
+     [normal(2, 3, 8, 7), normal(2, 3, 3, 3), normal(2)],
+     lambda x, w, b: loop_conv2d(x, w, b, (2, 3), ((0, 0), (0, 0)), (1, 1))),
+    ("conv2d-batch1-one-channel", "Conv2D", {},
+     [normal(1, 1, 6, 5), normal(1, 1, 2, 3), normal(1)],
+     lambda x, w, b: loop_conv2d(x, w, b, (1, 1), ((0, 0), (0, 0)), (1, 1))),
+    ("conv2d-pair-padding", "Conv2D", {"padding": [2, 0], "stride": [1, 2],
+                                       "dilation": [1, 2]},
+     [normal(2, 2, 4, 9), normal(2, 2, 3, 3), normal(2)],
+     lambda x, w, b: loop_conv2d(x, w, b, (1, 2), ((2, 2), (0, 0)), (1, 2))),
+    ("conv1d-spec-valid", "Conv1D", {"stride": 5, "padding": "valid"},
+     [normal(2, 2, 13), normal(3, 2, 6), normal(3)],
+     lambda x, w, b: loop_conv1d(x, w, b, 5, (0, 0), 1)),
+    ("conv1d-spec-same", "Conv1D", {"stride": 5, "padding": "same"},
+     [normal(2, 2, 13), normal(3, 2, 6), normal(3)],
+     lambda x, w, b: loop_conv1d(x, w, b, 5, (1, 2), 1)),
+    ("conv1d-dilation2-stride2-pad1", "Conv1D", {"stride": 2, "padding": 1,
+                                                 "dilation": 2},
+     [normal(1, 3, 11), normal(2, 3, 3), None],
+     lambda x, w, b: loop_conv1d(x, w, b, 2, (1, 1), 2)),
+    ("conv1d-full-one-channel", "Conv1D", {"padding": "full"},
+     [normal(2, 1, 5), normal(2, 1, 4), normal(2)],
+     lambda x, w, b: loop_conv1d(x, w, b, 1, (3, 3), 1)),
+    ("convT-stride2-pad1-outpad1", "ConvTranspose2D",
+     {"stride": 2, "padding": 1, "output_padding": 1},
+     [normal(2, 3, 4, 5), normal(3, 2, 3, 3), normal(2)],
+     lambda x, w, b: loop_conv_transpose2d(x, w, b, (2, 2), (1, 1), (1, 1), (1, 1))),
+    ("convT-dilation2", "ConvTranspose2D", {"dilation": 2, "output_padding": 1},
+     [normal(1, 2, 3, 3), normal(2, 3, 2, 3), None],
+     lambda x, w, b: loop_conv_transpose2d(x, w, b, (1, 1), (0, 0), (1, 1), (2, 2))),
+    ("convT-pair-attrs", "ConvTranspose2D",
+     {"stride": [2, 3], "padding": [0, 1], "output_padding": [1, 0]},
+     [normal(2, 1, 3, 4), normal(1, 2, 2, 3), normal(2)],
+     lambda x, w, b: loop_conv_transpose2d(x, w, b, (2, 3), (0, 1), (1, 0), (1, 1))),
+]
+IDS = [c[0] for c in CASES]
+
+
+@pytest.mark.parametrize("case, name, attrs, inputs, ref", CASES, ids=IDS)
+def test_forward_matches_loops(case, name, attrs, inputs, ref):
+    (out,), _ = run_op(name, inputs, attrs)
+    want = ref(*inputs)
+    assert out.shape == want.shape
+    np.testing.assert_allclose(out, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("case, name, attrs, inputs, ref", CASES, ids=IDS)
+def test_vjp_matches_finite_differences(case, name, attrs, inputs, ref):
+    assert check_vjp(name, inputs, attrs) == sum(x is not None for x in inputs)
+
+
+@pytest.mark.parametrize("case, name, attrs, inputs, ref", CASES, ids=IDS)
+def test_shape_rule_matches_forward(case, name, attrs, inputs, ref):
+    op = get_op(name)
+    (out,), _ = run_op(name, inputs, attrs)
+    shapes = [None if x is None else x.shape for x in inputs]
+    assert op.shape(*shapes, **op.resolve_attrs(attrs)) == out.shape
+
+
+@pytest.mark.parametrize("case, name, attrs, inputs, ref", CASES, ids=IDS)
+def test_formulas_match_vjp(case, name, attrs, inputs, ref):
+    op = get_op(name)
+    resolved = op.resolve_attrs(attrs)
+    (out,), _ = run_op(name, inputs, attrs)
+    g = normal(*out.shape)
+    _, grads = op_vjp(name, inputs, (g,), attrs)
+    checked = 0
+    for port, x, got in zip(op.input_ports, inputs, grads):
+        if x is None:
+            assert got is None
+            continue
+        tex, fn = op.formulas[port]
+        assert tex.startswith(r"\frac{\partial L}{\partial ")
+        np.testing.assert_allclose(got, fn(g, out, *inputs, **resolved), rtol=1e-10,
+                                   atol=1e-12, err_msg=f"{name}: port {port}")
+        checked += 1
+    assert checked == sum(x is not None for x in inputs)
+
+
+@pytest.mark.parametrize("name", ["Conv1D", "Conv2D", "ConvTranspose2D"])
+def test_op_declares_family_formulas_and_docstring(name):
+    op = get_op(name)
+    assert op.family == "convolution"
+    assert set(op.formulas) == {"x", "w", "b"}
+    assert op.doc and "\n" not in op.doc
+
+
+@pytest.mark.parametrize("name", ["Conv1D", "Conv2D", "ConvTranspose2D"])
+def test_formulas_render(name):
+    ziamath = pytest.importorskip("ziamath")
+    ziamath.config.svg2 = False
+    for tex, _ in get_op(name).formulas.values():
+        assert "<svg" in ziamath.Latex(tex).svg()
+
+
+# ---- SPEC examples, warnings, errors ----------------------------------------------
+
+def test_spec_1d_example_valid_gives_2_and_drops_2_inputs():
+    op = get_op("Conv1D")
+    attrs = op.resolve_attrs({"stride": 5, "padding": "valid"})
+    with collect_warnings() as warnings:
+        shape = op.shape(("N", 1, 13), (1, 1, 6), None, **attrs)
+    assert shape == ("N", 1, 2)
+    assert warnings == [
+        "(13 − 6 + 0)/5 + 1 = 2.4 → 2: the last 2 inputs are never read"]
+
+
+def test_spec_1d_example_same_gives_3_padded_1_left_2_right():
+    op = get_op("Conv1D")
+    attrs = op.resolve_attrs({"stride": 5, "padding": "same"})
+    with collect_warnings() as warnings:
+        assert op.shape(("N", 1, 13), (1, 1, 6), None, **attrs) == ("N", 1, 3)
+    assert warnings == []
+    # A ramp makes every output name its window: out[p] = Σ of its 6 inputs.
+    x = np.arange(1.0, 14.0).reshape(1, 1, 13)
+    (out,), _ = run_op("Conv1D", [x, np.ones((1, 1, 6)), None],
+                       {"stride": 5, "padding": "same"})
+    padded = np.concatenate([[0.0], np.arange(1.0, 14.0), [0.0, 0.0]])
+    np.testing.assert_array_equal(out[0, 0], [padded[0:6].sum(), padded[5:11].sum(),
+                                              padded[10:16].sum()])
+
+
+def test_shape_warns_when_window_drops_rows_and_columns():
+    op = get_op("Conv2D")
+    attrs = op.resolve_attrs({"stride": [2, 3]})
+    with collect_warnings() as warnings:
+        assert op.shape(("N", 3, 8, 7), (2, 3, 3, 3), (2,), **attrs) == ("N", 2, 3, 2)
+    assert warnings == ["(8 − 3 + 0)/2 + 1 = 3.5 → 3; (7 − 3 + 0)/3 + 1 = 2.33 → 2: "
+                        "the last row and column are never read"]
+
+
+def test_shape_warns_only_for_the_axis_that_drops_input():
+    op = get_op("Conv2D")
+    with collect_warnings() as warnings:
+        assert op.shape((1, 1, 9, 8), (1, 1, 3, 3),
+                        **op.resolve_attrs({"stride": 2})) == (1, 1, 4, 3)
+    assert warnings == ["(8 − 3 + 0)/2 + 1 = 3.5 → 3: the last column is never read"]
+
+
+def test_shape_does_not_warn_when_only_padding_goes_unread():
+    op = get_op("Conv2D")
+    with collect_warnings() as warnings:
+        assert op.shape((1, 1, 8, 8), (1, 1, 3, 3),
+                        **op.resolve_attrs({"stride": 2, "padding": 1})) == (1, 1, 4, 4)
+    assert warnings == []
+
+
+def test_shape_does_not_warn_when_every_input_is_read():
+    op = get_op("Conv2D")
+    with collect_warnings() as warnings:
+        op.shape(("N", 1, 32, 32), (6, 1, 5, 5), (6,), **op.resolve_attrs({}))
+        op.shape(("N", 1, 32, 32), (6, 1, 5, 5), (6,),
+                 **op.resolve_attrs({"stride": 2, "padding": "same"}))
+    assert warnings == []
+
+
+def test_rejects_channel_mismatch_naming_the_layout():
+    op = get_op("Conv2D")
+    with pytest.raises(ShapeError) as e:
+        op.shape(("N", 3, 32, 32), (6, 1, 5, 5), None, **op.resolve_attrs({}))
+    assert e.value.message == ("Conv2D: x has 3 channels, w expects 1 "
+                               "(w is O×C×kh×kw = 6×1×5×5)")
+    assert e.value.node is None
+
+
+def test_conv1d_and_transpose_reject_channel_mismatch():
+    with pytest.raises(ShapeError, match=r"Conv1D: x has 2 channels, w expects 3 "
+                                         r"\(w is O×C×k = 4×3×5\)"):
+        get_op("Conv1D").shape((1, 2, 20), (4, 3, 5),
+                               **get_op("Conv1D").resolve_attrs({}))
+    op = get_op("ConvTranspose2D")
+    with pytest.raises(ShapeError, match=r"ConvTranspose2D: x has 6 channels, w "
+                                         r"expects 4 \(w is C_in×C_out×kh×kw = "
+                                         r"4×2×3×3\)"):
+        op.shape((1, 6, 5, 5), (4, 2, 3, 3), **op.resolve_attrs({}))
+
+
+def test_rejects_window_larger_than_padded_input():
+    op = get_op("Conv2D")
+    with pytest.raises(ShapeError, match=r"^Conv2D: the window \(5\) is larger than "
+                                         r"the padded input along H "
+                                         r"\(4 \+ 0 \+ 0 = 4\)"):
+        op.shape((1, 1, 4, 8), (1, 1, 5, 5), **op.resolve_attrs({}))
+    with pytest.raises(ShapeError, match=r"window \(3 dilated by 3 = 7\) is larger"):
+        get_op("Conv1D").shape((1, 1, 6), (1, 1, 3),
+                               **get_op("Conv1D").resolve_attrs({"dilation": 3}))
+    # The same window fits once padded.
+    assert op.shape((1, 1, 4, 8), (1, 1, 5, 5),
+                    **op.resolve_attrs({"padding": 1})) == (1, 1, 2, 6)
+
+
+@pytest.mark.parametrize("name, x, w, b, message", [
+    ("Conv2D", (1, 3, 8), (6, 3, 5, 5), None,
+     "Conv2D: x must have rank 4 (N×C×H×W), got 1×3×8"),
+    ("Conv2D", (1, 3, 8, 8), (6, 3, 5), None,
+     "Conv2D: w must have rank 4 (O×C×kh×kw), got 6×3×5"),
+    ("Conv2D", (1, 3, 8, 8), (6, 3, 5, 5), (3,),
+     "Conv2D: b must be a vector of O = 6 biases, got 3"),
+    ("Conv1D", (1, 3, 8, 8), (6, 3, 5), None,
+     "Conv1D: x must have rank 3 (N×C×L), got 1×3×8×8"),
+    ("ConvTranspose2D", (1, 3, 8, 8), (3, 6, 5, 5), (3,),
+     "ConvTranspose2D: b must be a vector of C_out = 6 biases, got 3"),
+])
+def test_rejects_bad_ranks_and_bias(name, x, w, b, message):
+    op = get_op(name)
+    with pytest.raises(ShapeError) as e:
+        op.shape(x, w, b, **op.resolve_attrs({}))
+    assert e.value.message == message
+
+
+def test_conv_transpose_rejects_padding_that_crops_everything():
+    op = get_op("ConvTranspose2D")
+    with pytest.raises(ShapeError, match="crops away the whole output along H"):
+        op.shape((1, 1, 1, 4), (1, 1, 2, 2), **op.resolve_attrs({"padding": [1, 0]}))
+
+
+def test_conv_transpose_rejects_output_padding_not_below_stride_or_dilation():
+    op = get_op("ConvTranspose2D")
+    with pytest.raises(AttrError, match="output_padding 2 must be smaller than the "
+                                        r"stride \(2\) or the dilation \(1\)"):
+        op.resolve_attrs({"stride": 2, "output_padding": 2})
+    assert op.resolve_attrs({"stride": 1, "dilation": 2, "output_padding": 1})
+
+
+def test_shapes_carry_symbolic_batch_and_unknown_channels():
+    conv = get_op("Conv2D")
+    assert conv.shape(("N", "C", 32, 32), (6, 3, 5, 5), (6,),
+                      **conv.resolve_attrs({"padding": "same"})) == ("N", 6, 32, 32)
+    convt = get_op("ConvTranspose2D")
+    assert convt.shape(("N", 16, 5, 5), (16, 6, 2, 2), None,
+                       **convt.resolve_attrs({"stride": 2})) == ("N", 6, 10, 10)
+
+
+def test_5x5x3_conv_with_10_filters_has_750_weights_and_10_biases():
+    op = get_op("Conv2D")
+    w, b = (10, 3, 5, 5), (10,)
+    assert op.shape(("N", 3, 32, 32), w, b, **op.resolve_attrs({})) == ("N", 10, 28, 28)
+    assert int(np.prod(w)) + int(np.prod(b)) == 750 + 10
+
+
+def test_macs_per_example():
+    conv = get_op("Conv2D")
+    assert conv.macs([("N", 6, 14, 14), (16, 6, 5, 5), (16,)],
+                     [("N", 16, 10, 10)]) == 10 * 10 * 16 * 6 * 5 * 5
+    conv1 = get_op("Conv1D")
+    assert conv1.macs([("N", 2, 13), (3, 2, 6), None], [("N", 3, 3)]) == 3 * 3 * 2 * 6
+    convt = get_op("ConvTranspose2D")
+    assert convt.macs([("N", 4, 5, 5), (4, 2, 3, 3), None],
+                      [("N", 2, 11, 11)]) == 5 * 5 * 4 * 2 * 3 * 3
+
+
+# ---- adjointness, dtypes, buffers -------------------------------------------------
+
+@pytest.mark.parametrize("attrs, x_shape, w_shape", [
+    ({}, (2, 3, 6, 7), (4, 3, 3, 2)),
+    ({"stride": 2, "padding": 1}, (2, 3, 9, 8), (4, 3, 3, 3)),
+    ({"stride": [3, 2], "dilation": [2, 1], "padding": [2, 0]}, (1, 2, 11, 7),
+     (3, 2, 2, 3)),
+])
+def test_conv_transpose_is_adjoint_of_conv(attrs, x_shape, w_shape):
+    x, w = normal(*x_shape), normal(*w_shape)
+    (y,), _ = run_op("Conv2D", [x, w, None], attrs)
+    v = normal(*y.shape)
+    s = np.broadcast_to(attrs.get("stride", 1), 2)
+    p = np.broadcast_to(attrs.get("padding", 0), 2)
+    d = np.broadcast_to(attrs.get("dilation", 1), 2)
+    k = np.array(w_shape[2:])
+    # The rows a strided conv skipped at the end come back as output_padding.
+    output_padding = (np.array(x_shape[2:]) + 2 * p - d * (k - 1) - 1) % s
+    (xt,), _ = run_op("ConvTranspose2D", [v, w, None],
+                      {**attrs, "output_padding": output_padding.tolist()})
+    assert xt.shape == x.shape
+    np.testing.assert_allclose(np.sum(y * v), np.sum(x * xt), rtol=1e-10)
+
+
+@pytest.mark.parametrize("case, name, attrs, inputs, ref", CASES[::3], ids=IDS[::3])
+def test_float32_in_float32_out(case, name, attrs, inputs, ref):
+    inputs32 = [None if x is None else x.astype(np.float32) for x in inputs]
+    (out,), _ = run_op(name, inputs32, attrs)
+    assert out.dtype == np.float32
+    _, grads = op_vjp(name, inputs32, (np.ones_like(out),), attrs)
+    for x, gr in zip(inputs32, grads):
+        assert gr is None if x is None else gr.dtype == np.float32
+    np.testing.assert_allclose(out, ref(*inputs), rtol=1e-4, atol=1e-4)
+
+
+def test_vjp_uses_its_own_node_buffers():
+    """Two nodes of the same shape, and one node rerun at a new batch size."""
+    op = get_op("Conv2D")
+    attrs = op.resolve_attrs({"padding": 1})
+    x1, x2, w = normal(3, 2, 6, 6), normal(3, 2, 6, 6), normal(4, 2, 3, 3)
+    g = normal(3, 4, 6, 6)
+    want = [op.vjp(c, g, op.forward(c, x, w, None, **attrs), x, w, None, **attrs)
+            for c, x in ((Ctx(), x1), (Ctx(), x2))]
+    c1, c2 = Ctx(), Ctx()
+    op.forward(c1, x1, w, None, **attrs)
+    op.forward(c2, x2, w, None, **attrs)
+    got = [op.vjp(c1, g, None, x1, w, None, **attrs),
+           op.vjp(c2, g, None, x2, w, None, **attrs)]
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+    # Returned gradients are the caller's: a later step must not overwrite them.
+    first = got[0][0].copy()
+    op.vjp(c1, -g, None, x1, w, None, **attrs)
+    np.testing.assert_array_equal(got[0][0], first)
+    # Same node, smaller batch: buffers are resized, results still right.
+    x3, g3 = x1[:1], g[:1]
+    op.forward(c1, x3, w, None, **attrs)
+    gx3, gw3, _ = op.vjp(c1, g3, None, x3, w, None, **attrs)
+    _, (gx_ref, gw_ref, _) = op_vjp("Conv2D", [x3, w, None], (g3,), {"padding": 1})
+    np.testing.assert_allclose(gx3, gx_ref, rtol=1e-12)
+    np.testing.assert_allclose(gw3, gw_ref, rtol=1e-12)
+
+
+def test_large_batch_weight_gradient_matches_einsum():
+    """Long enough for the blocked weight-gradient GEMM to run several blocks."""
+    x = normal(12, 2, 24, 24).astype(np.float32)
+    w = normal(3, 2, 5, 5).astype(np.float32)
+    (out,), _ = run_op("Conv2D", [x, w, None])
+    g = normal(*out.shape).astype(np.float32)
+    _, (gx, gw, _) = op_vjp("Conv2D", [x, w, None], (g,))
+    windows = np.lib.stride_tricks.sliding_window_view(x.astype(np.float64), (5, 5),
+                                                       axis=(2, 3))
+    want = np.einsum("nopq,ncpqij->ocij", g.astype(np.float64), windows)
+    np.testing.assert_allclose(gw, want, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("name, x, w", [
+    ("Conv2D", normal(2, 3, 6, 6), normal(4, 3, 3, 3)),
+    ("Conv1D", normal(2, 3, 9), normal(4, 3, 3)),
+    ("ConvTranspose2D", normal(2, 4, 3, 3), normal(4, 3, 3, 3)),
+])
+@pytest.mark.parametrize("need", [(False, True, True), (True, False, False),
+                                  (False, False, True)])
+def test_vjp_skips_gradients_nobody_needs(name, x, w, need):
+    op = get_op(name)
+    attrs = op.resolve_attrs({"stride": 2} if name != "Conv1D" else {})
+    b = normal(w.shape[1] if name == "ConvTranspose2D" else w.shape[0])
+    ctx = Ctx()
+    out = op.forward(ctx, x, w, b, **attrs)
+    g = normal(*out.shape)
+    full = op.vjp(ctx, g, out, x, w, b, **attrs)
+    ctx.needs_input_grad = need
+    some = op.vjp(ctx, g, out, x, w, b, **attrs)
+    for wanted, a, ref in zip(need, some, full):
+        if wanted:
+            np.testing.assert_allclose(a, ref, rtol=1e-12)
+        else:
+            assert a is None
+
+
+@pytest.mark.parametrize("x_shape, w_shape", [((1, 2, 6, 6), (3, 2, 3, 3)),
+                                              ((2, 1, 6, 6), (3, 1, 3, 3))])
+def test_results_do_not_alias_reused_buffers_with_one_example_or_channel(
+        x_shape, w_shape):
+    """With N = 1 or C = 1 a transposed buffer is already contiguous: no view."""
+    op, attrs = get_op("Conv2D"), get_op("Conv2D").resolve_attrs({})
+    x, w = normal(*x_shape), normal(*w_shape)
+    out = op.forward(Ctx(), x, w, None, **attrs)
+    g = normal(*out.shape)
+    ctx = Ctx()
+    op.forward(ctx, x, w, None, **attrs)
+    gx = op.vjp(ctx, g, out, x, w, None, **attrs)[0]
+    kept = gx.copy()
+    op.vjp(ctx, -g, out, x, w, None, **attrs)
+    np.testing.assert_array_equal(gx, kept)
+    # ConvTranspose2D's forward output comes out of the same col2im.
+    convt = get_op("ConvTranspose2D")
+    tattrs = convt.resolve_attrs({})
+    wt = normal(w_shape[0], x_shape[1], 3, 3)
+    y = convt.forward(Ctx(), g, wt, None, **tattrs)
+    kept = y.copy()
+    convt.forward(Ctx(), -g, wt, None, **tattrs)
+    np.testing.assert_array_equal(y, kept)
