@@ -254,7 +254,9 @@ def _parser():
     # Commands that live beside the feature they drive.
     from .bench import add_bench_command
     from .testing import add_test_command
+    from .symbolic import add_explain_command
     from .train import add_train_command
+    add_explain_command(command)
     add_train_command(command)
     add_bench_command(command)
     add_test_command(command)
