@@ -1,0 +1,104 @@
+"""``graphlab-gui [FILE] [--screenshot OUT.png]``: the desktop editor.
+
+With ``--screenshot`` the window is rendered offscreen (no display needed),
+written as a PNG and the program exits.
+"""
+
+import argparse
+import logging
+import os
+import sys
+
+__all__ = ["main", "make_app"]
+
+
+def _qt_messages(mode, context, message):
+    # the offscreen platform (screenshots, CI) says what it cannot do: noise
+    if message.startswith("This plugin does not support"):
+        return
+    sys.stderr.write(message + "\n")
+
+
+def make_app(argv=None):
+    """The QApplication, created once, with the editor's look."""
+    from PySide6.QtCore import qInstallMessageHandler
+    from PySide6.QtWidgets import QApplication
+    app = QApplication.instance()
+    if app is None:
+        qInstallMessageHandler(_qt_messages)
+        app = QApplication(list(argv or sys.argv[:1]))
+        app.setApplicationName("graphlab")
+        app.setOrganizationName("graphlab")
+        apply_theme(app)
+    return app
+
+
+def apply_theme(app):
+    """Fusion with a dark palette, matching the canvas."""
+    from PySide6.QtGui import QColor, QPalette
+    app.setStyle("Fusion")
+    p = QPalette()
+    base, window, text = QColor("#22252a"), QColor("#2a2d33"), QColor("#e6e8eb")
+    for role, c in ((QPalette.Window, window), (QPalette.WindowText, text),
+                    (QPalette.Base, base), (QPalette.AlternateBase, window),
+                    (QPalette.ToolTipBase, QColor("#2f333a")),
+                    (QPalette.ToolTipText, text), (QPalette.Text, text),
+                    (QPalette.Button, window), (QPalette.ButtonText, text),
+                    (QPalette.BrightText, QColor("#ff6b6b")),
+                    (QPalette.Highlight, QColor("#2f6fb3")),
+                    (QPalette.HighlightedText, QColor("#ffffff")),
+                    (QPalette.PlaceholderText, QColor("#7d8590")),
+                    (QPalette.Link, QColor("#6cb6ff"))):
+        p.setColor(role, c)
+    p.setColor(QPalette.Disabled, QPalette.Text, QColor("#6d7480"))
+    p.setColor(QPalette.Disabled, QPalette.ButtonText, QColor("#6d7480"))
+    p.setColor(QPalette.Disabled, QPalette.WindowText, QColor("#6d7480"))
+    app.setPalette(p)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="graphlab-gui", description="graphlab's desktop editor: build, wire, "
+        "inspect and save neural-network graphs.")
+    parser.add_argument("file", nargs="?", metavar="FILE", help="a *.graph.json file")
+    parser.add_argument("--screenshot", metavar="OUT.png",
+                        help="render the window offscreen to OUT.png and exit")
+    args = parser.parse_args(argv)
+
+    if args.screenshot:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    app = make_app([sys.argv[0]])
+    from . import guard
+    from .window import MainWindow
+
+    if args.file is not None and not os.path.exists(args.file):
+        print(f"error: {args.file}: no such file", file=sys.stderr)
+        return 1
+    if args.screenshot:
+        window = MainWindow(recover=False)
+        if args.file is not None and not window.open_path(args.file, ask=False):
+            print(f"error: {args.file}: "
+                  f"{window.statusBar().currentMessage()}", file=sys.stderr)
+            return 1
+        try:
+            window.screenshot(args.screenshot)
+        except OSError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        window.undo_stack.setClean()
+        window.autosave.discard()
+        window.close()
+        return 0
+
+    window = MainWindow(args.file)
+    guard.install(window)
+    window.show()
+    try:
+        return app.exec()
+    finally:
+        guard.uninstall()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

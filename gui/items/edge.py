@@ -1,0 +1,196 @@
+"""Edges: a bezier from an output port to an input port, with the tensor's shape.
+
+Edges are drawn with a 1 px cosmetic pen (a wide antialiased stroke was half
+the frame time in the measurements of the shared GUI notes); the shape label
+appears only when zoomed in enough to read it. When zoomed far out the scene
+hides every edge item and draws all of them as one path
+(:class:`EdgeBundleItem`), which is several times faster than one ``paint``
+call per edge.
+"""
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QPainterPath, QPainterPathStroker, QPen
+from PySide6.QtWidgets import QGraphicsItem
+
+from ..style import C, font
+from .node import _fm
+
+__all__ = ["EdgeItem", "EdgeBundleItem", "bezier", "LABEL_LOD", "BUNDLE_LOD"]
+
+LABEL_LOD = 0.6
+BUNDLE_LOD = 0.3
+
+
+def _controls(p1, p2):
+    dx = p2.x() - p1.x()
+    if dx >= 0:
+        k = max(dx * 0.5, 30.0)
+    else:  # a wire going backwards loops out of the right and into the left
+        k = max(-dx * 0.5, 80.0) + 40.0
+    return QPointF(p1.x() + k, p1.y()), QPointF(p2.x() - k, p2.y())
+
+
+def bezier(p1, p2):
+    """The cubic path of a wire from ``p1`` (output) to ``p2`` (input)."""
+    c1, c2 = _controls(p1, p2)
+    path = QPainterPath(p1)
+    path.cubicTo(c1, c2, p2)
+    return path
+
+
+def _point(p1, c1, c2, p2, t):
+    u = 1 - t
+    a, b, c, d = u * u * u, 3 * u * u * t, 3 * u * t * t, t * t * t
+    return QPointF(a * p1.x() + b * c1.x() + c * c2.x() + d * p2.x(),
+                   a * p1.y() + b * c1.y() + c * c2.y() + d * p2.y())
+
+
+def routed(p1, p2, cy):
+    """A wire that leaves ``p1``, runs along the free channel at height ``cy`` and
+    comes back up (or down) to ``p2``: used when a straight curve would cross
+    other boxes."""
+    a, b = p1.x() + 60, p2.x() - 60
+    path = QPainterPath(p1)
+    path.cubicTo(QPointF(p1.x() + 40, p1.y()), QPointF(a - 40, cy), QPointF(a, cy))
+    path.lineTo(b, cy)
+    path.cubicTo(QPointF(b + 40, cy), QPointF(p2.x() - 40, p2.y()), p2)
+    return path
+
+
+def label_point(p1, p2):
+    """Where a wire's shape label goes: the middle, or, for a long wire, the gap
+    just before its target (the only place sure to be free of other boxes)."""
+    c1, c2 = _controls(p1, p2)
+    if p2.x() - p1.x() <= 420:
+        return _point(p1, c1, c2, p2, 0.5)
+    target = p2.x() - 52
+    lo, hi = 0.5, 1.0
+    for _ in range(18):
+        mid = (lo + hi) / 2
+        if _point(p1, c1, c2, p2, mid).x() < target:
+            lo = mid
+        else:
+            hi = mid
+    return _point(p1, c1, c2, p2, lo)
+
+
+class EdgeItem(QGraphicsItem):
+    """One edge; the scene gives it its end points and label."""
+
+    def __init__(self, edge):
+        super().__init__()
+        self.edge = edge
+        self.setFlags(QGraphicsItem.ItemIsSelectable)
+        self.setZValue(1)
+        self.setAcceptHoverEvents(True)
+        self.path = QPainterPath()
+        self.label = ""
+        self.label_rect = QRectF()
+        self._rect = QRectF()
+        self._shape = None
+        self.hover = False
+        self.dim = False
+        self.channel = None
+        self.logical_visible = True
+
+    def set_ends(self, p1, p2, channel=None):
+        self.prepareGeometryChange()
+        self.p1, self.p2 = p1, p2
+        self.channel = channel
+        self.path = bezier(p1, p2) if channel is None else routed(p1, p2, channel)
+        self._shape = None
+        self._place_label()
+
+    def set_label(self, text):
+        if text != self.label:
+            self.prepareGeometryChange()
+            self.label = text
+            self._place_label()
+            self.update()
+
+    def _place_label(self):
+        r = self.path.boundingRect()
+        if self.label:
+            w = _fm("label").horizontalAdvance(self.label) + 10
+            if self.channel is None:
+                c = label_point(self.p1, self.p2)
+            else:  # on the channel, just before the wire turns to its target
+                c = QPointF(self.p2.x() - 60 - w / 2 - 6, self.channel)
+            self.label_rect = QRectF(c.x() - w / 2, c.y() - 8, w, 16)
+            r = r.united(self.label_rect)
+        else:
+            self.label_rect = QRectF()
+        self._rect = r.adjusted(-3, -3, 3, 3)
+
+    def boundingRect(self):
+        return self._rect
+
+    def shape(self):
+        if self._shape is None:
+            s = QPainterPathStroker()
+            s.setWidth(9)
+            self._shape = s.createStroke(self.path)
+            if self.label:
+                self._shape.addRect(self.label_rect)
+        return self._shape
+
+    def hoverEnterEvent(self, event):
+        self.hover = True
+        self.update()
+
+    def hoverLeaveEvent(self, event):
+        self.hover = False
+        self.update()
+
+    def paint(self, painter, option, widget=None):
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        painter.setRenderHint(painter.RenderHint.Antialiasing, True)
+        hot = self.isSelected() or self.hover
+        pen = QPen(C.edge_selected if hot else C.edge, 2 if hot else 1)
+        pen.setCosmetic(True)
+        if self.dim:
+            pen.setStyle(Qt.DashLine)
+        painter.setPen(pen)
+        painter.setBrush(Qt.NoBrush)
+        painter.drawPath(self.path)
+        if self.label and lod >= LABEL_LOD:
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(QBrush(C.edge_label_bg))
+            painter.drawRoundedRect(self.label_rect, 4, 4)
+            painter.setFont(font("label"))
+            painter.setPen(C.edge_selected if hot else C.edge_label_text)
+            painter.drawText(self.label_rect, Qt.AlignCenter, self.label)
+
+
+class EdgeBundleItem(QGraphicsItem):
+    """Every visible edge as one path, shown instead of the edge items when the
+    view is zoomed far out."""
+
+    def __init__(self, scene):
+        super().__init__()
+        self._scene = scene
+        self.setZValue(1)
+        self.path = QPainterPath()
+        self._rect = QRectF()
+        self.dirty = True
+
+    def rebuild(self):
+        self.prepareGeometryChange()
+        path = QPainterPath()
+        for item in self._scene.edge_items.values():
+            if item.logical_visible:
+                path.addPath(item.path)
+        self.path = path
+        self._rect = path.boundingRect().adjusted(-2, -2, 2, 2)
+        self.dirty = False
+        self.update()
+
+    def boundingRect(self):
+        return self._rect
+
+    def paint(self, painter, option, widget=None):
+        pen = QPen(C.edge, 1)
+        pen.setCosmetic(True)
+        painter.setPen(pen)
+        painter.setBrush(Qt.NoBrush)
+        painter.drawPath(self.path)

@@ -1,0 +1,369 @@
+"""The box of one node: title, op, output shape, labelled ports, counts.
+
+The item only draws; the scene feeds it what to show (:meth:`NodeItem.refresh`
+from the graph, :meth:`NodeItem.set_analysis` from the model's report) and it
+never edits the graph. Painting is cached per device (``DeviceCoordinateCache``)
+and drops detail when zoomed out: below a level of detail of 0.45 the box shows
+only its id, in a font sized to stay legible (semantic zoom).
+"""
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsItem
+
+from graphlab.shapes import fmt
+
+from ..style import C, family_colour, font
+from .port import PORT_RADIUS, geometry_for
+
+__all__ = ["NodeItem", "human"]
+
+DETAIL_LOD = 0.45
+_metrics = {}
+
+
+def _fm(kind):
+    m = _metrics.get(kind)
+    if m is None:
+        m = _metrics[kind] = QFontMetricsF(font(kind))
+    return m
+
+
+def human(n):
+    """``61706`` → ``'61.7k'``, ``1234567`` → ``'1.23M'``."""
+    n = int(n)
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            v = n / div
+            return (f"{v:.3g}" if v < 100 else f"{v:.0f}") + unit
+    return str(n)
+
+
+class NodeItem(QGraphicsItem):
+    """One node of the graph on the canvas."""
+
+    def __init__(self, scene, node_id):
+        super().__init__()
+        self._scene = scene
+        self.node_id = node_id
+        self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
+                      | QGraphicsItem.ItemSendsGeometryChanges)
+        self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+        self.setAcceptHoverEvents(True)
+        self.setZValue(2)
+        self.geo = None
+        self.op = ""
+        self.family = None
+        self.placeholder = False
+        self.shapes = []  # [(port, shape or None)]
+        self.params = 0
+        self.macs = 0
+        self.error = None
+        self.warnings = []
+        self.footer = ""
+        self.connected = set()  # input ports with an edge
+        self.dim_ports = set()  # ports wired inside a collapsed group
+        self.collapsed_count = 0  # >0: this box stands for a collapsed group
+        self.group_label = ""
+        self.hover_port = None
+        self.is_output = False
+        self._colour = family_colour(None)
+        self.refresh()
+
+    # ---- what to show ----------------------------------------------------------------
+    def refresh(self):
+        """Re-read op, ports and attributes from the graph."""
+        node = self._scene.graph.node(self.node_id)
+        geo = geometry_for(node)
+        if geo is not self.geo:
+            self.prepareGeometryChange()
+            self.geo = geo
+            self._update_bounds()
+        self.op = node.op
+        self.placeholder = node.placeholder
+        self.family = None if node.placeholder else node.op_def.family
+        self._colour = family_colour(self.family)
+        self.footer = self._source_footer(node) if geo.source else ""
+        self.connected = set(self._scene.graph.in_edges(self.node_id))
+        self.is_output = any(o.partition(":")[0] == self.node_id
+                             for o in self._scene.graph.outputs)
+        self._update_tooltip()
+        self.update()
+
+    def _source_footer(self, node):
+        attrs = node.attrs
+        if node.op == "Input":
+            v = attrs.get("value")
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                return f"= {v:g}"
+            dtype = attrs.get("dtype", "float32")
+            return "input" if dtype == "float32" else f"input · {dtype}"
+        if node.op == "Constant":
+            v = attrs.get("value")
+            return f"= {v:g}" if isinstance(v, (int, float)) else "constant"
+        return ""
+
+    def set_analysis(self, shapes, params, macs, error, warnings):
+        """Shapes of each output, counts and problems from the model's report."""
+        if (shapes, params, macs, error, warnings) == (
+                self.shapes, self.params, self.macs, self.error, self.warnings):
+            return
+        self.shapes, self.params, self.macs = shapes, params, macs
+        self.error, self.warnings = error, warnings
+        self._update_tooltip()
+        self.update()
+
+    def set_collapsed(self, hidden_count, label, dim_ports):
+        if (hidden_count, label, dim_ports) == (
+                self.collapsed_count, self.group_label, self.dim_ports):
+            return
+        self.prepareGeometryChange()
+        self.collapsed_count = hidden_count
+        self.group_label = label
+        self.dim_ports = dim_ports
+        self._update_bounds()
+        self.update()
+
+    def set_hover_port(self, port):
+        if port != self.hover_port:
+            self.hover_port = port
+            self.update()
+
+    def _update_tooltip(self):
+        node = self._scene.graph.node(self.node_id)
+        lines = [f"<b>{self.node_id}</b> · {self.op}"]
+        if self.placeholder:
+            lines.append("Unknown op: kept as a placeholder, attributes saved as they "
+                         "are.")
+        elif node.op_def.doc:
+            lines.append(node.op_def.doc)
+        if self.error is not None:
+            lines.append(f"<span style='color:#e5484d'>{_esc(self.error)}</span>")
+        for w in self.warnings:
+            lines.append(f"<span style='color:#f0a640'>warning: {_esc(w)}</span>")
+        self.setToolTip("<br>".join(lines))
+
+    # ---- geometry --------------------------------------------------------------------
+    def boundingRect(self):
+        # asked several times per item per frame: computed once per change
+        return self._bounds
+
+    def _update_bounds(self):
+        extra = 10.0 if self.collapsed_count else 0.0
+        self._bounds = self.geo.rect.adjusted(-PORT_RADIUS - 2, -4,
+                                              PORT_RADIUS + 2 + extra, 4 + extra)
+
+    def shape(self):
+        p = QPainterPath()
+        p.addRoundedRect(self.geo.rect.adjusted(-PORT_RADIUS, 0, PORT_RADIUS, 0), 6, 6)
+        return p
+
+    def port_pos(self, side, port):
+        """Scene position of a port (``side`` is ``"in"`` or ``"out"``)."""
+        ports = self.geo.inputs if side == "in" else self.geo.outputs
+        p = ports.get(port)
+        if p is None:  # a placeholder's port not drawn yet, or a hidden one
+            r = self.geo.rect
+            p = QPointF(0 if side == "in" else r.width(), r.height() / 2)
+        return self.mapToScene(p)
+
+    def port_at(self, scene_pos):
+        return self.geo.port_at(self.mapFromScene(scene_pos))
+
+    # ---- events ----------------------------------------------------------------------
+    def itemChange(self, change, value):
+        if change == QGraphicsItem.ItemPositionHasChanged:
+            self._scene.node_moved(self)
+        return super().itemChange(change, value)
+
+    def mouseDoubleClickEvent(self, event):
+        self._scene.node_double_clicked(self.node_id)
+        event.accept()
+
+    # ---- painting --------------------------------------------------------------------
+    def paint(self, painter, option, widget=None):
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        r = self.geo.rect
+        selected = self.isSelected()
+        header = QColor(self._colour)
+        if self.error is not None:
+            header = QColor("#8c2f33")
+        border = (C.selected if selected else C.error if self.error is not None
+                  else C.warning if self.warnings else C.node_border)
+        bw = 2.0 if (selected or self.error is not None or self.warnings) else 1.0
+
+        if self.collapsed_count:
+            painter.setPen(QPen(C.node_border, 1))
+            painter.setBrush(QBrush(C.node_body.darker(130)))
+            for d in (10.0, 5.0):
+                painter.drawRoundedRect(r.translated(d, d), 6, 6)
+
+        body = C.placeholder if self.placeholder else (
+            C.node_body_src if self.geo.source else C.node_body)
+        if lod < DETAIL_LOD:
+            self._paint_overview(painter, r, header, body, border, bw, lod)
+            return
+
+        painter.setRenderHint(painter.RenderHint.Antialiasing, True)
+        pen = QPen(border, bw)
+        if self.placeholder:
+            pen.setStyle(Qt.DashLine)
+        painter.setPen(pen)
+        painter.setBrush(QBrush(body))
+        painter.drawRoundedRect(r, 6, 6)
+        # header band
+        hh = 24.0 if not self.geo.source else 22.0
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(header)
+        painter.drawPath(_header_path(r, bw, hh))
+
+        w = r.width()
+        # title: the id, bold; the op name on the right
+        painter.setPen(C.text)
+        op_text = self.op if not self.geo.source else {
+            "Parameter": "param", "Input": "input", "Constant": "const"}[self.op]
+        if self.is_output and not self.geo.source:
+            op_text = op_text + " ◉"
+        fs = _fm("small")
+        op_w = fs.horizontalAdvance(op_text) + 8
+        title = self.node_id
+        if self.collapsed_count:
+            title = "▸ " + title
+        ft = _fm("title")
+        title = ft.elidedText(title, Qt.ElideRight, w - op_w - 12)
+        painter.setFont(font("title"))
+        painter.drawText(QRectF(8, 0, w - op_w - 8, hh), Qt.AlignVCenter | Qt.AlignLeft,
+                         title)
+        painter.setFont(font("small"))
+        painter.setPen(QColor(255, 255, 255, 185))
+        painter.drawText(QRectF(w - op_w - 2, 0, op_w - 6, hh),
+                         Qt.AlignVCenter | Qt.AlignRight, op_text)
+
+        # output shape under the title
+        first = self.shapes[0][1] if self.shapes else None
+        if self.error is not None:
+            painter.setPen(C.error)
+            painter.setFont(font("small"))
+            text = "✖ " + _fm("small").elidedText(self.error, Qt.ElideRight, w - 28)
+        elif self.placeholder:
+            painter.setPen(C.text_dim)
+            painter.setFont(font("small"))
+            text = "unknown op (placeholder)"
+        else:
+            painter.setPen(C.shape_text)
+            painter.setFont(font("mono"))
+            text = fmt(first) if first is not None else "?"
+            if len(self.shapes) > 1:
+                text = f"{self.shapes[0][0]}: {text}"
+        painter.drawText(QRectF(8, hh, w - 16, 18), Qt.AlignVCenter | Qt.AlignLeft,
+                         _fm("mono").elidedText(text, Qt.ElideRight, w - 16)
+                         if self.error is None else text)
+
+        # ports and their labels
+        self._paint_ports(painter, lod)
+
+        # footer: parameters and multiply-adds
+        fy = r.height() - 17 - 3
+        painter.setPen(QPen(QColor(255, 255, 255, 22), 1))
+        painter.drawLine(QPointF(6, fy), QPointF(w - 6, fy))
+        painter.setFont(font("small"))
+        painter.setPen(C.stats_text)
+        painter.drawText(QRectF(8, fy, w - 16, 17), Qt.AlignVCenter | Qt.AlignLeft,
+                         self._stats_text())
+        if self.warnings and self.error is None:
+            painter.setPen(C.warning)
+            painter.drawText(QRectF(8, fy, w - 16, 17), Qt.AlignVCenter | Qt.AlignRight,
+                             "⚠")
+
+    def _stats_text(self):
+        if self.collapsed_count:
+            extra = f"+{self.collapsed_count} hidden"
+            return f"{human(self.params)} params · {extra}" if self.params else extra
+        if self.geo.source:
+            if self.op == "Parameter":
+                return f"{human(self.params)} params"
+            return self.footer
+        parts = []
+        if self.params:
+            parts.append(f"{human(self.params)} params")
+        parts.append(f"{human(self.macs)} MACs")
+        return " · ".join(parts)
+
+    def _paint_ports(self, painter, lod):
+        geo = self.geo
+        painter.setFont(font("label"))
+        fl = _fm("label")
+        w = geo.rect.width()
+        for port, c in geo.inputs.items():
+            optional = not self.placeholder and port in self._optional()
+            connected = port in self.connected
+            colour = C.port_hover if self.hover_port == ("in", port) else (
+                C.port_optional
+                if (optional and not connected) or port in self.dim_ports
+                else C.port_in)
+            painter.setPen(QPen(colour.darker(160), 1))
+            painter.setBrush(colour if connected else C.node_body)
+            painter.drawEllipse(c, PORT_RADIUS, PORT_RADIUS)
+            painter.setPen(C.text_dim if not (optional and not connected)
+                           else C.port_optional)
+            painter.drawText(QRectF(c.x() + 9, c.y() - 8, w / 2, 16),
+                             Qt.AlignVCenter | Qt.AlignLeft, port)
+        multi = len(geo.outputs) > 1
+        shapes = dict(self.shapes)
+        for port, c in geo.outputs.items():
+            colour = C.port_hover if self.hover_port == ("out", port) else C.port_out
+            painter.setPen(QPen(colour.darker(160), 1))
+            painter.setBrush(colour)
+            painter.drawEllipse(c, PORT_RADIUS, PORT_RADIUS)
+            if geo.source:
+                continue
+            painter.setPen(C.text_dim)
+            label = port
+            if multi and shapes.get(port) is not None:
+                label = f"{fmt(shapes[port])}  {port}"
+            label = fl.elidedText(label, Qt.ElideLeft, w * 0.72)
+            painter.drawText(QRectF(c.x() - 9 - w * 0.72, c.y() - 8, w * 0.72, 16),
+                             Qt.AlignVCenter | Qt.AlignRight, label)
+
+    def _optional(self):
+        node = self._scene.graph.node(self.node_id)
+        return node.op_def.optional_inputs if not node.placeholder else ()
+
+    def _paint_overview(self, painter, r, header, body, border, bw, lod):
+        """Zoomed out: a box and its id, in a font that stays readable on screen."""
+        painter.setPen(QPen(border, bw / max(lod, 0.05) if bw > 1 else 0))
+        painter.setBrush(body)
+        painter.drawRect(r)
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(header)
+        painter.drawRect(QRectF(r.x(), r.y(), r.width(), min(r.height(), 24.0)))
+        if lod < 0.08:
+            return
+        f = font("title")
+        f = type(f)(f)
+        px = max(8, min(int(11.5 / lod), 44))
+        f.setPixelSize(px)
+        painter.setFont(f)
+        painter.setPen(C.text)
+        fm = QFontMetricsF(f)
+        title = fm.elidedText(self.node_id, Qt.ElideRight, r.width() - 8)
+        painter.drawText(r.adjusted(4, 0, -4, 0), Qt.AlignCenter, title)
+
+
+_headers = {}
+
+
+def _header_path(r, bw, hh):
+    key = (r.width(), bw, hh)
+    p = _headers.get(key)
+    if p is None:
+        p = QPainterPath()
+        p.addRoundedRect(QRectF(r.x() + bw / 2, r.y() + bw / 2, r.width() - bw, hh),
+                         5, 5)
+        p.addRect(QRectF(r.x() + bw / 2, r.y() + hh - 6, r.width() - bw, 6))
+        p = _headers[key] = p.simplified()
+    return p
+
+
+def _esc(text):
+    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))

@@ -1,0 +1,754 @@
+"""The main window: palette, canvas, inspector, status bar, menus and files.
+
+``MainWindow(path=None)`` builds the window without showing it (tests drive it
+that way). ``window.graph`` is the :class:`graphlab.Graph` being edited and
+``window.undo_stack`` its ``QUndoStack``. Questions a person must answer (save
+changes? recover an autosave? which file?) are methods, ``ask_*``, that tests
+replace to answer them programmatically.
+"""
+
+import json
+import logging
+import os
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QToolBar,
+)
+
+from graphlab import io
+from graphlab.errors import GraphlabError
+from graphlab.graph import Graph
+
+from .autosave import Autosave, autosave_path, newer_autosave, stale_untitled
+from .editor import FRAGMENT_MIME, Editor
+from .guard import guarded
+from .inspector import Inspector
+from .items.node import NodeItem, human
+from .layout import auto_layout, overlapping
+from .model import GraphModel
+from .palette import Palette
+from .scene import GraphScene
+from .util import settings_dir
+from .view import CanvasView
+
+__all__ = ["MainWindow"]
+
+log = logging.getLogger("gui")
+MAX_RECENT = 8
+FILE_FILTER = "Graph files (*.graph.json *.json);;All files (*)"
+_DOCK_FEATURES = QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable
+
+
+class MainWindow(QMainWindow):
+    """The graph editor.
+
+    Parameters
+    ----------
+    path : str, optional
+        A graph file to open.
+    recover : "ask", bool
+        What to do when a newer autosave exists: ask (``ask_recover``), or
+        recover / ignore without asking.
+    autosave_interval : float
+        Seconds between autosaves while there are unsaved changes.
+    """
+
+    def __init__(self, path=None, *, recover="ask", autosave_interval=30.0,
+                 parent=None):
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.path = None
+        self._recovered = False
+        self._fitted = False
+        self._view_touched = False
+        self.recover_policy = recover
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.setObjectName("undoStack")
+        self.model = GraphModel(Graph("untitled"), self)
+        self.editor = Editor(self.model, self.undo_stack, self)
+        self.scene = GraphScene(self.model, self.editor, self)
+        self.view = CanvasView(self.scene, self)
+        self.setCentralWidget(self.view)
+        self._build_docks()
+        self._build_status()
+        self._build_actions()
+        self._connect()
+        self.autosave = Autosave(self, autosave_interval)
+        self.resize(1600, 1000)
+        self._update_title()
+        self._update_totals()
+        if path is not None:
+            self.open_path(path, ask=False)
+        else:
+            self._offer_untitled_recovery()
+
+    # ---- the graph -------------------------------------------------------------------
+    @property
+    def graph(self):
+        return self.model.graph
+
+    def is_dirty(self):
+        return self._recovered or not self.undo_stack.isClean()
+
+    def set_graph(self, graph, path=None):
+        """Edit another graph: a fresh undo history, laid out if it needs it."""
+        self.undo_stack.clear()
+        self.undo_stack.setClean()
+        self._recovered = False
+        self.path = os.fspath(path) if path else None
+        needs = overlapping(graph, report=graph.analyse())
+        if needs:
+            # positions missing or boxes overlapping: lay out before showing.
+            # Not an undo step: the file's own positions were unusable here.
+            for n, (x, y) in auto_layout(graph).items():
+                ui = graph.node(n).ui
+                ui["pos"] = [x, y]
+                graph.set_ui(n, ui)
+        self.model.set_graph(graph)
+        self._update_title()
+        self._fitted = False
+        self._view_touched = False
+        if self.isVisible():
+            self.view.fit_view()
+            self._fitted = True
+        return bool(needs)
+
+    # ---- building --------------------------------------------------------------------
+    def _build_docks(self):
+        self.palette = Palette(self)
+        dock = QDockWidget("Ops", self)
+        dock.setObjectName("paletteDock")
+        dock.setWidget(self.palette)
+        dock.setFeatures(_DOCK_FEATURES)
+        self.addDockWidget(Qt.LeftDockWidgetArea, dock)
+        self.palette_dock = dock
+        self.inspector = Inspector(self.model, self.editor, self)
+        dock = QDockWidget("Inspector", self)
+        dock.setObjectName("inspectorDock")
+        dock.setWidget(self.inspector)
+        dock.setFeatures(_DOCK_FEATURES)
+        self.addDockWidget(Qt.RightDockWidgetArea, dock)
+        self.inspector_dock = dock
+        self.resizeDocks([self.palette_dock, self.inspector_dock], [210, 320],
+                         Qt.Horizontal)
+
+    def _build_status(self):
+        sb = self.statusBar()
+        sb.setObjectName("statusBar")
+        self.totals_label = QLabel()
+        self.totals_label.setObjectName("totals")
+        self.zoom_label = QLabel("100%")
+        self.zoom_label.setObjectName("zoom")
+        sb.addPermanentWidget(self.totals_label)
+        sb.addPermanentWidget(self.zoom_label)
+
+    def _action(self, name, text, slot, shortcut=None, tip=None):
+        a = QAction(text, self)
+        a.setObjectName(name)
+        if shortcut is not None:
+            if isinstance(shortcut, (list, tuple)):
+                a.setShortcuts([QKeySequence(s) for s in shortcut])
+            else:
+                a.setShortcut(QKeySequence(shortcut))
+        if tip:
+            a.setStatusTip(tip)
+        a.triggered.connect(slot)
+        self.addAction(a)
+        self.actions[name] = a
+        return a
+
+    def _build_actions(self):
+        self.actions = {}
+        A = self._action
+        A("new", "&New", self.new_file, QKeySequence.New, "Start an empty graph")
+        A("open", "&Open…", self.open_dialog, QKeySequence.Open)
+        A("save", "&Save", self.save, QKeySequence.Save)
+        A("saveAs", "Save &As…", self.save_as, QKeySequence.SaveAs)
+        A("quit", "&Quit", self.close, QKeySequence.Quit)
+        undo = self.undo_stack.createUndoAction(self, "&Undo")
+        undo.setObjectName("undo")
+        undo.setShortcuts([QKeySequence("Ctrl+Z")])
+        redo = self.undo_stack.createRedoAction(self, "&Redo")
+        redo.setObjectName("redo")
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.addAction(undo)
+        self.addAction(redo)
+        self.actions["undo"], self.actions["redo"] = undo, redo
+        A("cut", "Cu&t", self.cut, QKeySequence.Cut)
+        A("copy", "&Copy", self.copy, QKeySequence.Copy)
+        A("paste", "&Paste", self.paste, QKeySequence.Paste)
+        A("duplicate", "&Duplicate", self.duplicate, "Ctrl+D")
+        A("delete", "&Delete", self.delete_selection,
+          [QKeySequence.Delete, "Backspace"])
+        A("selectAll", "Select &All", self.select_all, QKeySequence.SelectAll)
+        A("group", "&Group", self.group_selection, "Ctrl+G",
+          "Put the selected nodes in one group")
+        A("ungroup", "&Ungroup", self.ungroup_selection, "Ctrl+Shift+G")
+        A("toggleCollapse", "Collapse/&Expand Group", self.toggle_collapse, "Ctrl+E")
+        A("addNote", "Add Sticky &Note", self.add_note, "Ctrl+Shift+N")
+        A("toggleOutput", "Toggle Graph &Output", self.toggle_output)
+        A("searchOp", "Add &Node…", lambda: self.view.open_search(), None,
+          "Search an op or layer by name (Tab on the canvas)")
+        A("autoLayout", "&Auto Layout", self.auto_layout, "Ctrl+L",
+          "Lay the graph out left to right")
+        A("fitView", "&Fit to View", self.fit_view, "F")
+        A("zoomIn", "Zoom &In", lambda: self.view.zoom_by(1.25), QKeySequence.ZoomIn)
+        A("zoomOut", "Zoom &Out", lambda: self.view.zoom_by(0.8), QKeySequence.ZoomOut)
+        A("resetZoom", "&Actual Size", lambda: self.view.set_scale(1.0), "Ctrl+0")
+        A("toggleMinimap", "&Minimap", self._toggle_minimap)
+        self.actions["toggleMinimap"].setCheckable(True)
+        self.actions["toggleMinimap"].setChecked(True)
+        # shortcuts that only make sense on the canvas must not fire while typing
+        for name in ("fitView",):
+            self.actions[name].setShortcutContext(Qt.WidgetWithChildrenShortcut)
+            self.view.addAction(self.actions[name])
+
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        for n in ("new", "open"):
+            m.addAction(self.actions[n])
+        self.recent_menu = m.addMenu("Open &Recent")
+        self.recent_menu.setObjectName("recentMenu")
+        m.addSeparator()
+        for n in ("save", "saveAs"):
+            m.addAction(self.actions[n])
+        m.addSeparator()
+        m.addAction(self.actions["quit"])
+        m = mb.addMenu("&Edit")
+        for n in ("undo", "redo", None, "cut", "copy", "paste", "duplicate", "delete",
+                  None, "selectAll"):
+            m.addSeparator() if n is None else m.addAction(self.actions[n])
+        m = mb.addMenu("&Graph")
+        for n in ("searchOp", "addNote", None, "group", "ungroup", "toggleCollapse",
+                  "toggleOutput", None, "autoLayout"):
+            m.addSeparator() if n is None else m.addAction(self.actions[n])
+        m = mb.addMenu("&View")
+        for n in ("fitView", "zoomIn", "zoomOut", "resetZoom", None, "toggleMinimap"):
+            m.addSeparator() if n is None else m.addAction(self.actions[n])
+        m.addAction(self.palette_dock.toggleViewAction())
+        m.addAction(self.inspector_dock.toggleViewAction())
+
+        tb = QToolBar("Main", self)
+        tb.setObjectName("mainToolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonTextOnly)
+        for n in ("new", "open", "save", None, "undo", "redo", None, "autoLayout",
+                  "fitView", "addNote"):
+            if n is None:
+                tb.addSeparator()
+            elif n in ("undo", "redo"):
+                tb.addAction(self._toolbar_twin(n))
+            else:
+                tb.addAction(self.actions[n])
+        self.addToolBar(tb)
+        self._refresh_recent()
+
+    def _toolbar_twin(self, name):
+        """A fixed-width toolbar button for undo/redo (the stack's own actions
+        change their text to "Undo Move 'conv1'", which makes the bar jump)."""
+        a = QAction("Undo" if name == "undo" else "Redo", self)
+        a.setObjectName(f"{name}Button")
+        stack = self.undo_stack
+        if name == "undo":
+            a.triggered.connect(stack.undo)
+            stack.canUndoChanged.connect(a.setEnabled)
+            stack.undoTextChanged.connect(a.setToolTip)
+            a.setEnabled(stack.canUndo())
+        else:
+            a.triggered.connect(stack.redo)
+            stack.canRedoChanged.connect(a.setEnabled)
+            stack.redoTextChanged.connect(a.setToolTip)
+            a.setEnabled(stack.canRedo())
+        return a
+
+    def _connect(self):
+        self.editor.message.connect(self._message)
+        self.editor.failed.connect(self._failed)
+        self.editor.placed.connect(self._placed)
+        self.palette.place_requested.connect(self.place_at_centre)
+        self.view.place_requested.connect(self._place_at)
+        self.view.zoom_changed.connect(self._zoom_changed)
+        self.view.context_requested.connect(self._context_menu)
+        self.scene.selectionChanged.connect(self._selection_changed)
+        self.inspector.select_requested.connect(self.select_node)
+        self.model.changed.connect(self._update_totals)
+        self.model.graph_reset.connect(self._update_totals)
+        self.undo_stack.cleanChanged.connect(self._update_title)
+        self.undo_stack.indexChanged.connect(self._update_title)
+
+    def _message(self, text):
+        self.statusBar().showMessage(text, 10000)
+
+    def _zoom_changed(self, scale):
+        self._view_touched = True
+        self.zoom_label.setText(f"{scale:.0%}")
+
+    # ---- status and title ------------------------------------------------------------
+    def _update_title(self, *_):
+        name = os.path.basename(self.path) if self.path else "untitled"
+        title = self.graph.name or ""
+        text = f"{name}[*]" + (f" — {title}" if title and title != "untitled" else "")
+        self.setWindowTitle(f"{text} — graphlab")
+        self.setWindowModified(self.is_dirty())
+
+    def _update_totals(self):
+        params, trainable, macs, nerr, nwarn = self.model.totals()
+        g = self.graph
+        problems = (f"✖ {nerr} error{'s' if nerr != 1 else ''}" if nerr
+                    else "✔ no errors")
+        if nwarn:
+            problems += f" · ⚠ {nwarn} warning{'s' if nwarn != 1 else ''}"
+        self.totals_label.setText(
+            f"{len(g)} nodes · {params:,} parameters ({human(params)}) · "
+            f"{human(macs)} multiply-adds per example · {problems}")
+
+    def show_exception(self, exc, text=""):
+        """An unexpected error: status bar, log, and a dialog that does not block."""
+        msg = (exc.message if isinstance(exc, GraphlabError)
+               else f"{type(exc).__name__}: {exc}")
+        self.statusBar().showMessage(f"Error: {msg}", 15000)
+        if isinstance(exc, GraphlabError):
+            return
+        self._failed("Unexpected error", f"{msg}\n\n{text}")
+
+    def _failed(self, title, text):
+        self.statusBar().showMessage(f"{title}: {text.splitlines()[0]}", 15000)
+        if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+            log.error("%s: %s", title, text)
+            return
+        box = QMessageBox(QMessageBox.Critical, title, text.split("\n\n")[0],
+                          QMessageBox.Ok, self)
+        box.setDetailedText(text)
+        box.setModal(False)
+        box.open()
+
+    # ---- selection and placing -------------------------------------------------------
+    def _selection_changed(self):
+        try:
+            items = self.scene.selectedItems()
+        except RuntimeError:  # the scene is going away
+            return
+        ids = [it.node_id for it in items if isinstance(it, NodeItem)]
+        self.inspector.show_nodes(ids)
+
+    def select_node(self, node_id):
+        if node_id in self.scene.node_items:
+            self.scene.select_nodes([node_id])
+            self.view.centerOn(self.scene.node_items[node_id])
+
+    def _placed(self, ids):
+        self.scene.select_nodes(ids)
+
+    @guarded
+    def _place_at(self, name, scene_pos):
+        # the box's top-left goes a little up-left of the point, so that the
+        # node lands under the cursor
+        return self.editor.place(name, (scene_pos.x() - 20, scene_pos.y() - 12))
+
+    @guarded
+    def place_at_centre(self, name):
+        c = self.view.mapToScene(self.view.viewport().rect().center())
+        # don't stack repeated placements exactly on top of each other
+        x, y = c.x() - 80, c.y() - 40
+        taken = {(it.pos().x(), it.pos().y()) for it in self.scene.node_items.values()}
+        while (round(x), round(y)) in taken:
+            x += 30
+            y += 30
+        return self.editor.place(name, (x, y))
+
+    # ---- edit actions ----------------------------------------------------------------
+    @guarded
+    def delete_selection(self):
+        s = self.scene
+        self.editor.delete(s.selected_nodes(), s.selected_notes(), s.selected_edges())
+
+    def select_all(self):
+        for it in list(self.scene.node_items.values()) + list(
+                self.scene.note_items.values()):
+            if it.isVisible():
+                it.setSelected(True)
+
+    @guarded
+    def copy(self):
+        s = self.scene
+        nodes, notes = s.selected_nodes(), s.selected_notes()
+        if not nodes and not notes:
+            self.statusBar().showMessage("Nothing selected to copy", 5000)
+            return False
+        frag = self.editor.fragment(nodes, notes)
+        from PySide6.QtCore import QMimeData
+        md = QMimeData()
+        text = json.dumps(frag)
+        md.setData(FRAGMENT_MIME, text.encode())
+        md.setText(text)
+        QApplication.clipboard().setMimeData(md)
+        self.statusBar().showMessage(f"Copied {len(nodes)} nodes", 4000)
+        return True
+
+    @guarded
+    def cut(self):
+        if self.copy():
+            self.delete_selection()
+
+    @guarded
+    def paste(self):
+        md = QApplication.clipboard().mimeData()
+        if md is None:
+            return []
+        if md.hasFormat(FRAGMENT_MIME):
+            text = bytes(md.data(FRAGMENT_MIME)).decode()
+        else:
+            text = md.text()
+        at = None
+        local = self.view.viewport().mapFromGlobal(self.view.cursor().pos())
+        if self.view.viewport().rect().contains(local) and self.view.underMouse():
+            p = self.view.mapToScene(local)
+            at = (p.x(), p.y())
+        return self.editor.paste(text, at=at)
+
+    @guarded
+    def duplicate(self):
+        s = self.scene
+        nodes, notes = s.selected_nodes(), s.selected_notes()
+        if not nodes and not notes:
+            self.statusBar().showMessage("Select nodes to duplicate", 5000)
+            return []
+        return self.editor.paste(self.editor.fragment(nodes, notes))
+
+    @guarded
+    def group_selection(self):
+        self.editor.group(self.scene.selected_nodes())
+
+    @guarded
+    def ungroup_selection(self):
+        self.editor.ungroup(self.scene.selected_nodes())
+
+    @guarded
+    def toggle_collapse(self):
+        sel = [it.node_id for it in self.scene.selectedItems()
+               if isinstance(it, NodeItem)]
+        for n in sel:
+            group = self.graph.node(n).ui.get("group")
+            if group:
+                members = self.editor.group_members(group)
+                collapsed = any(self.graph.node(m).ui.get("collapsed") for m in members)
+                self.editor.set_group_collapsed(group, not collapsed)
+                return
+        self.statusBar().showMessage("Select a node of a group to collapse it", 5000)
+
+    @guarded
+    def toggle_output(self):
+        sel = [it.node_id for it in self.scene.selectedItems()
+               if isinstance(it, NodeItem)]
+        if len(sel) == 1:
+            self.editor.toggle_output(sel[0])
+
+    @guarded
+    def add_note(self, scene_pos=None):
+        p = scene_pos if scene_pos is not None else self.view.mapToScene(
+            self.view.viewport().rect().center())
+        nid = self.editor.add_note((p.x(), p.y()), "Double-click to edit this note")
+        if nid:
+            self.scene.clearSelection()
+            self.scene.note_items[nid].setSelected(True)
+        return nid
+
+    @guarded
+    def auto_layout(self):
+        self.editor.auto_layout()
+        self.view.fit_view()
+
+    def fit_view(self):
+        self.view.fit_view()
+
+    def _toggle_minimap(self, on):
+        self.view.minimap.setVisible(on)
+
+    def _context_menu(self, global_pos, scene_pos):
+        menu = QMenu(self)
+        item = self.scene.node_item_at(scene_pos)
+        if item is not None:
+            if not item.isSelected():
+                self.scene.select_nodes([item.node_id])
+            group = self.graph.node(item.node_id).ui.get("group")
+            if group:
+                menu.addAction(self.actions["toggleCollapse"])
+            menu.addAction(self.actions["toggleOutput"])
+            menu.addAction(self.actions["duplicate"])
+            menu.addAction(self.actions["delete"])
+            menu.addSeparator()
+        menu.addAction("Add Node Here…", lambda: self.view.open_search(scene_pos))
+        menu.addAction("Add Sticky Note Here", lambda: self.add_note(scene_pos))
+        menu.addSeparator()
+        menu.addAction(self.actions["autoLayout"])
+        menu.addAction(self.actions["fitView"])
+        menu.popup(global_pos)
+        self._menu = menu
+
+    # ---- files -----------------------------------------------------------------------
+    def ask_save_changes(self):
+        """``"save"``, ``"discard"`` or ``"cancel"`` (tests replace this)."""
+        name = os.path.basename(self.path or "untitled")
+        box = QMessageBox(QMessageBox.Warning, "Unsaved changes",
+                          f"Save the changes to {name} before closing?",
+                          QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel,
+                          self)
+        box.setDefaultButton(QMessageBox.Save)
+        r = box.exec()
+        return {QMessageBox.Save: "save", QMessageBox.Discard: "discard"}.get(
+            QMessageBox.StandardButton(r), "cancel")
+
+    def ask_recover(self, autosave, original):
+        """Whether to recover ``autosave`` (newer than ``original``)."""
+        r = QMessageBox.question(
+            self, "Recover unsaved work?",
+            f"An autosave of {os.path.basename(original or 'an untitled graph')} is "
+            "newer than the file: the editor did not close normally.\n\nRecover the "
+            "autosaved version? (No deletes the autosave.)",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
+        return r == QMessageBox.Yes
+
+    def ask_open_path(self):
+        path, _ = QFileDialog.getOpenFileName(self, "Open graph", self._dir(),
+                                              FILE_FILTER)
+        return path or None
+
+    def ask_save_path(self):
+        path, _ = QFileDialog.getSaveFileName(self, "Save graph as", self._dir(),
+                                              FILE_FILTER)
+        if path and not path.endswith(".json"):
+            path += ".graph.json"
+        return path or None
+
+    def _dir(self):
+        return os.path.dirname(self.path) if self.path else os.getcwd()
+
+    def maybe_save(self):
+        """Ask about unsaved changes; False if the user cancelled."""
+        if not self.is_dirty():
+            return True
+        choice = self.ask_save_changes()
+        if choice == "save":
+            return self.save()
+        if choice == "discard":
+            self.autosave.discard()
+            return True
+        return False
+
+    @guarded
+    def new_file(self):
+        if not self.maybe_save():
+            return False
+        self.autosave.discard()
+        self.set_graph(Graph("untitled"))
+        return True
+
+    @guarded
+    def open_dialog(self):
+        path = self.ask_open_path()
+        if path:
+            return self.open_path(path)
+        return False
+
+    def open_path(self, path, ask=True):
+        """Open a graph file (unknown ops kept as placeholders)."""
+        if ask and not self.maybe_save():
+            return False
+        path = os.fspath(path)
+        try:
+            g = io.load(path, lenient=True)
+        except GraphlabError as e:
+            self._open_failed(path, e.message)
+            return False
+        except Exception as e:
+            log.exception("opening %s", path)
+            self._open_failed(path, f"{type(e).__name__}: {e}")
+            return False
+        recovered = False
+        auto = newer_autosave(path)
+        if auto is not None and self._should_recover(auto, path):
+            try:
+                g = io.load(auto, lenient=True)
+                g.path = path
+                recovered = True
+            except GraphlabError as e:
+                self.statusBar().showMessage(f"Could not recover the autosave: "
+                                             f"{e.message}", 10000)
+        elif auto is not None:
+            os.remove(auto)
+        self.autosave.discard()
+        relaid = self.set_graph(g, path)
+        self._recovered = recovered
+        self._update_title()
+        self._add_recent(path)
+        placeholders = [n for n in g.nodes if g.node(n).placeholder]
+        msg = f"Opened {os.path.basename(path)}"
+        if recovered:
+            msg = (f"Recovered unsaved changes to {os.path.basename(path)} from the "
+                   "autosave")
+        if placeholders:
+            msg += (f" · {len(placeholders)} node(s) with ops this version does not "
+                    f"know kept as placeholders: {', '.join(placeholders[:4])}")
+        elif relaid:
+            msg += " · laid out (the saved positions overlapped)"
+        self.statusBar().showMessage(msg, 12000)
+        return True
+
+    def _should_recover(self, auto, original):
+        if self.recover_policy == "ask":
+            return self.ask_recover(auto, original)
+        return bool(self.recover_policy)
+
+    def _offer_untitled_recovery(self):
+        if self.recover_policy is False:
+            return
+        stale = stale_untitled()
+        if not stale or not self._should_recover(stale[0], None):
+            for f in stale:
+                _remove(f)
+            return
+        try:
+            g = io.load(stale[0], lenient=True)
+        except GraphlabError:
+            return
+        g.path = None
+        self.set_graph(g)
+        self._recovered = True
+        self._update_title()
+        for f in stale:
+            _remove(f)
+        self.statusBar().showMessage("Recovered an untitled graph from its autosave",
+                                     12000)
+
+    def _open_failed(self, path, message):
+        self.statusBar().showMessage(f"Cannot open {path}: {message}", 15000)
+        if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+            return
+        box = QMessageBox(QMessageBox.Critical, "Cannot open file",
+                          f"{os.path.basename(path)}:\n{message}", QMessageBox.Ok, self)
+        box.setModal(False)
+        box.open()
+
+    @guarded
+    def save(self):
+        if not self.path:
+            return self.save_as()
+        return self.save_to(self.path)
+
+    @guarded
+    def save_as(self):
+        path = self.ask_save_path()
+        if not path:
+            return False
+        return self.save_to(path)
+
+    def save_to(self, path):
+        old_auto = autosave_path(self.path) if self.is_dirty() else None
+        try:
+            io.save(self.graph, path)
+        except GraphlabError as e:
+            self.statusBar().showMessage(f"Cannot save: {e.message}", 15000)
+            self._failed("Cannot save", f"{path}: {e.message}")
+            return False
+        self.autosave.discard()
+        if old_auto and os.path.exists(old_auto):
+            _remove(old_auto)
+        self.path = os.fspath(path)
+        self._recovered = False
+        self.undo_stack.setClean()
+        self._update_title()
+        self._add_recent(self.path)
+        self.statusBar().showMessage(f"Saved {os.path.basename(path)}", 6000)
+        return True
+
+    # ---- recent files ----------------------------------------------------------------
+    def _settings(self):
+        return QSettings(os.path.join(settings_dir(), "gui.ini"), QSettings.IniFormat)
+
+    def recent_files(self):
+        v = self._settings().value("recent", [])
+        if isinstance(v, str):
+            v = [v]
+        return [p for p in (v or []) if isinstance(p, str)]
+
+    def _add_recent(self, path):
+        path = os.path.abspath(path)
+        files = [path] + [p for p in self.recent_files() if p != path]
+        s = self._settings()
+        s.setValue("recent", files[:MAX_RECENT])
+        s.sync()
+        self._refresh_recent()
+
+    def _refresh_recent(self):
+        self.recent_menu.clear()
+        files = [p for p in self.recent_files() if os.path.exists(p)]
+        for p in files:
+            self.recent_menu.addAction(os.path.basename(p),
+                                       lambda p=p: self.open_path(p)).setToolTip(p)
+        self.recent_menu.setEnabled(bool(files))
+
+    # ---- window events ---------------------------------------------------------------
+    def showEvent(self, event):
+        super().showEvent(event)
+        if not self._fitted:
+            self._fitted = True
+            QTimer.singleShot(0, self._initial_fit)
+
+    def _initial_fit(self):
+        # once the window has its size; not if the view was zoomed meanwhile
+        if not self._view_touched:
+            self.view.fit_view()
+
+    def closeEvent(self, event):
+        if not self.maybe_save():
+            event.ignore()
+            return
+        self.autosave.timer.stop()
+        if not self.is_dirty():
+            self.autosave.discard()
+        event.accept()
+
+    # ---- screenshots -----------------------------------------------------------------
+    def screenshot(self, out, *, min_scale=0.75, max_size=(3840, 2160)):
+        """Render the window to ``out`` (PNG), sized so that the graph is readable.
+
+        The window grows (up to ``max_size``) until the whole graph fits the
+        canvas at ``min_scale`` or more, then the view fits the graph.
+        """
+        app = QApplication.instance()
+        self.resize(1600, 1000)
+        self.show()
+        app.processEvents()
+        r = self.scene.nodes_rect().adjusted(-40, -40, 40, 40)
+        vp = self.view.viewport().size()
+        extra_w = self.width() - vp.width()
+        extra_h = self.height() - vp.height()
+        if not r.isEmpty():
+            need_w = r.width() * min_scale + extra_w
+            need_h = r.height() * min_scale + extra_h
+            w = int(min(max(self.width(), need_w), max_size[0]))
+            h = int(min(max(self.height(), need_h), max_size[1]))
+            self.resize(w, h)
+            app.processEvents()
+        self.view.fit_view()
+        app.processEvents()
+        pm = self.grab()
+        if not pm.save(out):
+            raise OSError(f"cannot write {out}")
+        return pm
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
