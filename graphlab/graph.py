@@ -151,6 +151,7 @@ class Graph:
         self._order = []  # node ids in file order
         self._edges = []  # Edge list in file order
         self._edge_text = {}  # Edge → (source, target) as the file spelled them
+        self._into = {}  # node → {input port: Edge}, so lookups need no scan
         self._listeners = []
 
     # ---- listeners ---------------------------------------------------------------------
@@ -195,7 +196,7 @@ class Graph:
 
     def in_edges(self, node_id):
         """``{input port: Edge}`` of a node."""
-        return {e.dst_port: e for e in self._edges if e.dst == node_id}
+        return dict(self._into.get(node_id, {}))
 
     def out_edges(self, node_id, port=None):
         """Edges leaving a node (from one output port if given)."""
@@ -295,6 +296,7 @@ class Graph:
         for e in removed:
             self.disconnect(e.dst, e.dst_port)
         self.nx.remove_node(node_id)
+        self._into.pop(node_id, None)
         self._order.remove(node_id)
         self.outputs = [o for o in self.outputs if parse_ref(o)[0] != node_id]
         self._emit("node_removed", node_id)
@@ -421,6 +423,7 @@ class Graph:
             if edge.src_port not in src_data["ports_out"]:
                 src_data["ports_out"].append(edge.src_port)
         self.nx.add_edge(edge.src, edge.dst, key=edge.dst_port, src_port=edge.src_port)
+        self._into.setdefault(edge.dst, {})[edge.dst_port] = edge
         if index is None:
             self._edges.append(edge)
         else:
@@ -430,10 +433,11 @@ class Graph:
 
     def disconnect(self, node_id, port):
         """Remove the edge into ``node_id:port``; returns ``(edge, index)``."""
-        edge = self.in_edges(node_id).get(port)
+        edge = self._into.get(node_id, {}).get(port)
         if edge is None:
             raise PortError(f"input '{port}' has no edge to remove", node=node_id)
         index = self._edges.index(edge)
+        del self._into[node_id][port]
         self.nx.remove_edge(edge.src, edge.dst, key=edge.dst_port)
         del self._edges[index]
         self._edge_text.pop(edge, None)
@@ -507,7 +511,7 @@ class Graph:
         from . import io
         d = io.to_dict(self)
         d.pop("params", None)  # the arrays are copied below, not re-read from disk
-        g = io.from_dict(d)
+        g = io.from_dict(d, lenient=True)  # placeholders and unchecked attrs survive
         g.params_file = self.params_file
         g.params = {k: v.copy() for k, v in self.params.items()}
         g.path = self.path

@@ -9,7 +9,7 @@ keep edges short and uncrossed.
 
 __all__ = ["layered_layout", "NODE_SPACING"]
 
-NODE_SPACING = (230.0, 120.0)
+NODE_SPACING = (340.0, 180.0)
 
 
 def layered_layout(graph, spacing=NODE_SPACING):

@@ -158,3 +158,16 @@ def test_parameter_count_counts_frozen_separately():
     g.add_node("b", "Parameter", {"shape": [10], "trainable": False})
     assert g.parameter_count() == 760
     assert g.parameter_count(trainable_only=True) == 750
+
+
+def test_copy_keeps_placeholders_and_params(tmp_path):
+    import numpy as np
+    g = gl.Graph("c")
+    g.add_node("w", "Parameter", {"shape": [2]})
+    g.add_node("n", "FancyNorm", {"groups": 4}, lenient=True)
+    g.connect("w", "n:input")
+    g.params["w"] = np.ones(2)
+    g.params_file = "elsewhere/c.params.npz"  # not read again by copy
+    c = g.copy()
+    assert c.node("n").placeholder and c.node("n").attrs == {"groups": 4}
+    assert c.params["w"] is not g.params["w"] and c.params_file == g.params_file
