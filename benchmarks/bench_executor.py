@@ -14,12 +14,11 @@ import argparse
 import json
 import os
 import sys
-import time
 
 import numpy as np
 
 import graphlab as gl
-from graphlab.bench import random_feeds, time_steps
+from graphlab.bench import random_feeds, seconds_per_call, time_steps
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -80,17 +79,7 @@ def torch_cases(steps):
             loss_fn(model(x), y).backward()
             opt.step()
 
-        def run():
-            for _ in range(2):
-                step()
-            best = float("inf")
-            for _ in range(2):
-                t0 = time.perf_counter()
-                for _ in range(steps):
-                    step()
-                best = min(best, (time.perf_counter() - t0) / steps)
-            return best
-        return run
+        return lambda: seconds_per_call(step, steps)
 
     return {
         "LeNet-5, B=64": case(LeNet(), (1, 8, 8), 64),

@@ -11,7 +11,7 @@ import numpy as np
 from .errors import GraphlabError
 from .program import Program
 
-__all__ = ["random_feeds", "time_steps", "bench", "cmd_bench", "add_bench_command"]
+__all__ = ["random_feeds", "time_steps", "seconds_per_call", "bench", "cmd_bench", "add_bench_command"]
 
 
 def random_feeds(graph, prog, batch_size, rng):
@@ -49,6 +49,11 @@ def time_steps(prog, feeds, steps, lr=1e-3, warmup=2):
             if k in grads:
                 prog.params[k] -= lr * grads[k]
 
+    return seconds_per_call(step, steps, warmup)
+
+
+def seconds_per_call(step, steps, warmup=2):
+    """Seconds per call of ``step()``: the best of two runs of ``steps`` calls."""
     for _ in range(warmup):
         step()
     best = float("inf")
