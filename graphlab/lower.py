@@ -20,7 +20,6 @@ import numpy as np
 
 from .errors import LoweringError
 from .graph import parse_ref
-from .ops.base import get_op
 
 __all__ = ["Step", "GradStep", "Schedule", "lower", "default_outputs", "uses_templates"]
 
