@@ -55,3 +55,16 @@ def make_window(qtbot):
 @pytest.fixture
 def window(make_window):
     return make_window()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def empty_clipboard_before_exit():
+    """Qt's offscreen clipboard still owning copied data when the interpreter
+    tears the QApplication down segfaults the process after the last test
+    (seen with copy/paste tests, PySide6 6.11.3): empty it while Qt is alive."""
+    yield
+    from PySide6.QtWidgets import QApplication
+    app = QApplication.instance()
+    if app is not None:
+        app.clipboard().clear()
+        app.processEvents()
