@@ -63,7 +63,16 @@ def main(argv=None):
     parser.add_argument("file", nargs="?", metavar="FILE", help="a *.graph.json file")
     parser.add_argument("--screenshot", metavar="OUT.png",
                         help="render the window offscreen to OUT.png and exit")
+    parser.add_argument("--step", metavar="K|end",
+                        help="open the chain-rule stepper and move K steps "
+                        "(forward, then backward; 'end': all of them)")
     args = parser.parse_args(argv)
+    if args.step is not None and args.step != "end":
+        try:
+            if int(args.step) < 0:
+                raise ValueError
+        except ValueError:
+            parser.error("--step takes a number of steps (0 or more) or 'end'")
 
     if args.screenshot:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -81,6 +90,12 @@ def main(argv=None):
             print(f"error: {args.file}: "
                   f"{window.statusBar().currentMessage()}", file=sys.stderr)
             return 1
+        if args.step is not None:
+            stepper = window.open_stepper()
+            if stepper is None or stepper.explanation is None:
+                print(f"error: {window.statusBar().currentMessage()}", file=sys.stderr)
+                return 1
+            stepper.go_end() if args.step == "end" else stepper.go(int(args.step))
         try:
             window.screenshot(args.screenshot)
         except OSError as e:
@@ -93,6 +108,12 @@ def main(argv=None):
 
     window = MainWindow(args.file)
     guard.install(window)
+    if args.step is not None:
+        stepper = window.open_stepper()
+        if stepper is not None and stepper.explanation is not None:
+            stepper.go_end() if args.step == "end" else stepper.go(int(args.step))
+    # copied nodes must not outlive Qt in the clipboard (segfault at exit)
+    app.aboutToQuit.connect(app.clipboard().clear)
     window.show()
     try:
         return app.exec()

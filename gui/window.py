@@ -205,6 +205,10 @@ class MainWindow(QMainWindow):
         A("zoomOut", "Zoom &Out", lambda: self.view.zoom_by(0.8), QKeySequence.ZoomOut)
         A("resetZoom", "&Actual Size", lambda: self.view.set_scale(1.0), "Ctrl+0")
         A("toggleMinimap", "&Minimap", self._toggle_minimap)
+        A("stepper", "&Chain-rule stepper", self.open_stepper, None,
+          "Step through the forward and backward pass of the graph")
+        A("training", "&Training", self.open_training, None,
+          "Train the graph as its train section says, with a live loss plot")
         self.actions["toggleMinimap"].setCheckable(True)
         self.actions["toggleMinimap"].setChecked(True)
         # shortcuts that only make sense on the canvas must not fire while typing
@@ -236,6 +240,9 @@ class MainWindow(QMainWindow):
             m.addSeparator() if n is None else m.addAction(self.actions[n])
         m.addAction(self.palette_dock.toggleViewAction())
         m.addAction(self.inspector_dock.toggleViewAction())
+        m.addSeparator()
+        m.addAction(self.actions["stepper"])
+        m.addAction(self.actions["training"])
 
         tb = QToolBar("Main", self)
         tb.setObjectName("mainToolbar")
@@ -469,6 +476,18 @@ class MainWindow(QMainWindow):
 
     def fit_view(self):
         self.view.fit_view()
+
+    @guarded
+    def open_stepper(self):
+        """Show the chain-rule stepper (View → Chain-rule stepper)."""
+        from .stepper import open_stepper
+        return open_stepper(self)
+
+    @guarded
+    def open_training(self):
+        """Show the training panel (View → Training)."""
+        from .training import open_training
+        return open_training(self)
 
     def _toggle_minimap(self, on):
         self.view.minimap.setVisible(on)
@@ -713,6 +732,8 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.autosave.timer.stop()
+        if getattr(self, "training", None) is not None:
+            self.training.stop()  # the worker stops after its current batch
         if not self.is_dirty():
             self.autosave.discard()
         event.accept()

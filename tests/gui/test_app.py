@@ -57,10 +57,10 @@ def test_screenshot_command_reports_a_missing_file(qapp, tmp_path, capsys):
     assert "error: nope.graph.json" in capsys.readouterr().err
 
 
-def test_no_stepper_option_yet():
+def test_step_option_rejects_a_bad_count():
     from gui.app import main
     with pytest.raises(SystemExit) as e:
-        main(["--step", "3"])
+        main(["--step", "-3"])
     assert e.value.code == 2
 
 
