@@ -99,6 +99,28 @@ def parse_ref(ref):
     return node, (port if sep else None)
 
 
+def _rename_keys(mapping, old, new):
+    if isinstance(mapping, dict) and old in mapping:
+        return {new if k == old else k: v for k, v in mapping.items()}
+    return mapping
+
+
+def _rename_references(graph, old, new):
+    """Point the train and tests sections at a renamed node."""
+    train = graph.train
+    if isinstance(train, dict):
+        if train.get("loss") == old:
+            train["loss"] = new
+        data = train.get("data")
+        if isinstance(data, dict):
+            data["feeds"] = _rename_keys(data.get("feeds"), old, new) \
+                if "feeds" in data else data.get("feeds")
+    for case in graph.tests:
+        for key in ("at", "expect", "grads"):
+            if key in case:
+                case[key] = _rename_keys(case[key], old, new)
+
+
 class Graph:
     """A computational graph of ops.
 
@@ -336,22 +358,24 @@ class Graph:
         if new == old:
             return
         self.check_add_node(new, node.op, node.attrs, lenient=True)
-        edges = [e for e in self._edges if old in (e.src, e.dst)]
+        edges = [(i, e) for i, e in enumerate(self._edges) if old in (e.src, e.dst)]
         index = self._order.index(old)
         data = dict(self.nx.nodes[old])
-        for e in edges:
+        for _, e in reversed(edges):
             self.disconnect(e.dst, e.dst_port)
         self.nx.remove_node(old)
+        self._into.pop(old, None)
         self.nx.add_node(new, **data)
         self._order[index] = new
-        for e in edges:
+        for i, e in edges:  # back where they were in file order
             self.connect(f"{new if e.src == old else e.src}:{e.src_port}",
-                         f"{new if e.dst == old else e.dst}:{e.dst_port}")
+                         f"{new if e.dst == old else e.dst}:{e.dst_port}", index=i)
         self.outputs = [new + ref[len(old):] if parse_ref(ref)[0] == old else ref
                         for ref in self.outputs]
         for key in list(self.params):
             if key == old or key.startswith(old + "."):
                 self.params[new + key[len(old):]] = self.params.pop(key)
+        _rename_references(self, old, new)
         self._emit("node_renamed", (old, new))
 
     # ---- editing: edges -----------------------------------------------------------------

@@ -171,3 +171,16 @@ def test_copy_keeps_placeholders_and_params(tmp_path):
     c = g.copy()
     assert c.node("n").placeholder and c.node("n").attrs == {"groups": 4}
     assert c.params["w"] is not g.params["w"] and c.params_file == g.params_file
+
+
+def test_rename_keeps_edge_order_and_train_and_tests_references(cs231n):
+    before = [str(e) for e in cs231n.edges]
+    cs231n.train = {"loss": "f", "data": {"feeds": {"x": "a"}}}
+    cs231n.rename_node("x", "x0")
+    cs231n.rename_node("f", "out")
+    assert [str(e) for e in cs231n.edges] == [
+        s.replace("x:", "x0:").replace("f:", "out:") for s in before]
+    assert cs231n.train == {"loss": "out", "data": {"feeds": {"x0": "a"}}}
+    assert cs231n.tests[0]["at"] == {"x0": -2, "y": 5, "z": -4}
+    assert cs231n.tests[0]["expect"] == {"out": -12}
+    assert cs231n.outputs == ["out"]
