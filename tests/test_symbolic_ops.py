@@ -115,6 +115,9 @@ CASES = {
 }
 # Formulas that describe training (batch statistics, the dropout mask).
 TRAINING = {"Dropout", "BatchNorm"}
+# Ops whose declared formulas hold in training mode only (BatchNorm's batch
+# statistics); Dropout also declares its evaluation form, the identity.
+TRAINING_ONLY = {"BatchNorm"}
 
 
 def _graph(op):
@@ -141,14 +144,22 @@ def test_every_step_of_the_op_is_checked_and_agrees(op):
     if get_op(op).elementwise:
         assert all(s.symbolic for s in mine)
     else:
-        assert all(s.local_latex == get_op(op).formulas[s.port][0] for s in mine)
+        forms = get_op(op).formulas_for(op in TRAINING)
+        assert all(s.local_latex == forms[s.port][0] for s in mine)
 
 
-@pytest.mark.parametrize("op", sorted(TRAINING))
+@pytest.mark.parametrize("op", sorted(TRAINING_ONLY))
 def test_training_formulas_are_flagged_in_evaluation_mode(op):
     steps = explain(_graph(op))
     assert {s.op for s in steps.mismatches} == {op}
     assert any("--training" in n for n in steps.notes)
+
+
+def test_dropout_evaluation_steps_use_the_identity_and_agree():
+    steps = explain(_graph("Dropout"))
+    assert not steps.mismatches
+    mine = [s for s in steps.backward if getattr(s, "op", None) == "Dropout"]
+    assert mine and all("identity" in s.local_latex for s in mine)
 
 
 def test_the_ops_steps_render():

@@ -379,6 +379,14 @@ class Op:
     def sympy(self, *symbols, **attrs):
         raise NotImplementedError(f"{self.name}: no scalar SymPy form")
 
+    def formulas_for(self, training):
+        """The ``formulas`` that hold in training or evaluation mode.
+
+        Override where the mode changes the gradient (Dropout is the identity
+        when not training).
+        """
+        return self.formulas
+
     def vjp_template(self, port, attrs):
         """The inline gradient form for ``port`` under ``attrs``, or ``None``.
 

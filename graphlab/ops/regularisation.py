@@ -45,6 +45,14 @@ class Dropout(Op):
         r"\operatorname{Bernoulli}(1 - p)",
         _dropout_grad_x)}
 
+    eval_formulas = {"x": (
+        r"\frac{\partial L}{\partial x} = \frac{\partial L}{\partial y} "
+        r"\quad \text{(not training: the identity)}",
+        lambda g, out, x, *, p: g)}
+
+    def formulas_for(self, training):
+        return self.formulas if training else self.eval_formulas
+
     def check_attrs(self, attrs, *, node=None):
         if attrs["p"] >= 1:
             raise AttrError(f"{self.name}: attribute 'p' must be below 1 (p = 1 would "

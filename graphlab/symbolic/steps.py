@@ -531,7 +531,8 @@ def explain(graph, at=None, *, params=None, outputs=None, batch=2, seed=0, check
         forward.append(ForwardStep(len(forward), step.node, step.op.name, edges, refs,
                                    expr, outs[step.op.outputs[0]], outs, step.op.doc))
 
-    backward = _backward_steps(graph, t, sched, loss, len(forward), check, notes)
+    backward = _backward_steps(graph, t, sched, loss, len(forward), check, notes,
+                               training)
     grads = {n: t.grads[g[2:]] for n, g in sched.grads.items() if g[2:] in t.grads}
     for s in backward:
         if s.agrees is False:
@@ -638,7 +639,7 @@ def _classes(graph, node):
     return 2
 
 
-def _backward_steps(graph, t, sched, loss, start, check, notes):
+def _backward_steps(graph, t, sched, loss, start, check, notes, training=False):
     # How many contributions each gradient variable will receive, so that the
     # sum step comes right after the last one.
     expected = {}
@@ -693,8 +694,8 @@ def _backward_steps(graph, t, sched, loss, start, check, notes):
                     bstep.computed = unbroadcast(
                         np.broadcast_to(local_value, np.shape(upstream)) * upstream,
                         in_shape)
-            elif port in op.formulas:
-                latex, fn = op.formulas[port]
+            elif port in op.formulas_for(training):
+                latex, fn = op.formulas_for(training)[port]
                 bstep.local_latex = latex
                 if check:
                     bstep.computed = _formula_value(fn, upstream, outs, multi, args,

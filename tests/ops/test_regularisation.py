@@ -304,3 +304,15 @@ def test_shape_errors_name_port_expected_and_actual(name, shapes, message):
 def test_batchnorm_macs_per_example():
     op = get_op("BatchNorm")
     assert op.macs([("N", 3, 4, 4), (3,), (3,)], [("N", 3, 4, 4)]) == 2 * 3 * 4 * 4
+
+
+def test_dropout_evaluation_formula_is_the_identity_like_its_vjp():
+    import numpy as np
+    from graphlab.gradcheck import op_vjp
+    from graphlab.ops import get_op
+    x = np.random.default_rng(3).normal(size=(2, 5))
+    g = np.random.default_rng(4).normal(size=(2, 5))
+    (out,), (gx,) = op_vjp("Dropout", [x], (g,), {"p": 0.3}, training=False)
+    latex, fn = get_op("Dropout").formulas_for(False)["x"]
+    np.testing.assert_array_equal(fn(g, out, x, p=0.3), gx)
+    assert get_op("Dropout").formulas_for(True) is get_op("Dropout").formulas
