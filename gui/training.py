@@ -1,22 +1,30 @@
 """The training panel: train the graph as its ``train`` section says, live.
 
 ``TrainingPanel(window)`` (objectName ``training``, shown in a dock by
-:func:`open_training`) has epochs / learning rate / batch size boxes filled
-from ``graph.train``, Train and Stop buttons and a live plot of the batch
-losses. Training runs :class:`graphlab.train.Trainer` on a worker thread, on a
+:func:`open_training`) has dataset / optimizer / epochs / learning rate / batch
+size boxes filled from ``graph.train``, Train and Stop buttons, a live plot of
+the batch losses and one of the test accuracy per epoch. The boxes are
+overrides for one run: ``graph.train`` is left alone unless the run ends and
+the dataset or optimizer type differed from the section's; then the section
+records the dataset and the optimizer object used, in the same undoable step
+as the trained values (one Undo puts both back). Training runs :class:`graphlab.train.Trainer` on a worker thread, on a
 copy of the graph (editing meanwhile is safe); its callbacks emit Qt signals,
 delivered on the GUI thread. When it ends (completed or stopped) the trained
 values go into ``window.graph.params`` as one undoable step, which marks the
 document as changed.
 """
 
+import copy
 import logging
 import math
 import threading
 
+import numpy as np
+
 from PySide6.QtCore import QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QUndoCommand
 from PySide6.QtWidgets import (
+    QComboBox,
     QDockWidget,
     QDoubleSpinBox,
     QFormLayout,
@@ -30,28 +38,71 @@ from PySide6.QtWidgets import (
 
 from graphlab.errors import GraphlabError
 
-__all__ = ["LossPlot", "TrainingPanel", "open_training"]
+__all__ = ["LinePlot", "LossPlot", "AccuracyPlot", "TrainingPanel", "open_training",
+           "decimate"]
+
+DATASETS = ("digits", "xor", "spiral")
+OPTIMIZERS = ("sgd", "momentum", "adam")
 
 log = logging.getLogger("gui")
 
 
-class LossPlot(QWidget):
-    """Batch losses as a line (``points``: a list of (step, loss))."""
+def decimate(xs, ys, x0, x1, width):
+    """Indices of the points to draw for a line ``width`` pixels wide.
+
+    ``xs`` must be non-decreasing. Each pixel column keeps its first, lowest,
+    highest and last point (in their original order), so that spikes survive
+    and the path has at most 4 points a column, however many there are.
+    """
+    n = len(xs)
+    width = max(int(width), 1)
+    if n <= 4 * width:
+        return np.arange(n)
+    xs = np.asarray(xs, float)
+    ys = np.asarray(ys, float)
+    col = np.clip(((xs - x0) / max(x1 - x0, 1e-300) * width).astype(np.int64),
+                  0, width - 1)
+    starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
+    ends = np.r_[starts[1:], n] - 1
+    lo = np.minimum.reduceat(ys, starts)
+    hi = np.maximum.reduceat(ys, starts)
+    # first index within each run where the min / max occurs
+    seg = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
+    big = np.iinfo(np.int64).max
+    idx = np.arange(n)
+    imin = np.full(len(starts), big)
+    imax = np.full(len(starts), big)
+    np.minimum.at(imin, seg, np.where(ys == lo[seg], idx, big))
+    np.minimum.at(imax, seg, np.where(ys == hi[seg], idx, big))
+    keep = np.concatenate([starts, ends, imin, imax])
+    return np.unique(keep)
+
+
+class LinePlot(QWidget):
+    """A line over ``points`` (a list of (x, y)), drawn decimated to the
+    widget's pixel width so that long runs stay smooth."""
+
+    color = "#4ea1ff"
+    placeholder = "values appear here"
+    y_range = None  # fixed (lo, hi), or None to fit the data
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setObjectName("lossPlot")
         self.points = []
         self.setMinimumHeight(120)
+        self.drawn = 0  # points in the last painted path (for tests)
 
     def clear(self):
         self.points = []
         self.update()
 
-    def add(self, step, loss):
-        if math.isfinite(loss):
-            self.points.append((float(step), float(loss)))
+    def add(self, x, y):
+        if y is not None and math.isfinite(y):
+            self.points.append((float(x), float(y)))
             self.update()
+
+    def caption(self):
+        return f"{len(self.points)} points · last {self.points[-1][1]:.4g}"
 
     def paintEvent(self, event):
         p = QPainter(self)
@@ -62,26 +113,64 @@ class LossPlot(QWidget):
         p.drawRect(r)
         if not self.points:
             p.setPen(QColor("#7d8590"))
-            p.drawText(r, Qt.AlignCenter, "loss per batch appears here while training")
+            p.drawText(r, Qt.AlignCenter | Qt.TextWordWrap, self.placeholder)
+            self.drawn = 0
             return
-        xs = [x for x, _ in self.points]
-        ys = [y for _, y in self.points]
-        x0, x1 = min(xs), max(max(xs), min(xs) + 1)
-        y0, y1 = min(ys), max(ys)
-        if y1 - y0 < 1e-12:
-            y0, y1 = y0 - 0.5, y1 + 0.5
-        path = QPainterPath()
-        for i, (x, y) in enumerate(self.points):
-            pt = QPointF(r.left() + (x - x0) / (x1 - x0) * r.width(),
-                         r.bottom() - (y - y0) / (y1 - y0) * r.height())
-            path.moveTo(pt) if i == 0 else path.lineTo(pt)
-        p.setPen(QPen(QColor("#4ea1ff"), 1.5))
+        pts = np.asarray(self.points, float)
+        xs, ys = pts[:, 0], pts[:, 1]
+        x0 = float(xs.min())
+        x1 = max(float(xs.max()), x0 + 1)
+        if self.y_range is not None:
+            y0, y1 = self.y_range
+        else:
+            y0, y1 = float(ys.min()), float(ys.max())
+            if y1 - y0 < 1e-12:
+                y0, y1 = y0 - 0.5, y1 + 0.5
+        keep = decimate(xs, ys, x0, x1, r.width())
+        px = r.left() + (xs[keep] - x0) / (x1 - x0) * r.width()
+        py = r.bottom() - (ys[keep] - y0) / (y1 - y0) * r.height()
+        path = QPainterPath(QPointF(px[0], py[0]))
+        for x, y in zip(px[1:].tolist(), py[1:].tolist()):
+            path.lineTo(x, y)
+        self.drawn = len(keep)
+        p.setPen(QPen(QColor(self.color), 1.5))
         p.drawPath(path)
+        if len(keep) <= 40:  # few points (epochs): mark them
+            p.setBrush(QColor(self.color))
+            for x, y in zip(px.tolist(), py.tolist()):
+                p.drawEllipse(QPointF(x, y), 2.5, 2.5)
         p.setPen(QColor("#9aa1ad"))
         p.drawText(2, r.top() + 10, f"{y1:.3g}")
         p.drawText(2, r.bottom(), f"{y0:.3g}")
-        p.drawText(r.left(), self.height() - 4,
-                   f"{len(self.points)} batches · last loss {ys[-1]:.4g}")
+        p.drawText(r.left(), self.height() - 4, self.caption())
+
+
+class LossPlot(LinePlot):
+    """Batch losses as a line (``points``: a list of (step, loss))."""
+
+    placeholder = "loss per batch appears here while training"
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("lossPlot")
+
+    def caption(self):
+        return f"{len(self.points)} batches · last loss {self.points[-1][1]:.4g}"
+
+
+class AccuracyPlot(LinePlot):
+    """Test accuracy per epoch (``points``: a list of (epoch, accuracy))."""
+
+    color = "#57c785"
+    placeholder = "test accuracy per epoch appears here"
+    y_range = (0.0, 1.0)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("accuracyPlot")
+
+    def caption(self):
+        return f"{len(self.points)} epochs · test accuracy {self.points[-1][1]:.3f}"
 
 
 class _Bridge(QObject):
@@ -106,17 +195,25 @@ class _Callback:
 
 
 class _SetParams(QUndoCommand):
-    def __init__(self, model, new, text):
+    """Trained values (and, when given, a new ``train`` section) as one step."""
+
+    def __init__(self, model, new, text, train=None):
         super().__init__(text)
         self.model = model
         self.old = dict(model.graph.params)
         self.new = new
+        self.old_train = copy.deepcopy(model.graph.train)
+        self.new_train = train
 
     def redo(self):
         self.model.graph.params = dict(self.new)
+        if self.new_train is not None:
+            self.model.graph.train = copy.deepcopy(self.new_train)
 
     def undo(self):
         self.model.graph.params = dict(self.old)
+        if self.new_train is not None:
+            self.model.graph.train = copy.deepcopy(self.old_train)
 
 
 class TrainingPanel(QWidget):
@@ -132,6 +229,14 @@ class TrainingPanel(QWidget):
         self.bridge = _Bridge(self)
         self.last_result = None
 
+        self.dataset = QComboBox()
+        self.dataset.setObjectName("trainDataset")
+        self.dataset.setToolTip("The dataset for this run (the train section's by "
+                                "default)")
+        self.optimizer = QComboBox()
+        self.optimizer.setObjectName("trainOptimizer")
+        self.optimizer.setToolTip("The optimizer for this run; its learning-rate "
+                                  "schedule and weight decay are kept")
         self.epochs = QSpinBox()
         self.epochs.setObjectName("trainEpochs")
         self.epochs.setRange(1, 100000)
@@ -152,8 +257,11 @@ class TrainingPanel(QWidget):
         self.status.setObjectName("trainStatus")
         self.status.setWordWrap(True)
         self.plot = LossPlot()
+        self.accuracy_plot = AccuracyPlot()
 
         form = QFormLayout()
+        form.addRow("Dataset", self.dataset)
+        form.addRow("Optimizer", self.optimizer)
         form.addRow("Epochs", self.epochs)
         form.addRow("Learning rate", self.lr)
         form.addRow("Batch size", self.batch_size)
@@ -165,7 +273,10 @@ class TrainingPanel(QWidget):
         lay.addLayout(form)
         lay.addLayout(row)
         lay.addWidget(self.status)
-        lay.addWidget(self.plot, 1)
+        plots = QHBoxLayout()
+        plots.addWidget(self.plot, 3)
+        plots.addWidget(self.accuracy_plot, 2)
+        lay.addLayout(plots, 1)
 
         self.train_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
@@ -186,11 +297,43 @@ class TrainingPanel(QWidget):
             return
         t = self.window_.graph.train or {}
         opt = t.get("optimizer") or {}
+        data = t.get("data") or {}
+        self._fill(self.dataset, DATASETS, data.get("dataset") or "digits")
+        self._fill(self.optimizer, OPTIMIZERS, opt.get("type") or "sgd")
         self.epochs.setValue(int(t.get("epochs", 10)))
         self.lr.setValue(float(opt.get("lr", t.get("lr", 0.01))))
         self.batch_size.setValue(int(t.get("batch_size", 32)))
         self.train_button.setEnabled(bool(t))
         self.status.setText("" if t else "This graph has no train section.")
+
+    @staticmethod
+    def _fill(combo, choices, current):
+        """The standard choices plus the section's own when it is another one
+        (``npz:PATH``, ``nesterov``, ``adamw``), with ``current`` selected."""
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItems(list(choices))
+        if current not in choices:
+            combo.addItem(str(current))
+        combo.setCurrentText(str(current))
+        combo.blockSignals(False)
+
+    def overrides(self):
+        """``(train section for this run, optimizer object)``: the graph's
+        section with the chosen dataset and optimizer, as a new dict."""
+        t = copy.deepcopy(self.window_.graph.train or {})
+        opt = dict(t.get("optimizer") or {"type": "sgd", "lr": 0.01})
+        kind = self.optimizer.currentText()
+        if kind != opt.get("type", "sgd"):
+            # keys every type takes; type-specific ones (betas, momentum…) drop
+            opt = {"type": kind, **{k: opt[k] for k in ("weight_decay", "schedule")
+                                    if k in opt}}
+        opt["lr"] = self.lr.value()
+        t["optimizer"] = opt
+        data = dict(t.get("data") or {})
+        data["dataset"] = self.dataset.currentText()
+        t["data"] = data
+        return t, opt
 
     # ---- running ---------------------------------------------------------------------
     def start(self):
@@ -205,12 +348,16 @@ class TrainingPanel(QWidget):
             work = graph.copy()
         except GraphlabError as e:
             return self._on_failed(e.message)
+        section, opt = self.overrides()
+        work.train = section
+        self._run_section = section
         self.plot.clear()
+        self.accuracy_plot.clear()
         self._steps = 0
         self._stop_asked.clear()
         self.last_result = None
         settings = {"epochs": self.epochs.value(), "lr": self.lr.value(),
-                    "batch_size": self.batch_size.value()}
+                    "batch_size": self.batch_size.value(), "optimizer": opt}
         self.train_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.status.setText("Preparing the data…")
@@ -255,6 +402,7 @@ class TrainingPanel(QWidget):
 
     def _on_epoch(self, epoch, logs):
         acc = logs.get("test_accuracy")
+        self.accuracy_plot.add(epoch + 1, acc)
         text = f"epoch {epoch + 1}: loss {logs.get('loss', float('nan')):.4g}"
         if acc is not None:
             text += f", test accuracy {acc:.3f}"
@@ -269,7 +417,19 @@ class TrainingPanel(QWidget):
         new = dict(w.graph.params)
         new.update(keep)
         n = final.get("epochs", 0)
-        w.undo_stack.push(_SetParams(w.model, new, f"Train {n} epoch(s)"))
+        # the section records a changed dataset / optimizer type with the
+        # values it produced (same undo step); otherwise it stays as it was
+        old = w.graph.train or {}
+        run = self._run_section
+        changed = ((old.get("data") or {}).get("dataset") != run["data"]["dataset"] or
+                   (old.get("optimizer") or {}).get("type", "sgd")
+                   != run["optimizer"]["type"])
+        train = None
+        if changed:
+            train = copy.deepcopy(old)
+            train["data"] = dict(old.get("data") or {}, dataset=run["data"]["dataset"])
+            train["optimizer"] = dict(run["optimizer"])
+        w.undo_stack.push(_SetParams(w.model, new, f"Train {n} epoch(s)", train))
         self.last_result = final
         acc = final.get("test_accuracy")
         text = (f"{final.get('stopped', 'completed')}: {n} epoch(s), "

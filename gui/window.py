@@ -209,6 +209,8 @@ class MainWindow(QMainWindow):
           "Step through the forward and backward pass of the graph")
         A("training", "&Training", self.open_training, None,
           "Train the graph as its train section says, with a live loss plot")
+        A("inspectModel", "&Inspect model", self.open_inspect_model, None,
+          "Conv filters, feature maps and a handwriting pad for the current values")
         self.actions["toggleMinimap"].setCheckable(True)
         self.actions["toggleMinimap"].setChecked(True)
         # shortcuts that only make sense on the canvas must not fire while typing
@@ -243,6 +245,7 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addAction(self.actions["stepper"])
         m.addAction(self.actions["training"])
+        m.addAction(self.actions["inspectModel"])
 
         tb = QToolBar("Main", self)
         tb.setObjectName("mainToolbar")
@@ -488,6 +491,12 @@ class MainWindow(QMainWindow):
         """Show the training panel (View → Training)."""
         from .training import open_training
         return open_training(self)
+
+    @guarded
+    def open_inspect_model(self):
+        """Show the model inspection dock (View → Inspect model)."""
+        from .inspect_model import open_inspect_model
+        return open_inspect_model(self)
 
     def _toggle_minimap(self, on):
         self.view.minimap.setVisible(on)

@@ -63,3 +63,90 @@ def test_training_reports_errors(make_window, qtbot):
     assert not p.train_button.isEnabled()
     assert p.start() is False
     assert "cannot train" in w.statusBar().currentMessage().lower()
+
+
+def test_dataset_and_optimizer_choices_train_and_record(make_window, qtbot):
+    w = make_window(sample("mlp_digits"))
+    p = w.open_training()
+    t = w.graph.train
+    assert p.dataset.currentText() == t["data"]["dataset"]
+    assert p.optimizer.currentText() == t["optimizer"]["type"]
+    assert [p.dataset.itemText(i) for i in range(3)] == ["digits", "xor", "spiral"]
+    assert [p.optimizer.itemText(i) for i in range(3)] == ["sgd", "momentum", "adam"]
+    original = dict(t["optimizer"])
+    assert original["type"] != "sgd"
+    p.optimizer.setCurrentText("sgd")
+    p.lr.setValue(0.1)
+    p.epochs.setValue(2)
+    section, opt = p.overrides()
+    assert opt["type"] == "sgd" and "betas" not in opt
+    assert w.graph.train["optimizer"] == original  # choosing alone changes nothing
+    before = snapshot(w.graph)
+    qtbot.mouseClick(p.train_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: p.last_result is not None, timeout=60000)
+    assert p.last_result["epochs"] == 2
+    ys = [y for _, y in p.accuracy_plot.points]
+    assert [x for x, _ in p.accuracy_plot.points] == [1.0, 2.0]
+    assert all(0.0 <= y <= 1.0 for y in ys) and ys[-1] > 0.5
+    # the choice is recorded with the weights, in one undo step
+    assert w.graph.train["optimizer"]["type"] == "sgd"
+    assert w.undo_stack.count() == 1
+    w.undo_stack.undo()
+    assert w.graph.train["optimizer"] == original
+    assert all(np.array_equal(before[k], w.graph.params[k]) for k in before)
+    w.undo_stack.redo()
+    assert w.graph.train["optimizer"]["type"] == "sgd"
+    img = p.accuracy_plot.grab().toImage()
+    assert not img.isNull()
+
+
+def test_unchanged_choices_leave_the_section_alone(make_window, qtbot):
+    w = make_window(sample("mlp_digits"))
+    p = w.open_training()
+    t = {k: v for k, v in w.graph.train.items()}
+    p.epochs.setValue(1)
+    p.start()
+    qtbot.waitUntil(lambda: p.last_result is not None, timeout=60000)
+    assert w.graph.train == t
+
+
+def test_a_wrong_dataset_reports_an_error(make_window, qtbot):
+    w = make_window(sample("mlp_digits"))
+    p = w.open_training()
+    p.dataset.setCurrentText("xor")  # 2 features, the graph wants 64
+    p.epochs.setValue(1)
+    p.start()
+    qtbot.waitUntil(lambda: not p.running and p.train_button.isEnabled(),
+                    timeout=60000)
+    assert "cannot train" in p.status.text().lower()
+    assert w.graph.train["data"]["dataset"] == "digits"
+
+
+def test_ten_thousand_points_paint_fast_and_decimated(make_window):
+    import time
+    from PySide6.QtGui import QImage, QPainter
+    from gui.training import LossPlot, decimate
+    w = make_window()
+    plot = LossPlot()
+    plot.resize(400, 160)
+    rng = np.random.default_rng(0)
+    ys = np.exp(-np.arange(10000) / 3000) + 0.05 * rng.standard_normal(10000)
+    ys[7000] = 5.0  # a spike must survive decimation
+    plot.points = [(i + 1, float(y)) for i, y in enumerate(ys)]
+    img = QImage(plot.size(), QImage.Format_ARGB32)
+    t0 = time.perf_counter()
+    for _ in range(5):
+        img.fill(0)
+        plot.render(img)
+    per_paint = (time.perf_counter() - t0) / 5
+    assert per_paint < 0.1, per_paint
+    assert 0 < plot.drawn <= 4 * plot.width()
+    keep = decimate(np.arange(10000.0), ys, 0.0, 9999.0, 352)
+    assert 7000 in keep and 0 in keep and 9999 in keep
+    assert np.all(np.diff(keep) > 0)
+    # the spike reaches the top of the plot: some pixel near the top is drawn
+    r = plot.rect().adjusted(40, 8, -8, -18)
+    bg = img.pixel(r.left() + 5, r.top() + 3)
+    top_row = [img.pixel(x, r.top() + 1) for x in range(r.left() + 1, r.right())]
+    assert any(px != bg for px in top_row)
+    w.close()
