@@ -10,23 +10,38 @@ numbers live in overlay items the stepper adds to the scene and removes when
 it closes, and in two attributes it sets on each :class:`EdgeItem`,
 ``value_text`` and ``grad_text`` (``""`` when nothing is shown).
 
+The current step's formula is typeset above its plain text (a
+:class:`~gui.mathview.MathView`, ``math_view``). The table ``inputs_table``
+lists the graph's small Inputs (at most :data:`SMALL` numbers) at the point;
+editing a value explains the graph again there (``point`` holds the edited
+values; the graph is not changed) and keeps the step. Hovering a tensor's
+value or gradient on a wire shows a heatmap of its first 2-D slice
+(:func:`heatmap_tooltip`). While the stepper is open, a recurrent node's
+context menu offers "Unroll" (:meth:`Stepper.unroll`): the backpropagation
+through time table of :meth:`Explanation.unroll` in ``unroll_table``.
+
 A node whose output feeds no edge (the loss, a graph output) gets a short
 stub wire out of its output port to carry its value; ``stub_text(node)``
 reads it.
 """
 
+import base64
 import logging
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen
+from PySide6.QtCore import QBuffer, QIODevice, QPointF, QRectF, Qt, QTimer
+from PySide6.QtGui import QBrush, QColor, QImage, QPainterPath, QPen
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QDockWidget,
     QGraphicsItem,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QListWidget,
     QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -34,9 +49,14 @@ from PySide6.QtWidgets import (
 from graphlab.errors import GraphlabError
 from graphlab.symbolic.forms import fmt_number
 
+from .mathview import MathView
 from .style import font
 
-__all__ = ["Stepper", "open_stepper", "short_value"]
+__all__ = ["SMALL", "Stepper", "heatmap_image", "heatmap_tooltip", "open_stepper",
+           "short_value"]
+
+SMALL = 4  # Inputs with at most this many numbers are editable in the panel
+RECURRENT = ("RNN", "LSTM", "GRU")
 
 log = logging.getLogger("gui")
 
@@ -63,6 +83,70 @@ def short_value(v):
     return shape
 
 
+def _slice2d(v):
+    """The first 2-D slice of a tensor (first example, first channel), or None."""
+    if isinstance(v, (tuple, list)):
+        v = v[0] if v else None
+    if v is None:
+        return None
+    a = np.asarray(v)
+    if a.dtype.kind not in "fiub" or a.ndim == 0 or a.size == 0:
+        return None
+    a = a.astype(float)
+    while a.ndim > 2:
+        a = a[0]
+    return a[None, :] if a.ndim == 1 else a
+
+
+def heatmap_image(v, size=120):
+    """A QImage heatmap of ``v``'s first 2-D slice (blue < 0 < red), or None.
+
+    Each cell becomes a square block, so the longer side is about ``size``
+    pixels (at least one pixel per cell).
+    """
+    a = _slice2d(v)
+    if a is None:
+        return None
+    h, w = a.shape
+    finite = np.isfinite(a)
+    m = float(np.max(np.abs(a[finite]))) if finite.any() else 0.0
+    t = np.where(finite, a / m if m > 0 else 0.0, 0.0)  # in -1..1
+    pos, neg = np.clip(t, 0, 1), np.clip(-t, 0, 1)
+    rgb = np.empty((h, w, 3), dtype=np.uint8)   # white at 0, red +, blue -
+    rgb[..., 0] = (255 * (1 - neg)).round()
+    rgb[..., 1] = (255 * (1 - np.maximum(pos, neg))).round()
+    rgb[..., 2] = (255 * (1 - pos)).round()
+    rgb[~finite] = (40, 40, 40)
+    k = max(1, int(size // max(h, w)))
+    rgb = np.ascontiguousarray(np.repeat(np.repeat(rgb, k, axis=0), k, axis=1))
+    img = QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.shape[1] * 3,
+                 QImage.Format_RGB888)
+    return img.copy()  # own the pixels: rgb is freed on return
+
+
+def heatmap_tooltip(v, what="value"):
+    """Tooltip HTML for a tensor: heatmap (inline PNG), shape, min and max.
+
+    ``""`` for scalars and values with no 2-D slice.
+    """
+    img = heatmap_image(v)
+    if img is None:
+        return ""
+    a = np.asarray(v[0] if isinstance(v, (tuple, list)) else v, dtype=float)
+    if a.size <= 1:
+        return ""
+    buf = QBuffer()
+    buf.open(QIODevice.WriteOnly)
+    img.save(buf, "PNG")
+    png = base64.b64encode(bytes(buf.data())).decode("ascii")
+    shape = "×".join(str(d) for d in a.shape)
+    sliced = " (first slice)" if a.ndim > 2 else ""
+    return (f"<b>{what}</b> {shape}{sliced}<br>"
+            f'<img src="data:image/png;base64,{png}" width="{img.width()}" '
+            f'height="{img.height()}"><br>'
+            f"min {fmt_number(np.nanmin(a), 4)} · max {fmt_number(np.nanmax(a), 4)}")
+
+
 def _text_rect(text, centre):
     from .items.node import _fm
     w = _fm("label").horizontalAdvance(text) + 10
@@ -80,9 +164,11 @@ class _Overlay(QGraphicsItem):
         self.target = target
         self.setZValue(5)
         self.setAcceptedMouseButtons(Qt.NoButton)
-        self.setAcceptHoverEvents(False)
+        self.setAcceptHoverEvents(True)  # only over the labels: see shape()
         self.value_text = ""
         self.grad_text = ""
+        self.value = None   # the arrays behind the texts, for the heatmap tooltip
+        self.grad = None
         self.hot = False
         self._rect = QRectF()
         self.relayout()
@@ -131,6 +217,29 @@ class _Overlay(QGraphicsItem):
 
     def boundingRect(self):
         return self._rect
+
+    def shape(self):
+        path = QPainterPath()
+        for r in (self.value_rect, self.grad_rect):
+            if not r.isEmpty():
+                path.addRect(r)
+        return path
+
+    def tooltip_at(self, pos):
+        """The heatmap tooltip for the label under ``pos`` (item coordinates)."""
+        if not self.grad_rect.isEmpty() and self.grad_rect.contains(pos):
+            return heatmap_tooltip(self.grad, "gradient")
+        if not self.value_rect.isEmpty() and self.value_rect.contains(pos):
+            return heatmap_tooltip(self.value, "value")
+        return ""
+
+    def hoverMoveEvent(self, event):
+        tip = self.tooltip_at(event.pos())
+        if tip != self.toolTip():
+            self.setToolTip(tip)
+        super().hoverMoveEvent(event)
+
+    hoverEnterEvent = hoverMoveEvent
 
     def paint(self, painter, option, widget=None):
         if not self.stub and not self.target.logical_visible:
@@ -214,6 +323,50 @@ class Stepper(QWidget):
         self.where.setObjectName("stepPosition")
         self.list = QListWidget()
         self.list.setObjectName("stepList")
+        self.point = {}       # Input id -> value edited in the inputs table
+        self.math_view = MathView(self)
+        self.math_view.setObjectName("stepMath")
+        self.inputs_table = QTableWidget(0, 2)
+        self.inputs_table.setObjectName("stepInputs")
+        self.inputs_table.setHorizontalHeaderLabels(["Input", "value"])
+        self.inputs_table.verticalHeader().setVisible(False)
+        self.inputs_table.verticalHeader().setDefaultSectionSize(
+            self.fontMetrics().height() + 6)
+        self.inputs_table.horizontalHeader().setSectionResizeMode(
+            1, QHeaderView.Stretch)
+        self.inputs_table.setEditTriggers(QAbstractItemView.DoubleClicked
+                                          | QAbstractItemView.EditKeyPressed
+                                          | QAbstractItemView.AnyKeyPressed)
+        self.inputs_table.setToolTip("The point: edit an Input's value to explain "
+                                     "the graph there (the graph is not changed)")
+        self.inputs_table.setVisible(False)
+        self.unroll_node = None
+        self.unrolled = None
+        self.unroll_panel = QWidget()
+        self.unroll_panel.setObjectName("stepUnrollPanel")
+        self.unroll_title = QLabel()
+        self.unroll_title.setObjectName("stepUnrollTitle")
+        self.unroll_title.setWordWrap(True)
+        self.unroll_close = QPushButton("×")
+        self.unroll_close.setObjectName("stepUnrollClose")
+        self.unroll_close.setToolTip("Close the unrolled view")
+        self.unroll_close.setFixedWidth(28)
+        self.unroll_table = QTableWidget(0, 5)
+        self.unroll_table.setObjectName("stepUnroll")
+        self.unroll_table.verticalHeader().setVisible(False)
+        self.unroll_table.verticalHeader().setDefaultSectionSize(
+            self.fontMetrics().height() + 6)
+        self.unroll_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.unroll_table.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeToContents)
+        head = QHBoxLayout()
+        head.addWidget(self.unroll_title, 1)
+        head.addWidget(self.unroll_close, 0, Qt.AlignTop)
+        ul = QVBoxLayout(self.unroll_panel)
+        ul.setContentsMargins(0, 0, 0, 0)
+        ul.addLayout(head)
+        ul.addWidget(self.unroll_table, 1)
+        self.unroll_panel.setVisible(False)
         self.formula = QLabel()
         self.formula.setObjectName("stepFormula")
         self.formula.setWordWrap(True)
@@ -231,32 +384,45 @@ class Stepper(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addLayout(row)
+        lay.addWidget(self.math_view)
         lay.addWidget(self.formula)
-        lay.addWidget(self.list, 1)
+        below = QHBoxLayout()
+        below.addWidget(self.list, 3)
+        below.addWidget(self.unroll_panel, 3)
+        below.addWidget(self.inputs_table, 1)
+        lay.addLayout(below, 1)
 
         self.back_button.clicked.connect(lambda: self.go(self.position - 1))
         self.next_button.clicked.connect(lambda: self.go(self.position + 1))
         self.recompute_button.clicked.connect(self.recompute)
         self.list.currentRowChanged.connect(self._row_chosen)
+        self.inputs_table.itemChanged.connect(self._input_edited)
+        self.unroll_close.clicked.connect(self.close_unroll)
         window.model.changed.connect(self._graph_changed)
         window.model.graph_reset.connect(self._graph_changed)
         self.scene.contents_changed.connect(self._relayout)
 
     # ---- explaining ------------------------------------------------------------------
-    def recompute(self):
-        """Explain the window's graph; False (and a status message) if it cannot."""
+    def recompute(self, keep_step=False):
+        """Explain the window's graph at ``point``; False (and a status message)
+        if it cannot. ``keep_step``: stay at the same step if there still is one.
+        """
+        old = self.position
         self.clear_overlays()
         self.explanation, self.steps, self.position = None, [], 0
         self.stale = False
         self.list.clear()
+        graph = self.window_.graph
+        self.point = {n: v for n, v in self.point.items()
+                      if n in graph and graph.node(n).op == "Input"}
         try:
             import graphlab as gl
-            ex = gl.explain(self.window_.graph)
+            ex = gl.explain(graph, at=dict(self.point) or None)
         except GraphlabError as e:
-            return self._fail(e.message)
+            return self._fail_at_point(e.message)
         except Exception as e:  # an explanation must never take the editor down
             log.exception("explaining the graph")
-            return self._fail(f"{type(e).__name__}: {e}")
+            return self._fail_at_point(f"{type(e).__name__}: {e}")
         self.explanation = ex
         self.steps = list(ex.steps)
         self.list.blockSignals(True)
@@ -264,12 +430,28 @@ class Stepper(QWidget):
             self.list.addItem(f"{i + 1}. {s.text}")
         self.list.blockSignals(False)
         self._make_overlays()
-        self.go(0)
+        self._fill_inputs()
+        self.go(old if keep_step else 0)
+        if self.unroll_node is not None:  # at the new point, or gone with its node
+            self.unroll(self.unroll_node, quiet=True)
         self.window_.statusBar().showMessage(
             f"Chain-rule stepper: {len(self.steps)} steps (loss {ex.loss})", 8000)
         return True
 
+    def _fail_at_point(self, message):
+        """Explaining failed: at the graph's own point if values were edited
+        (e.g. an Input's shape changed since), else report ``message``."""
+        if self.point:
+            self.point = {}
+            if self.recompute():
+                self.window_.statusBar().showMessage(
+                    f"Chain-rule stepper: the edited input values no longer fit "
+                    f"({message}); explained at the graph's own point", 15000)
+                return True
+        return self._fail(message)
+
     def _fail(self, message):
+        self.math_view.set_latex("")
         self.formula.setText(f"Cannot explain this graph: {message}")
         self.where.setText("")
         self._update_buttons()
@@ -281,9 +463,127 @@ class Stepper(QWidget):
         if self.explanation is not None and not self.stale:
             self.stale = True
             self.clear_overlays()
+            self.math_view.set_latex("")
+            self.unroll_panel.setVisible(False)
             self.formula.setText("The graph changed: press Recompute to explain it "
                                  "again.")
             self._update_buttons()
+
+    # ---- the point ----------------------------------------------------------------------
+    def _fill_inputs(self):
+        """List the small Inputs of the explanation's point in ``inputs_table``."""
+        t = self.inputs_table
+        t.blockSignals(True)
+        t.setRowCount(0)
+        graph = self.window_.graph
+        for node, v in self.explanation.at.items():
+            a = np.asarray(v)
+            if (a.size > SMALL or a.dtype.kind not in "fiu" or node not in graph
+                    or graph.node(node).op != "Input"):
+                continue
+            r = t.rowCount()
+            t.insertRow(r)
+            name = QTableWidgetItem(node)
+            name.setFlags(Qt.ItemIsEnabled)
+            t.setItem(r, 0, name)
+            text = ", ".join(fmt_number(x, 6) for x in a.ravel())
+            cell = QTableWidgetItem(text)
+            cell.setData(Qt.UserRole, node)
+            cell.setToolTip(f"{node}: shape {tuple(a.shape)}; "
+                            + ("edited here" if node in self.point
+                               else "the graph's value"))
+            t.setItem(r, 1, cell)
+        t.blockSignals(False)
+        t.setVisible(t.rowCount() > 0)
+
+    def set_input(self, node, text):
+        """Explain again with Input ``node`` at ``text`` ("-3" or "1, 2");
+        False (status message, table restored) if the text is not a value."""
+        old = np.asarray(self.explanation.at[node])
+        try:
+            nums = [float(x) for x in str(text).replace(";", ",").split(",")
+                    if x.strip()]
+            if len(nums) != old.size:
+                raise ValueError(f"{old.size} number(s) expected")
+            if old.dtype.kind in "iu" and any(x != int(x) for x in nums):
+                raise ValueError("whole numbers expected (class labels)")
+            value = np.asarray(nums).astype(old.dtype).reshape(old.shape)
+        except ValueError as e:
+            self.window_.statusBar().showMessage(
+                f"Chain-rule stepper: {node} = {text!r}: {e}", 8000)
+            self._fill_inputs()
+            return False
+        self.point[node] = value
+        return self.recompute(keep_step=True)
+
+    def _input_edited(self, item):
+        node = item.data(Qt.UserRole)
+        if node and self.explanation is not None:
+            # later: explaining again rebuilds the table, and this item is
+            # still inside its own setData (and the delegate's commit)
+            text = item.text()
+            QTimer.singleShot(0, self, lambda: self.explanation is not None
+                              and node in self.explanation.at
+                              and self.set_input(node, text))
+
+    # ---- unrolling recurrent nodes ----------------------------------------------------
+    def add_context_actions(self, menu, node):
+        """Add "Unroll" to a node's context menu when it applies: the stepper
+        is open on an up-to-date explanation and ``node`` is an RNN/LSTM/GRU."""
+        graph = self.window_.graph
+        if (self.explanation is None or self.stale or not self.isVisible()
+                or node not in graph or graph.node(node).op not in RECURRENT):
+            return None
+        action = menu.addAction(f"Unroll {node} (backprop through time)",
+                                lambda: self.unroll(node))
+        action.setObjectName("stepUnrollAction")
+        return action
+
+    def unroll(self, node, quiet=False):
+        """Show ``node``'s per-step BPTT table at the explanation's point;
+        False (status message, panel hidden) if it cannot be unrolled."""
+        graph = self.window_.graph
+        try:
+            if (self.explanation is None or node not in graph
+                    or graph.node(node).op not in RECURRENT):
+                raise GraphlabError(f"'{node}' is not a recurrent node of the graph")
+            u = self.explanation.unroll(node)
+        except GraphlabError as e:
+            return self._unroll_failed(node, e.message, quiet)
+        except Exception as e:  # never take the editor down
+            log.exception("unrolling %s", node)
+            return self._unroll_failed(node, f"{type(e).__name__}: {e}", quiet)
+        self.unroll_node, self.unrolled = node, u
+        state = "[h, c]" if u.op == "LSTM" else "h"
+        t = self.unroll_table
+        t.setHorizontalHeaderLabels(["t", "h_t", "‖∂L/∂h_t‖",
+                                     f"‖∂{state}_t/∂{state}_t−1‖",
+                                     f"‖∂{state}_T/∂{state}_t−1‖"])
+        t.setRowCount(len(u.steps))
+        for r, step in enumerate(u.steps):
+            cells = (str(step.t), step.h, fmt_number(step.grad_norm, 3),
+                     fmt_number(step.jacobian_norm, 3), fmt_number(step.product_norm, 3))
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if c != 1:
+                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                t.setItem(r, c, item)
+        self.unroll_title.setText(f"<b>{node}</b> ({u.op}) unrolled over T = {u.T} "
+                                  f"steps: {u.verdict()}")
+        self.unroll_panel.setVisible(True)
+        return True
+
+    def _unroll_failed(self, node, message, quiet):
+        self.unroll_node, self.unrolled = None, None
+        self.unroll_panel.setVisible(False)
+        if not quiet:
+            self.window_.statusBar().showMessage(
+                f"Chain-rule stepper: cannot unroll {node}: {message}", 15000)
+        return False
+
+    def close_unroll(self):
+        self.unroll_node, self.unrolled = None, None
+        self.unroll_panel.setVisible(False)
 
     # ---- overlays --------------------------------------------------------------------
     def _make_overlays(self):
@@ -355,16 +655,19 @@ class Stepper(QWidget):
             value = short_value(v) if v is not None else ""
             grad = short_value(grads[edge]) if edge in grads else ""
             ov.set_texts(value, grad, edge in hot)
+            ov.value, ov.grad = v, grads.get(edge)
             ov.target.value_text, ov.target.grad_text = value, grad
         for (node, port), ov in self._stubs.items():
             v = values.get((node, port))
             ov.set_texts(short_value(v) if v is not None else "", "",
                          current is not None and current.kind == "forward"
                          and current.node == node)
+            ov.value = v
         self._place_halo()
         self.list.blockSignals(True)
         self.list.setCurrentRow(k - 1)
         self.list.blockSignals(False)
+        self.math_view.set_latex(current.latex if current is not None else "")
         if current is not None:
             self.formula.setText(current.text)
             self.where.setText(f"step {k} / {len(self.steps)} · "
@@ -410,7 +713,7 @@ def open_stepper(window):
         dock.setObjectName("stepperDock")
         dock.setWidget(Stepper(window))
         window.addDockWidget(Qt.BottomDockWidgetArea, dock)
-        window.resizeDocks([dock], [230], Qt.Vertical)
+        window.resizeDocks([dock], [270], Qt.Vertical)
         window.stepper_dock = dock
         window.stepper = dock.widget()
         dock.visibilityChanged.connect(

@@ -513,6 +513,9 @@ class MainWindow(QMainWindow):
             menu.addAction(self.actions["toggleOutput"])
             menu.addAction(self.actions["duplicate"])
             menu.addAction(self.actions["delete"])
+            stepper = getattr(self, "stepper", None)
+            if stepper is not None:
+                stepper.add_context_actions(menu, item.node_id)
             menu.addSeparator()
         menu.addAction("Add Node Here…", lambda: self.view.open_search(scene_pos))
         menu.addAction("Add Sticky Note Here", lambda: self.add_note(scene_pos))

@@ -1,8 +1,11 @@
 """The chain-rule stepper: values and gradients on the wires, step by step."""
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget, QListWidget
+
+from graphlab.symbolic.forms import fmt_number
 
 from .conftest import sample
 
@@ -131,3 +134,167 @@ def test_step_option_is_checked(qapp, tmp_path):
         main([sample("cs231n"), "--screenshot", str(tmp_path / "x.png"),
               "--step", "many"])
     assert e.value.code == 2
+
+
+# ---- typeset formulas, the editable point, heatmap tooltips ----------------------------
+
+def test_every_step_is_typeset(make_window, qtbot):
+    from gui.mathview import MathView
+    w = make_window(sample("cs231n"))
+    st = w.open_stepper()
+    view = st.findChild(MathView, "stepMath")
+    assert view is st.math_view and not view.rendered  # step 0: no formula
+    for k in range(1, len(st.steps) + 1):
+        qtbot.mouseClick(st.next_button, Qt.LeftButton)
+        assert view.last_latex == st.steps[k - 1].latex
+        assert view.rendered and view.svg.startswith("<svg") and "<path" in view.svg
+        assert view.height() > 10 and view.isVisible()
+        assert st.formula.text() == st.steps[k - 1].text  # plain text stays
+    view.grab()  # paints without errors
+
+
+def test_math_view_falls_back_on_bad_latex(qtbot):
+    from gui.mathview import MathView
+    view = MathView()
+    qtbot.addWidget(view)
+    assert not view.set_latex(r"\frac{1}{")
+    assert view.last_latex == r"\frac{1}{" and view.svg == "" and view.height() == 0
+    assert view.set_latex(r"f = {-4}")
+    assert view.set_latex("") is False and view.svg == ""
+
+
+def test_editing_an_input_explains_again(make_window, qtbot):
+    from PySide6.QtWidgets import QLineEdit, QTableWidget
+    w = make_window(sample("cs231n"))
+    with open(sample("cs231n")) as f:
+        text_before = f.read()
+    st = w.open_stepper()
+    table = st.findChild(QTableWidget, "stepInputs")
+    assert table.isVisible()
+    rows = {table.item(r, 0).text(): table.item(r, 1) for r in range(table.rowCount())}
+    assert set(rows) == {"x", "y", "z"} and rows["x"].text() == "-2"
+    qtbot.mouseClick(st.next_button, Qt.LeftButton)
+    qtbot.mouseClick(st.next_button, Qt.LeftButton)
+    assert st.stub_text("f") == "-12"
+    table.setCurrentItem(rows["x"])
+    table.editItem(rows["x"])
+    editor = table.findChild(QLineEdit)
+    assert editor is not None
+    editor.selectAll()
+    qtbot.keyClicks(editor, "-3")
+    qtbot.keyClick(editor, Qt.Key_Return)  # the delegate commits it queued
+    qtbot.waitUntil(lambda: st.stub_text("f") == "-8")
+    assert st.position == 2  # the same step, at the new point
+    assert st.stub_text("f") == "-8" and edge(w, "q", "f").value_text == "2"
+    assert edge(w, "x", "q").value_text == "-3"
+    st.go_end()
+    assert edge(w, "z", "f").grad_text == "2"  # ∂f/∂z = q = -3 + 5
+    assert edge(w, "x", "q").grad_text == "-4"
+    assert st.stub_text("f") == "-8"
+    assert float(st.explanation.grads["z"]) == 2
+    assert table.item(0, 1).text() == "-3"
+    # the graph is untouched
+    assert w.undo_stack.count() == 0 and not w.is_dirty()
+    assert w.graph.node("x").attrs["value"] == -2.0
+    with open(sample("cs231n")) as f:
+        assert f.read() == text_before
+    # a bad value is refused and the table shows the point again
+    assert not st.set_input("y", "lots")
+    assert table.item(1, 1).text() == "5" and st.stub_text("f") == "-8"
+    assert "lots" in w.statusBar().currentMessage()
+
+
+def test_heatmap_tooltip_on_tensor_labels(make_window):
+    from PySide6.QtGui import QTextDocument
+
+    from gui.stepper import heatmap_image
+    w = make_window(sample("lenet5"))
+    st = w.open_stepper()
+    st.go_end()
+    ov = next(ov for e, ov in st._overlays.items()
+              if np.ndim(ov.value) == 4 and ov.grad is not None)
+    a = np.asarray(ov.value)
+    html = ov.tooltip_at(ov.value_rect.center())
+    assert "data:image/png;base64," in html
+    assert "×".join(map(str, a.shape)) in html
+    assert "min " + fmt_number(a.min(), 4) in html and "max " + fmt_number(a.max(), 4) in html
+    img = heatmap_image(ov.value)
+    assert not img.isNull() and img.width() >= a.shape[-1] and img.height() >= a.shape[-2]
+    assert img.width() % a.shape[-1] == 0  # square blocks per cell
+    doc = QTextDocument()
+    doc.setHtml(html)
+    assert doc.size().height() > img.height()  # the image is in the tooltip
+    grad_html = ov.tooltip_at(ov.grad_rect.center())
+    assert "gradient" in grad_html and "data:image/png" in grad_html
+    # the cs231n scalars have no heatmap
+    w2 = make_window(sample("cs231n"))
+    st2 = w2.open_stepper()
+    st2.go_end()
+    ov2 = st2._overlays[edge(w2, "x", "q").edge]
+    assert ov2.tooltip_at(ov2.value_rect.center()) == ""
+
+
+def test_editing_integer_labels(make_window, qtbot):
+    w = make_window(sample("lenet5"))
+    st = w.open_stepper()
+    rows = {st.inputs_table.item(r, 0).text(): r
+            for r in range(st.inputs_table.rowCount())}
+    assert set(rows) == {"y"}  # the image batch is too big to edit here
+    assert not st.set_input("y", "1.5, 2")
+    assert st.set_input("y", "1, 2")
+    assert st.explanation.at["y"].tolist() == [1, 2]
+    assert st.explanation.at["y"].dtype.kind in "iu"
+    assert st.inputs_table.item(rows["y"], 1).text() == "1, 2"
+
+
+def _node_menu(w, node):
+    from PySide6.QtCore import QPoint
+    item = w.scene.node_items[node]
+    w._context_menu(QPoint(0, 0), item.sceneBoundingRect().center())
+    menu = w._menu
+    menu.close()
+    return {a.text(): a for a in menu.actions()}
+
+
+def test_unroll_from_the_context_menu(make_window):
+    w = make_window(sample("rnn_digits"))
+    rnn = next(n for n in w.graph.nodes if w.graph.node(n).op == "RNN")
+    assert not any("Unroll" in t for t in _node_menu(w, rnn))  # stepper closed
+    st = w.open_stepper()
+    st.go(3)
+    actions = _node_menu(w, rnn)
+    unroll = next(a for t, a in actions.items() if t.startswith("Unroll"))
+    assert not st.unroll_panel.isVisible()
+    unroll.trigger()
+    assert st.unroll_panel.isVisible() and st.position == 3
+    expected = st.explanation.unroll(rnn)
+    t = st.unroll_table
+    assert t.rowCount() == expected.T == len(expected.steps)
+    for r, step in enumerate(expected.steps):
+        assert t.item(r, 0).text() == str(step.t)
+        assert t.item(r, 1).text() == step.h
+        assert t.item(r, 2).text() == fmt_number(step.grad_norm, 3)
+        assert t.item(r, 4).text() == fmt_number(step.product_norm, 3)
+    assert "‖∂L/∂h_t‖" in t.horizontalHeaderItem(2).text()
+    assert expected.verdict() in st.unroll_title.text()
+    # other nodes get no Unroll; editing the graph hides the table
+    other = next(n for n in w.graph.nodes if w.graph.node(n).op != "RNN")
+    assert not any("Unroll" in t for t in _node_menu(w, other))
+    st.unroll_close.click()
+    assert not st.unroll_panel.isVisible() and st.unroll_node is None
+    assert st.unroll(rnn) and st.unroll_panel.isVisible()
+    w.editor.place_op("Add", (3000, 3000))
+    assert st.stale and not st.unroll_panel.isVisible()
+    assert not any("Unroll" in t for t in _node_menu(w, rnn))
+    w.undo_stack.undo()
+    st.recompute_button.click()
+    assert st.unroll_panel.isVisible()  # shown again at the recomputed point
+    assert not st.unroll("nope") and "cannot unroll" in w.statusBar().currentMessage()
+
+
+def test_unroll_lstm_header(make_window):
+    w = make_window(sample("lstm_digits"))
+    st = w.open_stepper()
+    assert st.unroll("lstm")
+    assert "[h, c]" in st.unroll_table.horizontalHeaderItem(3).text()
+    assert st.unroll_table.rowCount() == st.unrolled.T
