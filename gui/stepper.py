@@ -316,6 +316,13 @@ class Stepper(QWidget):
         self.next_button = QPushButton("▶")
         self.next_button.setObjectName("stepNext")
         self.next_button.setToolTip("Next step")
+        self.play_button = QPushButton("Play")
+        self.play_button.setObjectName("stepPlay")
+        self.play_button.setCheckable(True)
+        self.play_button.setToolTip("Step forward on its own, one step every 0.7 s")
+        self._play_timer = QTimer(self)
+        self._play_timer.setInterval(700)
+        self._play_timer.timeout.connect(self._play_tick)
         self.recompute_button = QPushButton("Recompute")
         self.recompute_button.setObjectName("stepRecompute")
         self.recompute_button.setToolTip("Explain the graph again (after edits)")
@@ -379,6 +386,7 @@ class Stepper(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.back_button)
         row.addWidget(self.next_button)
+        row.addWidget(self.play_button)
         row.addWidget(self.where, 1)
         row.addWidget(self.recompute_button)
         lay = QVBoxLayout(self)
@@ -394,6 +402,7 @@ class Stepper(QWidget):
 
         self.back_button.clicked.connect(lambda: self.go(self.position - 1))
         self.next_button.clicked.connect(lambda: self.go(self.position + 1))
+        self.play_button.toggled.connect(self._play_toggled)
         self.recompute_button.clicked.connect(self.recompute)
         self.list.currentRowChanged.connect(self._row_chosen)
         self.inputs_table.itemChanged.connect(self._input_edited)
@@ -682,6 +691,17 @@ class Stepper(QWidget):
     def go_end(self):
         self.go(len(self.steps))
 
+    def _play_toggled(self, on):
+        if on and self.position >= len(self.steps):
+            self.go(0)  # play again from the start
+        self._play_timer.start() if on else self._play_timer.stop()
+
+    def _play_tick(self):
+        if self.explanation is None or self.stale or self.position >= len(self.steps):
+            self.play_button.setChecked(False)
+            return
+        self.go(self.position + 1)
+
     def _row_chosen(self, row):
         if row >= 0:
             self.go(row + 1)
@@ -703,6 +723,7 @@ class Stepper(QWidget):
         ok = self.explanation is not None and not self.stale
         self.back_button.setEnabled(ok and self.position > 0)
         self.next_button.setEnabled(ok and self.position < len(self.steps))
+        self.play_button.setEnabled(ok)
 
 
 def open_stepper(window):

@@ -298,3 +298,12 @@ def test_unroll_lstm_header(make_window):
     assert st.unroll("lstm")
     assert "[h, c]" in st.unroll_table.horizontalHeaderItem(3).text()
     assert st.unroll_table.rowCount() == st.unrolled.T
+
+
+def test_play_walks_to_the_end_and_stops(make_window, qtbot):
+    w = make_window(sample("cs231n"))
+    stepper = w.open_stepper()
+    stepper._play_timer.setInterval(10)
+    qtbot.mouseClick(stepper.play_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not stepper.play_button.isChecked(), timeout=5000)
+    assert stepper.position == len(stepper.steps)
