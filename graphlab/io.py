@@ -17,6 +17,7 @@ from .errors import FileFormatError, GraphError, GraphlabError
 from .graph import Graph, parse_ref
 
 __all__ = ["FORMAT_VERSION", "load", "loads", "save", "dumps", "from_dict", "to_dict",
+           "node_dict",
            "load_params", "save_params"]
 
 FORMAT_VERSION = 1
@@ -217,15 +218,8 @@ def load_params(g, path):
 
 def to_dict(g):
     """The graph as a JSON-ready dict, in file order."""
-    out = {"graphlab": FORMAT_VERSION, "name": g.name, "nodes": []}
-    for node_id in g.nodes:
-        n = g.node(node_id)
-        nd = {"id": node_id, "op": n.op}
-        if n.attrs:
-            nd["attrs"] = _jsonable(n.attrs)
-        if n.ui:
-            nd["ui"] = _jsonable(n.ui)
-        out["nodes"].append(nd)
+    out = {"graphlab": FORMAT_VERSION, "name": g.name,
+           "nodes": [node_dict(g, n) for n in g.nodes]}
     out["edges"] = [list(g._edge_text.get(e) or _edge_text(g, e)) for e in g.edges]
     out["outputs"] = list(g.outputs)
     if g.params_file:
@@ -236,6 +230,17 @@ def to_dict(g):
         out["tests"] = g.tests
     out.update(g.extra)
     return out
+
+
+def node_dict(g, node_id):
+    """One node as the file writes it: id, op, and attrs and ui when not empty."""
+    n = g.node(node_id)
+    nd = {"id": node_id, "op": n.op}
+    if n.attrs:
+        nd["attrs"] = _jsonable(n.attrs)
+    if n.ui:
+        nd["ui"] = _jsonable(n.ui)
+    return nd
 
 
 def _edge_text(g, e):

@@ -17,6 +17,7 @@ import re
 from PySide6.QtCore import QObject, Signal
 
 from graphlab.errors import GraphlabError
+from graphlab.io import node_dict
 from graphlab.ops.base import get_op
 
 from . import commands as cmd
@@ -477,14 +478,7 @@ class Editor(QObject):
         nodes = [n for n in g.nodes if n in set(nodes)]
         keep = set(nodes)
         out = {"graphlab_fragment": 1, "nodes": [], "edges": [], "notes": []}
-        for n in nodes:
-            node = g.node(n)
-            nd = {"id": n, "op": node.op}
-            if node.attrs:
-                nd["attrs"] = _plain(node.attrs)
-            if node.ui:
-                nd["ui"] = _plain(node.ui)
-            out["nodes"].append(nd)
+        out["nodes"] = [node_dict(g, n) for n in nodes]
         for e in g.edges:
             if e.src in keep and e.dst in keep:
                 out["edges"].append([f"{e.src}:{e.src_port}", f"{e.dst}:{e.dst_port}"])
@@ -522,13 +516,4 @@ class _FakeNode:
         self.input_ports = d.input_ports
         self.output_ports = d.outputs
 
-
-def _plain(v):
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if hasattr(v, "tolist"):
-        return v.tolist()
-    return v
 
