@@ -358,6 +358,13 @@ class Stepper(QWidget):
         self.unroll_close.setObjectName("stepUnrollClose")
         self.unroll_close.setToolTip("Close the unrolled view")
         self.unroll_close.setFixedWidth(28)
+        self.unroll_open = QPushButton("Step through the cells")
+        self.unroll_open.setObjectName("stepUnrollOpen")
+        self.unroll_open.setToolTip("Open the unrolled graph (one cell per time step, "
+                                    "shared weights) in a new window, with its own "
+                                    "chain-rule stepper: backpropagation through time")
+        self.unroll_plot = NormBars()
+        self.unroll_plot.setObjectName("stepUnrollPlot")
         self.unroll_table = QTableWidget(0, 5)
         self.unroll_table.setObjectName("stepUnroll")
         self.unroll_table.verticalHeader().setVisible(False)
@@ -368,11 +375,16 @@ class Stepper(QWidget):
             QHeaderView.ResizeToContents)
         head = QHBoxLayout()
         head.addWidget(self.unroll_title, 1)
+        head.addWidget(self.unroll_open, 0, Qt.AlignTop)
         head.addWidget(self.unroll_close, 0, Qt.AlignTop)
         ul = QVBoxLayout(self.unroll_panel)
         ul.setContentsMargins(0, 0, 0, 0)
         ul.addLayout(head)
-        ul.addWidget(self.unroll_table, 1)
+        body = QHBoxLayout()
+        body.addWidget(self.unroll_table, 3)
+        body.addWidget(self.unroll_plot, 2)
+        ul.addLayout(body, 1)
+        self._unrolled_windows = []  # keep opened windows alive
         self.unroll_panel.setVisible(False)
         self.formula = QLabel()
         self.formula.setObjectName("stepFormula")
@@ -407,6 +419,7 @@ class Stepper(QWidget):
         self.list.currentRowChanged.connect(self._row_chosen)
         self.inputs_table.itemChanged.connect(self._input_edited)
         self.unroll_close.clicked.connect(self.close_unroll)
+        self.unroll_open.clicked.connect(self.open_unrolled)
         window.model.changed.connect(self._graph_changed)
         window.model.graph_reset.connect(self._graph_changed)
         self.scene.contents_changed.connect(self._relayout)
@@ -577,6 +590,7 @@ class Stepper(QWidget):
                 if c != 1:
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 t.setItem(r, c, item)
+        self.unroll_plot.set_norms([(step.t, step.grad_norm) for step in u.steps])
         self.unroll_title.setText(f"<b>{node}</b> ({u.op}) unrolled over T = {u.T} "
                                   f"steps: {u.verdict()}")
         self.unroll_panel.setVisible(True)
@@ -589,6 +603,26 @@ class Stepper(QWidget):
             self.window_.statusBar().showMessage(
                 f"Chain-rule stepper: cannot unroll {node}: {message}", 15000)
         return False
+
+    def open_unrolled(self):
+        """Open the unrolled graph in a new window with its stepper at the same
+        point and parameter values; returns that window (or None)."""
+        u, ex = self.unrolled, self.explanation
+        if u is None or ex is None:
+            return None
+        g = u.graph.copy()
+        for k, v in ex.params.items():
+            if k in g and g.node(k).op == "Parameter":
+                g.params[k] = np.asarray(v)
+        w = type(self.window_)(recover=False)
+        w.set_graph(g)
+        w.show()
+        stepper = w.open_stepper()
+        if stepper is not None:
+            stepper.point = {k: v for k, v in ex.at.items() if k in g}
+            stepper.recompute()
+        self._unrolled_windows.append(w)
+        return w
 
     def close_unroll(self):
         self.unroll_node, self.unrolled = None, None
@@ -724,6 +758,38 @@ class Stepper(QWidget):
         self.back_button.setEnabled(ok and self.position > 0)
         self.next_button.setEnabled(ok and self.position < len(self.steps))
         self.play_button.setEnabled(ok)
+
+
+class NormBars(QWidget):
+    """‖∂L/∂h_t‖ per time step as bars on a log scale: vanishing gradients
+    shrink towards t = 1, exploding ones grow."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.norms = []
+        self.setMinimumSize(160, 90)
+
+    def set_norms(self, norms):
+        self.norms = sorted((int(t), float(n)) for t, n in norms)
+        self.update()
+
+    def paintEvent(self, event):
+        from PySide6.QtGui import QPainter
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor("#1d1f23"))
+        vals = [n for _, n in self.norms if n > 0 and np.isfinite(n)]
+        if not vals:
+            return
+        lo, hi = np.log10(min(vals)), np.log10(max(vals))
+        span = max(hi - lo, 1e-9)
+        w, h = self.width(), self.height() - 16
+        bw = w / len(self.norms)
+        p.setPen(QColor("#9aa4b2"))
+        for i, (t, n) in enumerate(self.norms):
+            frac = 0.1 + 0.9 * ((np.log10(n) - lo) / span if n > 0 else 0)
+            bar = QRectF(i * bw + 2, 4 + h * (1 - frac), bw - 4, h * frac - 4)
+            p.fillRect(bar, QColor("#e5534b"))
+            p.drawText(QRectF(i * bw, h, bw, 16), Qt.AlignCenter, str(t))
 
 
 def open_stepper(window):

@@ -307,3 +307,23 @@ def test_play_walks_to_the_end_and_stops(make_window, qtbot):
     qtbot.mouseClick(stepper.play_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: not stepper.play_button.isChecked(), timeout=5000)
     assert stepper.position == len(stepper.steps)
+
+
+def test_unrolled_graph_opens_with_its_own_stepper(make_window, qtbot):
+    w = make_window(sample("rnn_digits"))
+    stepper = w.open_stepper()
+    assert stepper.unroll("rnn")
+    assert len(stepper.unroll_plot.norms) == stepper.unrolled.T
+    qtbot.mouseClick(stepper.unroll_open, Qt.LeftButton)
+    child = stepper._unrolled_windows[-1]
+    try:
+        assert "rnn" not in child.graph.nodes  # one cell per time step instead
+        assert len(child.graph) > len(w.graph)
+        sub = child.stepper
+        assert sub.explanation is not None and len(sub.steps) > len(stepper.steps)
+        # same point and weights: the unrolled walk ends at the same gradients
+        want = stepper.explanation.grads["fc_w"]
+        np.testing.assert_allclose(sub.explanation.grads["fc_w"], want, rtol=1e-8)
+    finally:
+        child.undo_stack.setClean()
+        child.close()
