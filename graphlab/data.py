@@ -25,6 +25,7 @@ import os
 import numpy as np
 
 from .errors import TrainingError
+from .io import read_npz
 from .shapes import fmt
 
 __all__ = ["DATASETS", "DIGITS_PATH", "load_dataset", "digits", "xor", "spiral",
@@ -101,13 +102,7 @@ def spiral(n=500, noise=0.0, seed=0):
 
 def from_npz(path):
     """Every array of a ``.npz`` file, by name."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise TrainingError(f"the dataset file '{path}' does not exist") from None
-    except (OSError, ValueError) as e:
-        raise TrainingError(f"cannot read the dataset file '{path}': {e}") from None
+    arrays = read_npz(path, "the dataset file", TrainingError)
     if not arrays:
         raise TrainingError(f"the dataset file '{path}' holds no arrays")
     return arrays

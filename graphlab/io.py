@@ -17,7 +17,7 @@ from .errors import FileFormatError, GraphError, GraphlabError
 from .graph import Graph, parse_ref
 
 __all__ = ["FORMAT_VERSION", "load", "loads", "save", "dumps", "from_dict", "to_dict",
-           "node_dict",
+           "node_dict", "read_npz",
            "load_params", "save_params"]
 
 FORMAT_VERSION = 1
@@ -189,16 +189,26 @@ def _read_node(g, i, nd, lenient):
     g.add_node(node_id, nd["op"], nd.get("attrs"), nd.get("ui"), lenient=lenient)
 
 
-def load_params(g, path):
-    """Read a sidecar ``.npz``; arrays keyed by node id (``id.state`` for state)."""
+def read_npz(path, what, error=GraphError, missing=None):
+    """Every array of an ``.npz`` file, by name, without pickles.
+
+    A missing or unreadable file raises ``error`` naming ``what`` it is
+    ("the dataset file"); ``missing`` replaces the message for a missing file.
+    """
     try:
         with np.load(path, allow_pickle=False) as z:
-            params = {k: z[k] for k in z.files}
+            return {k: z[k] for k in z.files}
     except FileNotFoundError:
-        raise GraphError(f"the parameter file '{path}' named by \"params\" does not "
-                         "exist: train and --save it, or remove the key") from None
+        raise error(missing or f"{what} '{path}' does not exist") from None
     except (OSError, ValueError) as e:
-        raise GraphError(f"cannot read the parameter file '{path}': {e}") from None
+        raise error(f"cannot read {what} '{path}': {e}") from None
+
+
+def load_params(g, path):
+    """Read a sidecar ``.npz``; arrays keyed by node id (``id.state`` for state)."""
+    params = read_npz(path, "the parameter file", missing=(
+        f"the parameter file '{path}' named by \"params\" does not exist: train and "
+        "--save it, or remove the key"))
     for key, value in params.items():
         node = key.partition(".")[0]
         if node not in g:

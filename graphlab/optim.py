@@ -593,13 +593,8 @@ def write_checkpoint(path, arrays, meta):
 
 def load_checkpoint(path):
     """``(arrays, meta)`` of a checkpoint written by :func:`write_checkpoint`."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise TrainingError(f"the checkpoint '{path}' does not exist") from None
-    except (OSError, ValueError) as e:
-        raise TrainingError(f"cannot read the checkpoint '{path}': {e}") from None
+    from .io import read_npz
+    arrays = read_npz(path, "the checkpoint", TrainingError)
     if "meta" not in arrays:
         raise TrainingError(f"'{path}' is not a graphlab checkpoint (no meta record)")
     meta = json.loads(str(arrays.pop("meta")))
