@@ -48,8 +48,12 @@ def _call(kind, step, args):
 
 
 def kernel_ops(sched):
-    """Names of the ops the source calls as kernels."""
-    return sorted({s.op.name for s in sched.forward})
+    """``{name: op}`` of the ops the source calls as kernels (``_<name>``).
+
+    Read from the steps, not the catalog: a lowering pass may put ops there
+    that no graph file can name (fused kernels).
+    """
+    return {s.op.name: s.op for s in sched.forward}
 
 
 def _forward_line(step):

@@ -133,7 +133,7 @@ def _var_namer():
     return name
 
 
-def lower(graph, *, outputs=None, grad=True, input_grads=True):
+def lower(graph, *, outputs=None, grad=True, input_grads=True, fuse=False):
     """Lower a checked graph to a :class:`Schedule`.
 
     Parameters
@@ -148,6 +148,10 @@ def lower(graph, *, outputs=None, grad=True, input_grads=True):
         Whether float Inputs get gradients too (training needs only the
         Parameters', and skipping the others saves work such as the input
         gradient of a first convolution).
+    fuse : bool
+        Replace chains of steps by fused kernels where the result is the same
+        (see :mod:`graphlab.fuse`); the generated code then has one line per
+        fused chain instead of one per node.
 
     Raises
     ------
@@ -201,6 +205,9 @@ def lower(graph, *, outputs=None, grad=True, input_grads=True):
         sched.forward.append(Step(node_id, op, attrs, in_vars, out_vars, in_shapes,
                                   list(report.shapes[node_id])))
     sched.outputs = [(ref, var[(node, port)]) for ref, node, port in out_refs]
+    if fuse:
+        from .fuse import fuse_steps
+        sched.forward = fuse_steps(sched)
     if grad and sched.outputs:
         _plan_backward(graph, sched, var, input_grads)
     return sched

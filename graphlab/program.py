@@ -10,7 +10,7 @@ import numpy as np
 from .codegen import emit, kernel_ops
 from .errors import ExecutionError
 from .lower import lower
-from .ops.base import Ctx, get_op, unbroadcast
+from .ops.base import Ctx, unbroadcast
 from .ops.sources import initial_value
 from .shapes import fmt
 
@@ -89,6 +89,10 @@ class Program:
     input_grads : bool
         Also differentiate with respect to float Inputs (on by default, as
         SPEC section 4 asks; training turns it off to save work).
+    fuse : bool
+        Run fused kernels where a chain of nodes allows it (conv → ReLU →
+        max-pool); faster, but the generated code no longer has one line per
+        node, and the fused nodes' own values are not kept.
 
     Attributes
     ----------
@@ -101,13 +105,13 @@ class Program:
     """
 
     def __init__(self, graph, *, dtype="float32", training=True, outputs=None, seed=0,
-                 grad=True, input_grads=True):
+                 grad=True, input_grads=True, fuse=False):
         self.graph = graph
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
         self.schedule = sched = lower(graph, outputs=outputs, grad=grad,
-                                      input_grads=input_grads)
+                                      input_grads=input_grads, fuse=fuse)
         self.source = emit(sched)
         self.params = init_params(graph, sched, self.dtype, seed)
         self.trainable = [n for n, (_, _, t) in sched.params.items() if t]
@@ -132,8 +136,8 @@ class Program:
     def _namespace(self, checked=False):
         ns = {"np": np, "_P": self.params, "_C": self._contexts, "_S": self._saved,
               "_unb": unbroadcast}
-        for name in kernel_ops(self.schedule):
-            ns["_" + name] = get_op(name)
+        for name, op in kernel_ops(self.schedule).items():
+            ns["_" + name] = op
         if checked:
             ns["_chk"] = _check_finite
         return ns
@@ -276,7 +280,7 @@ def _check_finite(node, value):
 
 
 def compile(graph, dtype="float32", training=True, outputs=None, seed=0, grad=True,
-            input_grads=True):
+            input_grads=True, fuse=False):
     """Lower a graph to generated NumPy code (see :class:`Program`).
 
     Examples
@@ -289,4 +293,4 @@ def compile(graph, dtype="float32", training=True, outputs=None, seed=0, grad=Tr
     {'x': -4.0, 'y': -4.0, 'z': 3.0}
     """
     return Program(graph, dtype=dtype, training=training, outputs=outputs, seed=seed,
-                   grad=grad, input_grads=input_grads)
+                   grad=grad, input_grads=input_grads, fuse=fuse)
