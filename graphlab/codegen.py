@@ -104,7 +104,7 @@ def emit(sched, *, checked=False):
         lines.append(_line(f'{v} = _P["{node}"]', f"{node}: Constant"))
     last_use = _last_uses(sched)
     for i, step in enumerate(sched.forward):
-        comment = f"{step.node}: {step.op.name} → {fmt(step.out_shapes[0])}"
+        comment = f"{_label(step)}: {step.op.name} → {fmt(step.out_shapes[0])}"
         lines.append(_line(_forward_line(step), comment))
         if checked:
             for v in step.outputs:
@@ -130,6 +130,11 @@ def emit(sched, *, checked=False):
     return "\n".join(lines) + "\n"
 
 
+def _label(step):
+    """The node a step runs, or the nodes of a fused chain (``FusedStep.label``)."""
+    return getattr(step, "label", step.node)
+
+
 def _last_uses(sched):
     """``{step index: [vars last read there]}``, for freeing memory early."""
     last, keep = {}, {v for _, v in sched.outputs}
@@ -148,7 +153,7 @@ def _last_uses(sched):
 
 def _backward_lines(gstep, assigned):
     step, op = gstep.step, gstep.step.op
-    comment = f"{step.node}: {op.name}"
+    comment = f"{_label(step)}: {op.name}"
     lines = []
     if uses_templates(gstep):
         single_g = gstep.grads_in[0]
@@ -163,11 +168,12 @@ def _backward_lines(gstep, assigned):
             lines.append(_accumulate(target, expr, unb, x, assigned, comment))
             comment = None
         return lines
+    outs = step.outputs if op.vjp_reads_out else ["None"] * len(step.outputs)
     if len(op.outputs) == 1:
-        g, out = gstep.grads_in[0], step.outputs[0]
+        g, out = gstep.grads_in[0], outs[0]
     else:
         g = "(" + ", ".join(x or "None" for x in gstep.grads_in) + ")"
-        out = "(" + ", ".join(step.outputs) + ")"
+        out = "(" + ", ".join(outs) + ")"
     args = [g, out] + [v or "None" for v in step.inputs]
     temps = []
     for port, target in zip(op.input_ports, gstep.targets):

@@ -272,7 +272,9 @@ def _vjp_reads(gstep):
     """Forward variables a backward step reads (to keep them alive)."""
     step = gstep.step
     if not uses_templates(gstep):
-        reads = [v for v in step.inputs + step.outputs if v]
+        reads = [v for v in step.inputs if v]
+        if step.op.vjp_reads_out:
+            reads += step.outputs
     else:
         names = dict(zip(step.op.input_ports, step.inputs))
         names["out"] = step.outputs[0]

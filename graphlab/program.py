@@ -4,6 +4,7 @@ Assumes a graph that passes :meth:`Graph.check` (``compile`` checks it).
 """
 
 import builtins
+import functools
 
 import numpy as np
 
@@ -12,6 +13,8 @@ from .errors import ExecutionError
 from .lower import lower
 from .ops.base import Ctx, unbroadcast
 from .ops.sources import initial_value
+from .parallel import (BATCH, MEAN, SUM, BatchPlan, batch_plan, blas_single_thread,
+                       chunk_slices, default_workers, run_parallel)
 from .shapes import fmt
 
 __all__ = ["Program", "compile", "init_params", "as_feed"]
@@ -93,6 +96,12 @@ class Program:
         Run fused kernels where a chain of nodes allows it (conv → ReLU →
         max-pool); faster, but the generated code no longer has one line per
         node, and the fused nodes' own values are not kept.
+    workers : int or "auto"
+        Threads to cut a batch over (:mod:`graphlab.parallel`): with more than
+        one, a batch of 32 or more examples runs as chunks of at most 64 on
+        that many threads, when the graph allows it (the loss a mean over the
+        examples). Results then differ from an uncut run by float rounding.
+        ``"auto"``: one per core. Default 1.
 
     Attributes
     ----------
@@ -105,7 +114,7 @@ class Program:
     """
 
     def __init__(self, graph, *, dtype="float32", training=True, outputs=None, seed=0,
-                 grad=True, input_grads=True, fuse=False):
+                 grad=True, input_grads=True, fuse=False, workers=1):
         self.graph = graph
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
@@ -122,20 +131,32 @@ class Program:
         for gstep in sched.backward:
             self._contexts[gstep.step.node].needs_input_grad = tuple(
                 t is not None for t in gstep.targets)
+        read = _vars_read(sched)
+        for step in sched.forward:
+            if len(step.outputs) > 1:
+                self._contexts[step.node].needs_output = tuple(
+                    v in read for v in step.outputs)
         self._saved = {}
+        self._code = builtins.compile(self.source, f"<graphlab: {graph.name}>", "exec")
         self._ns = self._namespace()
-        exec(builtins.compile(self.source, f"<graphlab: {graph.name}>", "exec"), self._ns)
+        exec(self._code, self._ns)
         self._checked = None
         self._ran = False
+        self.seed = seed
+        self.workers = default_workers() if workers == "auto" else int(workers)
+        self._replicas = [(self._ns, self._contexts)]
+        self._plans = {}  # training mode → BatchPlan, or why the batch is not cut
+        self._cuts = None  # the slices the last forward ran, or None
 
     def _state_of(self, node):
         prefix = node + "."
         return {k[len(prefix):]: np.array(v, dtype=self.dtype)
                 for k, v in self.graph.params.items() if k.startswith(prefix)}
 
-    def _namespace(self, checked=False):
-        ns = {"np": np, "_P": self.params, "_C": self._contexts, "_S": self._saved,
-              "_unb": unbroadcast}
+    def _namespace(self, checked=False, contexts=None, saved=None):
+        ns = {"np": np, "_P": self.params,
+              "_C": self._contexts if contexts is None else contexts,
+              "_S": self._saved if saved is None else saved, "_unb": unbroadcast}
         for name, op in kernel_ops(self.schedule).items():
             ns["_" + name] = op
         if checked:
@@ -146,8 +167,9 @@ class Program:
     def train(self, mode=True):
         """Switch training mode on or off (Dropout, BatchNorm); returns self."""
         self.training = bool(mode)
-        for ctx in self._contexts.values():
-            ctx.training = self.training
+        for _, contexts in self._replicas:
+            for ctx in contexts.values():
+                ctx.training = self.training
         return self
 
     def eval(self):
@@ -191,8 +213,12 @@ class Program:
             (naming the node where it first appeared).
         """
         fed = self.feeds_for(feeds)
-        with np.errstate(all="ignore"):
-            outputs = {k: np.asarray(v) for k, v in self._ns["forward"](fed).items()}
+        self._cuts = self._cuts_for(fed)
+        if self._cuts is None:
+            with np.errstate(all="ignore"):
+                outputs = {k: np.asarray(v) for k, v in self._ns["forward"](fed).items()}
+        else:
+            outputs = self._forward_cut(fed)
         self._loss_value = next(iter(outputs.values()), None)
         self._ran = True
         for ref, value in outputs.items():
@@ -237,13 +263,94 @@ class Program:
         seed = np.asarray(seed, dtype=self.dtype)
         if seed.shape != np.shape(loss_value):
             seed = np.broadcast_to(seed, np.shape(loss_value)).astype(self.dtype)
-        with np.errstate(all="ignore"):
-            grads = {k: np.asarray(v) for k, v in self._ns["backward"](seed).items()}
+        if self._cuts is None:
+            with np.errstate(all="ignore"):
+                grads = {k: np.asarray(v) for k, v in self._ns["backward"](seed).items()}
+        else:
+            grads = self._backward_cut(seed)
         for node, g in grads.items():
             if not np.isfinite(g).all():
                 raise ExecutionError(
                     "the gradient became NaN or infinite: lower the learning rate, or "
                     "check for log or sqrt of 0 and division by 0", node=node)
+        return grads
+
+    # ---- a batch cut into chunks on threads (graphlab.parallel) ---------------------------
+    def batch_plan(self):
+        """How this program cuts a batch in its current mode: a
+        :class:`~graphlab.parallel.BatchPlan`, or a sentence saying why not."""
+        if self.training not in self._plans:
+            self._plans[self.training] = batch_plan(self.schedule, self.training)
+        return self._plans[self.training]
+
+    def _cuts_for(self, fed):
+        if self.workers < 2:
+            return None
+        plan = self.batch_plan()
+        if not isinstance(plan, BatchPlan) or not plan.inputs:
+            return None
+        return chunk_slices(len(fed[plan.inputs[0]]), self.workers, grain=plan.grain)
+
+    def _replica(self, i):
+        """Namespace of the generated code for chunk ``i``: its own contexts
+        and saved values, the same parameters and op state."""
+        while len(self._replicas) <= i:
+            k = len(self._replicas)
+            contexts = {}
+            for node, ctx in self._contexts.items():
+                contexts[node] = Ctx(self.training, np.random.default_rng([self.seed, k]),
+                                     ctx.state, ctx.needs_input_grad, ctx.needs_output)
+            ns = self._namespace(contexts=contexts, saved={})
+            exec(self._code, ns)
+            self._replicas.append((ns, contexts))
+        return self._replicas[i][0]
+
+    def _run_cut(self, fn, args):
+        """``fn`` (a generated function's name) on every chunk, in parallel."""
+        def task(ns, arg):
+            with np.errstate(all="ignore"):  # error state is per thread
+                return ns[fn](arg)
+        tasks = [functools.partial(task, self._replica(i), a) for i, a in enumerate(args)]
+        with blas_single_thread():  # one BLAS thread per chunk's thread
+            return run_parallel(tasks, self.workers)
+
+    def _forward_cut(self, fed):
+        plan, cuts = self.batch_plan(), self._cuts
+        n = cuts[-1].stop
+        chunks = [{k: v[s] if k in plan.inputs else v for k, v in fed.items()}
+                  for s in cuts]
+        results = self._run_cut("forward", chunks)
+        outputs = {}
+        for ref, var in self.schedule.outputs:
+            vals = [np.asarray(r[ref]) for r in results]
+            kind = plan.kind(var)
+            if kind == BATCH:
+                outputs[ref] = np.concatenate(vals)
+            elif kind == MEAN:  # each chunk's mean weighs its share of the batch
+                outputs[ref] = np.asarray(sum(v * ((s.stop - s.start) / n)
+                                              for v, s in zip(vals, cuts)),
+                                          dtype=vals[0].dtype)
+            elif kind == SUM:
+                outputs[ref] = np.asarray(sum(vals), dtype=vals[0].dtype)
+            else:
+                outputs[ref] = vals[0]
+        return outputs
+
+    def _backward_cut(self, seed):
+        plan, cuts = self.batch_plan(), self._cuts
+        n = cuts[-1].stop
+        kind = plan.kind(self.schedule.loss)
+        if kind == BATCH:
+            seeds = [seed[s] for s in cuts]
+        elif kind == MEAN:
+            seeds = [seed * ((s.stop - s.start) / n) for s in cuts]
+        else:
+            seeds = [seed] * len(cuts)
+        results = self._run_cut("backward", seeds)
+        grads = {}
+        for node in self.schedule.grads:
+            vals = [np.asarray(r[node]) for r in results]
+            grads[node] = np.concatenate(vals) if node in plan.inputs else sum(vals)
         return grads
 
     # ---- state ----------------------------------------------------------------------------
@@ -271,6 +378,13 @@ class Program:
                 f"{len(s.params)} parameters, {self.dtype}>")
 
 
+def _vars_read(sched):
+    """Variables that a later step, backward or the caller reads."""
+    read = {v for step in sched.forward for v in step.inputs if v}
+    read |= {v for _, v in sched.outputs} | set(sched.saved)
+    return read
+
+
 def _check_finite(node, value):
     if isinstance(value, np.ndarray) and value.dtype.kind == "f" and \
             not np.isfinite(value).all():
@@ -280,7 +394,7 @@ def _check_finite(node, value):
 
 
 def compile(graph, dtype="float32", training=True, outputs=None, seed=0, grad=True,
-            input_grads=True, fuse=False):
+            input_grads=True, fuse=False, workers=1):
     """Lower a graph to generated NumPy code (see :class:`Program`).
 
     Examples
@@ -293,4 +407,4 @@ def compile(graph, dtype="float32", training=True, outputs=None, seed=0, grad=Tr
     {'x': -4.0, 'y': -4.0, 'z': 3.0}
     """
     return Program(graph, dtype=dtype, training=training, outputs=outputs, seed=seed,
-                   grad=grad, input_grads=input_grads, fuse=fuse)
+                   grad=grad, input_grads=input_grads, fuse=fuse, workers=workers)

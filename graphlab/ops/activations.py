@@ -77,6 +77,7 @@ class _Unary(Op):
     family = "activations"
     inputs = ("x",)
     elementwise = True
+    batching = "map"
 
     def shape(self, x, **_):
         return tuple(x)
@@ -189,6 +190,14 @@ def _axis_shape(op, x, axis):
     return axis % len(x)
 
 
+def _along_axis_batching(op, attrs, ranks):
+    """Each example on its own, unless the op works along axis 0 (the batch)."""
+    rank = ranks[0]
+    if rank and attrs["axis"] % rank != 0:
+        return "map", op.input_ports
+    return None, ()
+
+
 def _softmax_grad_x(g, out, x, *, axis):
     # (diag(s) − s sᵀ) g per row along the axis: the Jacobian built explicitly.
     s = np.moveaxis(out, axis, -1)
@@ -209,6 +218,9 @@ class Softmax(Op):
         r"\frac{\partial L}{\partial z} = \left(\operatorname{diag}(s) - s s^{\top}"
         r"\right) \frac{\partial L}{\partial s}, \quad s = \operatorname{softmax}(z)",
         _softmax_grad_x)}
+
+    def batching_for(self, attrs, training, ranks):
+        return _along_axis_batching(self, attrs, ranks)
 
     def shape(self, x, *, axis):
         _axis_shape(self.name, x, axis)
@@ -241,6 +253,9 @@ class LogSoftmax(Op):
         r"\operatorname{softmax}(z) \left(\mathbf{1}^{\top} \frac{\partial L}"
         r"{\partial y}\right)",
         _log_softmax_grad_x)}
+
+    def batching_for(self, attrs, training, ranks):
+        return _along_axis_batching(self, attrs, ranks)
 
     def shape(self, x, *, axis):
         _axis_shape(self.name, x, axis)
@@ -287,6 +302,9 @@ class Maxout(Op):
         r"\frac{\partial L}{\partial x_{ck+j}} = \frac{\partial L}{\partial y_c} "
         r"\left[\, j = \operatorname{argmax}_{j'} x_{ck+j'} \,\right]",
         _maxout_grad_x)}
+
+    def batching_for(self, attrs, training, ranks):
+        return _along_axis_batching(self, attrs, ranks)
 
     def shape(self, x, *, pieces, axis):
         ax = _axis_shape(self.name, x, axis)

@@ -21,6 +21,7 @@ __all__ = ["Add", "Sub", "Mul", "Div", "Maximum", "Neg", "Exp", "Log", "Sqrt",
 class _Elementwise(Op):
     family = "arithmetic"
     elementwise = True
+    batching = "map"
 
     def macs(self, in_shapes, out_shapes, **attrs):
         # One operation per output element; a symbolic dimension (the batch)
@@ -48,6 +49,7 @@ class _Unary(_Elementwise):
 class Add(_Binary):
     """out = a + b"""
 
+    batching = "linear"  # a loss plus a penalty, or scaled, still splits
     template = "{a} + {b}"
     vjp_templates = {"a": "{g}", "b": "{g}"}
 
@@ -65,6 +67,7 @@ class Add(_Binary):
 class Sub(_Binary):
     """out = a − b"""
 
+    batching = "linear"
     template = "{a} - {b}"
     vjp_templates = {"a": "{g}", "b": "-{g}"}
 
@@ -82,6 +85,7 @@ class Sub(_Binary):
 class Mul(_Binary):
     """out = a · b"""
 
+    batching = "linear"
     template = "{a} * {b}"
     vjp_templates = {"a": "{g} * {b}", "b": "{g} * {a}"}
 
@@ -99,6 +103,7 @@ class Mul(_Binary):
 class Div(_Binary):
     """out = a / b"""
 
+    batching = "linear"
     template = "{a} / {b}"
     # ∂(a/b)/∂b = −a/b² = −out/b: reuses the output, one division fewer.
     vjp_templates = {"a": "{g} / {b}", "b": "-{g} * {out} / {b}"}
@@ -144,6 +149,7 @@ class Maximum(_Binary):
 class Neg(_Unary):
     """out = −x"""
 
+    batching = "linear"
     template = "-{x}"
     vjp_templates = {"x": "-{g}"}
 

@@ -133,14 +133,19 @@ class Ctx:
     rule sets is there for its ``vjp`` in the same step.
     ``needs_input_grad`` (one bool per input port, as in PyTorch) tells a
     ``vjp`` which gradients will be used, so that it may skip the others and
-    return ``None`` for them.
+    return ``None`` for them. ``needs_output`` (one bool per output port, or
+    None for all) tells a ``forward`` which outputs anything reads, so that
+    it may return ``None`` for the others (an LSTM whose sequence output ``y``
+    goes nowhere).
     """
 
-    def __init__(self, training=True, rng=None, state=None, needs_input_grad=None):
+    def __init__(self, training=True, rng=None, state=None, needs_input_grad=None,
+                 needs_output=None):
         self.training = training
         self.rng = rng
         self.state = {} if state is None else state
         self.needs_input_grad = needs_input_grad
+        self.needs_output = needs_output
 
 
 class Attr:
@@ -299,6 +304,18 @@ class Op:
         its NumPy transcription.
     nondiff : tuple of str
         Input ports that never receive a gradient (labels, indices).
+    batching : str or None
+        How the op treats the examples of a batch (axis 0), so that a batch
+        can be cut into chunks that run in parallel (:mod:`graphlab.parallel`):
+        ``"map"`` (each example on its own, through ``batch_ports``),
+        ``"linear"`` (an affine combination of its inputs), ``"mean"`` or
+        ``"sum"`` (over the examples), or None (mixes examples; never cut).
+    vjp_reads_out : bool
+        Whether ``vjp`` reads the forward outputs ``out`` (kernel ops only;
+        when it does not, backward keeps them no longer than forward needs).
+    batch_ports : tuple of str, optional
+        With ``"map"``: the input ports that may carry the batch (default:
+        all); the others must not depend on it (weights).
     """
 
     name = None
@@ -311,6 +328,9 @@ class Op:
     formulas = {}
     nondiff = ()
     elementwise = False
+    vjp_reads_out = True
+    batching = None
+    batch_ports = None
 
     # ---- declaration helpers -------------------------------------------------
     @property
@@ -387,6 +407,16 @@ class Op:
         """
         return self.formulas
 
+    def batching_for(self, attrs, training, ranks):
+        """``(batching, batch_ports)`` under ``attrs``, the mode and the input
+        ranks (None for an absent input).
+
+        Override where they decide: a softmax over axis 0 mixes examples, and
+        BatchNorm does while training.
+        """
+        ports = self.input_ports if self.batch_ports is None else self.batch_ports
+        return self.batching, ports
+
     def vjp_template(self, port, attrs):
         """The inline gradient form for ``port`` under ``attrs``, or ``None``.
 
@@ -401,6 +431,12 @@ class Op:
     def macs(self, in_shapes, out_shapes, **attrs):
         """Multiply-adds for one example (the batch dimension counted as 1)."""
         return 0
+
+    def calls(self, in_shapes, out_shapes, **attrs):
+        """Roughly how many NumPy calls ``forward`` makes (a loop over time
+        steps makes many small ones): tells whether a chunk of a batch gives
+        each call enough work to pay for running chunks on threads."""
+        return 1
 
     def __repr__(self):
         return f"<op {self.name}>"

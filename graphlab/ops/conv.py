@@ -132,6 +132,8 @@ _CONV_TEX = {
 class Conv2D(Op):
     """out[n,o] = b[o] + Σ_c x[n,c] ⋆ w[o,c] (⋆: 2-D cross-correlation)"""
 
+    batching, batch_ports = "map", ("x",)
+
     family = "convolution"
     inputs = ("x", "w", "b?")
     attrs = {
@@ -186,6 +188,8 @@ def _lift(f):
 @register("Conv1D")
 class Conv1D(Op):
     """out[n,o] = b[o] + Σ_c x[n,c] ⋆ w[o,c] (⋆: 1-D cross-correlation)"""
+
+    batching, batch_ports = "map", ("x",)
 
     family = "convolution"
     inputs = ("x", "w", "b?")
@@ -276,6 +280,8 @@ def _conv_transpose2d_formula_w(g, out, x, w, b=None, *, stride, padding, dilati
 @register("ConvTranspose2D")
 class ConvTranspose2D(Op):
     """out = Conv2Dᵀ(x; w): each x[n,c,i,j] adds x·w[c] at (i·s, j·s), cropped by p"""
+
+    batching, batch_ports = "map", ("x",)
 
     family = "convolution"
     inputs = ("x", "w", "b?")

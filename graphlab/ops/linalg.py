@@ -143,6 +143,14 @@ class MatMul(Op):
               r" \frac{\partial L}{\partial Y}", _matmul_formula_b),
     }
 
+    def batching_for(self, attrs, training, ranks):
+        # A batch of matrices times a weight, or two stacks of matrices: each
+        # example on its own. A batch of rows on the right contracts over it.
+        ra, rb = ranks
+        if rb is not None and rb >= 3 and ra is not None and ra >= 2:
+            return "map", ("a", "b")
+        return "map", ("a",)
+
     def shape(self, a, b, **_):
         for port, s in (("a", a), ("b", b)):
             if len(s) == 0:
@@ -206,6 +214,8 @@ class Linear(Op):
         "b": (r"\frac{\partial L}{\partial b} = \mathbf{1}^{\top}"
               r" \frac{\partial L}{\partial Y}", _linear_formula_b),
     }
+
+    batching, batch_ports = "map", ("x",)
 
     def shape(self, x, w, b=None, **_):
         if len(w) != 2:
@@ -273,6 +283,10 @@ class Transpose(Op):
             raise AttrError("Transpose: attribute 'perm' must be a list of axes "
                             f"such as [0, 2, 1], got {attrs['perm']!r}", node=node)
 
+    def batching_for(self, attrs, training, ranks):
+        perm = _transpose_perm(attrs["perm"], ranks[0]) if ranks[0] else None
+        return ("map", ("x",)) if perm and perm[0] == 0 else (None, ())
+
     def shape(self, x, *, perm):
         ndim = len(x)
         if perm is None:
@@ -337,6 +351,8 @@ class Reshape(Op):
                             "name allowed is \"N\" (the input's leading size)",
                             node=node)
 
+    batching = "map"  # whether the batch stays on axis 0 is read off the shapes
+
     def shape(self, x, *, shape):
         if "N" in shape and len(x) == 0:
             raise ShapeError('Reshape: shape uses "N", but the input is a scalar '
@@ -396,6 +412,8 @@ class Flatten(Op):
               _flatten_formula_x),
     }
 
+    batching = "map"
+
     def shape(self, x, *, start_axis):
         s = normalise_axis(start_axis, len(x), "Flatten: start_axis")
         return tuple(x[:s]) + (_dims_product(x[s:]),)
@@ -432,6 +450,12 @@ class Concat(Op):
         "b": (r"\frac{\partial L}{\partial B} = \left(\frac{\partial L}{\partial Y}"
               r"\right)_{[n_A:\,]}", _concat_formula_b),
     }
+
+    def batching_for(self, attrs, training, ranks):
+        rank = ranks[0]
+        if rank and attrs["axis"] % rank != 0:
+            return "map", ("a", "b")
+        return None, ()
 
     def shape(self, a, b, *, axis):
         if len(a) != len(b):
@@ -525,6 +549,13 @@ class _Reduce(Op):
 
     def shape(self, x, *, axis, keepdims):
         return _reduce_shape(self.name, x, axis, keepdims)
+
+    def batching_for(self, attrs, training, ranks):
+        # Over the batch: a sum or a mean of the examples' values.
+        rank = ranks[0] or 0
+        if rank and 0 not in _reduce_axes(self.name, attrs["axis"], rank):
+            return "map", ("x",)
+        return self.name.lower(), ("x",)
 
 
 @register("Sum")

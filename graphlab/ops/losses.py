@@ -21,6 +21,7 @@ __all__ = ["MSELoss", "CrossEntropyLoss", "KLDivLoss", "JSDivLoss"]
 
 class _Loss(Op):
     family = "losses"
+    batching = "mean"  # every loss here is a mean over the batch
 
     def macs(self, in_shapes, out_shapes, **attrs):
         return numel(in_shapes[0])

@@ -40,6 +40,7 @@ class _Pool2D(Op):
 
     family = "pooling, resampling"
     inputs = ("x",)
+    batching = "map"
     attrs = {
         "kernel": Attr("pair", min=1, doc="window size, int or pair"),
         "stride": Attr("pair", None, min=1,
@@ -257,6 +258,8 @@ def _max_unpool2d_size(size, k, s, p):
 class MaxUnpool2D(Op):
     """out[n,c].flat[indices[n,c,i,j]] = x[n,c,i,j], zero elsewhere"""
 
+    batching = "map"
+
     family = "pooling, resampling"
     inputs = ("x", "indices")
     nondiff = ("indices",)
@@ -350,6 +353,8 @@ def _upsample2d_matrix(size, scale, dtype):
 @register("Upsample2D")
 class Upsample2D(Op):
     """out = A_h x A_wᵀ: each pixel repeated (nearest) or interpolated (bilinear)"""
+
+    batching = "map"
 
     family = "pooling, resampling"
     inputs = ("x",)

@@ -186,6 +186,8 @@ def _sigmoid(z):
 
 class _Recurrent(Op):
     family = "recurrent"
+    batching, batch_ports = "map", ("x", "h0")  # batch-first sequences and states
+    vjp_reads_out = False  # BPTT reads what forward left on ctx
     n_gates = 1
     gate_names = ""
 
@@ -394,6 +396,7 @@ class LSTM(_Recurrent):
 
     inputs = ("x", "w_ih", "w_hh", "b_ih?", "b_hh?", "h0?", "c0?")
     outputs = ("y", "h", "c")
+    batch_ports = ("x", "h0", "c0")
     n_gates = 4
     gate_names = "i, f, g, o"
     formulas = {

@@ -35,6 +35,8 @@ def _dropout_grad_x(g, out, x, *, p):
 class Dropout(Op):
     """out = m ⊙ x / (1 − p) while training, m_i ~ Bernoulli(1 − p); x otherwise"""
 
+    batching = "map"  # each replica of a cut batch draws from its own generator
+
     family = "regularisation"
     inputs = ("x",)
     attrs = {"p": Attr("float", 0.5, min=0.0, max=1.0,
@@ -146,6 +148,10 @@ class BatchNorm(Op):
                  _batchnorm_grad_beta),
     }
 
+    def batching_for(self, attrs, training, ranks):
+        # Batch statistics mix the examples; running statistics do not.
+        return (None, ()) if training else ("map", ("x",))
+
     def shape(self, x, gamma, beta, *, momentum, eps):
         if len(x) < 2:
             raise ShapeError(f"{self.name}: x has shape {fmt(x)}, expected N×C or "
@@ -222,6 +228,7 @@ def _l2_grad_x(g, out, x, *, weight):
 
 
 class _Penalty(Op):
+    batching = "sum"  # of every example's |x| or x² (usually of a weight: no batch)
     family = "regularisation"
     inputs = ("x",)
     attrs = {"weight": Attr("float", 1.0, min=0.0, doc="λ, the penalty's strength")}
