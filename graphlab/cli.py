@@ -196,7 +196,7 @@ def cmd_grad(args, ctx):
 def cmd_codegen(args, ctx):
     from .program import Program
     g = _load_checked(args.file, ctx)
-    prog = Program(g, dtype=args.dtype)
+    prog = Program(g, dtype=args.dtype, fuse=args.fuse)
     print(prog.source, end="")
     return 0
 
@@ -250,6 +250,8 @@ def _parser():
     c.add_argument("--dtype", default="float64", choices=("float32", "float64"))
     c = command("codegen", cmd_codegen, "print the generated forward/backward source")
     c.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    c.add_argument("--fuse", action="store_true",
+                   help="fused kernels where a chain allows (conv → ReLU → max-pool)")
     command("ops", cmd_ops, "list every op by family", file=False)
     # Commands that live beside the feature they drive.
     from .bench import add_bench_command

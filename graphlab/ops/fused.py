@@ -1,0 +1,352 @@
+"""Fused kernels: ops that only the lowering creates, never a graph file.
+
+:func:`graphlab.fuse.fuse_steps` puts these in place of chains of steps. They
+are :class:`Op` subclasses with the usual ``forward``/``vjp`` rules, so the
+generated code and the backward planner treat them like any kernel, but they
+are not registered: no graph file, palette or ``graphlab ops`` listing can name
+them, and their numbers are those of the chain they replace (see
+:mod:`graphlab.fuse` for why each fusion is exact).
+
+How :class:`Conv2DMaxPool2D` computes (measurements in ``/work/shared/PERF_NOTES.md``
+and the comments below): the conv outputs that some pool window reads, as
+``(O, P, M)``: the ``P = ph·pw`` positions of a pool window as contiguous
+blocks of ``M = Hp·Wp·N`` values, one per window and example, batch
+innermost. The max-pool is then ``P − 1`` elementwise maxima over whole blocks
+with a small uint8 argmax, and bias and ReLU come after it, on P times fewer
+values. Conv output rows and columns that no pool window covers are never
+computed. The blocks come from one GEMM, over the input's phases where the
+windows' taps overlap (:func:`_conv_pool_phases`), else over im2col columns
+ordered ``(C·kh·kw, P, M)`` (:func:`_conv_pool_im2col`).
+
+Assumes shapes already checked by the ops of the fused chain.
+"""
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..errors import ShapeError
+from ..shapes import fmt, numel
+from ._im2col import ctx_buffer, matmul_nt, needs_grad, scratch, window_pads
+from .base import Attr, Op, get_op
+
+__all__ = ["Conv2DMaxPool2D", "CONV2D_MAX_POOL2D"]
+
+
+# ---- Conv2DMaxPool2D: geometry and layouts ------------------------------------------
+
+def _conv_pool_spans(kernel, stride, dilation, pool):
+    """Rows and columns ``(U, V)`` of input that one pool window's conv reads.
+
+    Pool window ``(p, q)`` reads the padded input from row ``p·ph·sh`` and
+    column ``q·pw·sw`` on, over ``U = (ph − 1)·sh + (kh − 1)·dh + 1`` rows and
+    ``V`` columns alike.
+    """
+    (kh, kw), (sh, sw), (dh, dw), (ph, pw) = kernel, stride, dilation, pool
+    return (ph - 1) * sh + (kh - 1) * dh + 1, (pw - 1) * sw + (kw - 1) * dw + 1
+
+
+def _conv_pool_phased(kernel, stride, dilation, pool):
+    """Whether to convolve in the phase domain (see :func:`_conv_pool_phases`):
+    when the taps of a window's conv outputs overlap, so that the ``U·V``
+    phases are fewer than the ``kh·kw·ph·pw`` columns."""
+    U, V = _conv_pool_spans(kernel, stride, dilation, pool)
+    return U * V < kernel[0] * kernel[1] * pool[0] * pool[1]
+
+
+def _batch_last(x, pads, slot):
+    """``x`` (N, C, H, W) as a padded ``(C, H', W', N)`` scratch buffer.
+
+    Batch innermost: every strided copy and add of the kernels then moves
+    runs of N contiguous values. By rows of ``Wp`` values (5 for LeNet's
+    second conv) NumPy's per-run overhead takes over (measured: 4–6× slower).
+    """
+    N, C, H, W = x.shape
+    (pt, pb), (pl, pr) = pads
+    xt = scratch(slot, (C, H + pt + pb, W + pl + pr, N), x.dtype)
+    # The buffer is shared: its border may hold another layer's values.
+    xt[:, :pt] = 0
+    xt[:, pt + H:] = 0
+    xt[:, pt:pt + H, :pl] = 0
+    xt[:, pt:pt + H, pl + W:] = 0
+    inner = xt[:, pt:pt + H, pl:pl + W]
+    # By 16 examples at a time: a whole batch at once reads x at a stride of
+    # C·H·W values, a multiple of 4 KiB for 32×32 planes, and the cache
+    # thrashes (LeNet-5's first conv, B=256: 0.77 ms → 0.35 ms).
+    for s in range(0, N, 16):
+        np.copyto(inner[..., s:s + 16], x[s:s + 16].transpose(1, 2, 3, 0))
+    return xt
+
+
+def _image_from_batch_last(acc, x_shape, pads):
+    """The unpadded NCHW image of a ``(C, H', W', N)`` gradient buffer (new)."""
+    N, C, H, W = x_shape
+    (pt, _), (pl, _) = pads
+    # .copy(), not ascontiguousarray: with N = 1 and no padding the transpose is
+    # already contiguous and would come back as a view of the reused buffer.
+    return acc[:, pt:pt + H, pl:pl + W].transpose(3, 0, 1, 2).copy()
+
+
+def _window_strides(xt, stride, pool):
+    """Byte strides from one pool window to the next, down and across."""
+    return xt.strides[1] * stride[0] * pool[0], xt.strides[2] * stride[1] * pool[1]
+
+
+# ---- phase domain: overlapping taps -----------------------------------------------
+
+def _conv_pool_phases(xt, kernel, stride, dilation, pool, hw_p, out):
+    """Phases ``(C, U, V, M)`` of the padded batch-last input, into ``out``.
+
+    ``X[c, u, v, (p, q, n)]`` is the input at row ``p·ph·sh + u``, column
+    ``q·pw·sw + v``: every value that pool window ``(p, q)`` reads, U·V strided
+    copies in all. The conv output at position ``(a, b)`` of each window is
+    then ``W_ab @ X`` with ``W_ab`` the kernel shifted to ``(a·sh, b·sw)`` in a
+    ``U×V`` frame (:func:`_conv_pool_frame`): one GEMM ``(O·P, C·U·V) @ X``
+    for all P positions. This multiplies by ``U·V/(kh·kw)`` more weights, zeros
+    included (1.44× for a 5×5 conv and a 2×2 pool) but copies no columns: they
+    would be ``kh·kw·ph·pw/(U·V)`` times larger than the phases (2.8×), and
+    the skinny GEMMs over them are memory-bound (LeNet-5, B=64: forward 1.5 ms
+    → 0.5 ms for the first conv).
+    """
+    C, N = xt.shape[0], xt.shape[3]
+    U, V = _conv_pool_spans(kernel, stride, dilation, pool)
+    S, T = _window_strides(xt, stride, pool)
+    sC, sH, sW, sN = xt.strides
+    view = as_strided(xt, (C, U, V) + tuple(hw_p) + (N,), (sC, sH, sW, S, T, sN),
+                      writeable=False)
+    np.copyto(out.reshape(view.shape), view)
+    return out
+
+
+def _conv_pool_frame_views(frame, kernel, stride, dilation, pool):
+    """``frame`` (O, ph, pw, C, U, V): the ``(O, C, kh, kw)`` view of the kernel
+    shifted to each pool position ``(a, b)``, by position."""
+    (kh, kw), (sh, sw), (dh, dw), (ph, pw) = kernel, stride, dilation, pool
+    return [frame[:, a, b, :, a * sh:a * sh + (kh - 1) * dh + 1:dh,
+                  b * sw:b * sw + (kw - 1) * dw + 1:dw]
+            for a in range(ph) for b in range(pw)]
+
+
+def _conv_pool_frame(ctx, w, stride, dilation, pool, U, V):
+    """The kernel shifted to each pool position: ``(O·P, C·U·V)``, zero elsewhere."""
+    O, C = w.shape[:2]
+    frame = ctx_buffer(ctx, "frame", (O, pool[0], pool[1], C, U, V), w.dtype)
+    frame.fill(0)
+    for view in _conv_pool_frame_views(frame, w.shape[2:], stride, dilation, pool):
+        view[...] = w
+    return frame.reshape(O * pool[0] * pool[1], C * U * V)
+
+
+def _conv_pool_unframe(gframe, w_shape, stride, dilation, pool, U, V):
+    """Adjoint of :func:`_conv_pool_frame`: the kernel's gradient (new array)."""
+    O, C = w_shape[:2]
+    views = _conv_pool_frame_views(gframe.reshape(O, pool[0], pool[1], C, U, V),
+                                   w_shape[2:], stride, dilation, pool)
+    gw = views[0].copy()
+    for view in views[1:]:
+        gw += view
+    return gw
+
+
+def _conv_pool_unphase(gphases, x_shape, kernel, stride, dilation, pool, pads, hw_p):
+    """Adjoint of :func:`_conv_pool_phases`: sum phases onto an NCHW image (new)."""
+    N, C, H, W = x_shape
+    (pt, pb), (pl, pr) = pads
+    U, V = _conv_pool_spans(kernel, stride, dilation, pool)
+    (Hp, Wp), S, T = hw_p, stride[0] * pool[0], stride[1] * pool[1]
+    # The forward's padded-input slot, dead by now.
+    acc = scratch("fused_image", (C, H + pt + pb, W + pl + pr, N), gphases.dtype)
+    acc.fill(0)
+    g = gphases.reshape(C, U, V, Hp, Wp, N)
+    for u in range(U):  # windows overlap by U − S rows: U·V adds, not one
+        for v in range(V):
+            acc[:, u:u + S * (Hp - 1) + 1:S, v:v + T * (Wp - 1) + 1:T] += g[:, u, v]
+    return _image_from_batch_last(acc, x_shape, pads)
+
+
+# ---- columns: disjoint taps -------------------------------------------------------
+
+def _conv_pool_im2col(xt, kernel, stride, dilation, pool, hw_p, out):
+    """Columns ``(C, kh, kw, ph, pw, M)`` of the padded batch-last input.
+
+    Element ``[c, i, j, a, b, (p, q, n)]`` is the input tap ``(i, j)`` of
+    channel ``c`` read by the conv output at ``(p·ph + a, q·pw + b)``: the
+    position ``(a, b)`` of pool window ``(p, q)``. For convs whose windows'
+    taps do not overlap (1×1, or a stride as large as the kernel), where
+    these are no more than the phases.
+    """
+    (kh, kw), (sh, sw), (dh, dw), (ph, pw) = kernel, stride, dilation, pool
+    C, N = xt.shape[0], xt.shape[3]
+    S, T = _window_strides(xt, stride, pool)
+    sC, sH, sW, sN = xt.strides
+    view = as_strided(xt, (C, kh, kw, ph, pw) + tuple(hw_p) + (N,),
+                      (sC, sH * dh, sW * dw, sH * sh, sW * sw, S, T, sN),
+                      writeable=False)
+    np.copyto(out.reshape(view.shape), view)
+    return out
+
+
+def _conv_pool_col2im(gcols, x_shape, kernel, stride, dilation, pool, pads, hw_p):
+    """Adjoint of :func:`_conv_pool_im2col`: sum columns onto an NCHW image (new)."""
+    N, C, H, W = x_shape
+    (pt, pb), (pl, pr) = pads
+    (kh, kw), (sh, sw), (dh, dw), (ph, pw) = kernel, stride, dilation, pool
+    (Hp, Wp), S, T = hw_p, sh * ph, sw * pw
+    acc = scratch("fused_image", (C, H + pt + pb, W + pl + pr, N), gcols.dtype)
+    acc.fill(0)
+    g = gcols.reshape(C, kh, kw, ph, pw, Hp, Wp, N)
+    for i in range(kh):
+        for j in range(kw):
+            for a in range(ph):
+                for b in range(pw):
+                    r, c = a * sh + i * dh, b * sw + j * dw
+                    acc[:, r:r + S * (Hp - 1) + 1:S, c:c + T * (Wp - 1) + 1:T] += \
+                        g[:, i, j, a, b]
+    return _image_from_batch_last(acc, x_shape, pads)
+
+
+# ---- Conv2DMaxPool2D: forward and vjp ---------------------------------------------
+
+def _conv_pool_forward(ctx, x, w, b, stride, padding, dilation, pool, relu):
+    N, C, H, W = x.shape
+    O, _, kh, kw = w.shape
+    kernel = (kh, kw)
+    (Ho, Wo), pads = window_pads((H, W), kernel, stride, padding, dilation)
+    (ph, pw), (Hp, Wp) = pool, (Ho // pool[0], Wo // pool[1])
+    P, M = ph * pw, Hp * Wp * N
+    dtype = np.result_type(x, w)
+    xt = _batch_last(x, pads, "fused_image")
+    # y: the conv outputs that some window reads, (O, P, M): P contiguous
+    # blocks, one per position in the pool window.
+    y = scratch("fused_blocks", (O, P, M), dtype)
+    ctx.phased = _conv_pool_phased(kernel, stride, dilation, pool)
+    if ctx.phased:
+        U, V = _conv_pool_spans(kernel, stride, dilation, pool)
+        phases = ctx_buffer(ctx, "phases", (C * U * V, M), x.dtype)
+        _conv_pool_phases(xt, kernel, stride, dilation, pool, (Hp, Wp), phases)
+        frame = _conv_pool_frame(ctx, w, stride, dilation, pool, U, V)
+        np.matmul(frame, phases, out=y.reshape(O * P, M))
+    else:
+        K = C * kh * kw
+        cols = ctx_buffer(ctx, "cols", (K, P * M), x.dtype)
+        _conv_pool_im2col(xt, kernel, stride, dilation, pool, (Hp, Wp), cols)
+        np.matmul(w.reshape(O, K), cols, out=y.reshape(O, P * M))
+    # Max over the P blocks, before bias and ReLU: max commutes with adding a
+    # per-channel constant and with ReLU (both monotone), so this is exact and
+    # touches P times fewer elements. arg: the block of the first maximum.
+    m = y[:, 0]  # the max accumulates in place: y is scratch
+    itype = np.dtype(np.uint8 if P <= 256 else np.int32)
+    arg = ctx_buffer(ctx, "arg", (O, M), itype)
+    arg.fill(0)
+    bigger = ctx_buffer(ctx, "bigger", (O, M), bool)
+    step = ctx_buffer(ctx, "step", (O, M), itype)
+    for t in range(1, P):
+        np.greater(y[:, t], m, out=bigger)  # strict: a tie keeps the first block
+        np.maximum(m, y[:, t], out=m)       # (and NaN propagates, as in MaxPool2D)
+        # t grows, so arg = max(arg, t·bigger) sets t where bigger
+        # (copyto(where=) is 3× slower).
+        np.multiply(bigger, itype.type(t), out=step)
+        np.maximum(arg, step, out=arg)
+    out = np.empty((N, O, Hp, Wp), dtype)
+    m4, out4 = m.reshape(O, Hp, Wp, N), out.transpose(1, 2, 3, 0)
+    if b is not None:
+        np.add(m4, b.reshape(O, 1, 1, 1), out=out4)
+    else:
+        np.copyto(out4, m4)
+    if relu:
+        np.maximum(out, 0, out=out)
+    ctx.pads = pads
+    return out
+
+
+def _conv_pool_vjp(ctx, g, out, x, w, b, stride, dilation, pool, relu):
+    N, C, H, W = x.shape
+    O, _, kh, kw = w.shape
+    kernel = (kh, kw)
+    Hp, Wp = g.shape[2:]
+    P, M = pool[0] * pool[1], Hp * Wp * N
+    need_x, need_w, need_b = needs_grad(ctx, 3)
+    dtype = np.result_type(g, w)
+    gt = ctx_buffer(ctx, "g", (O, Hp, Wp, N), dtype)
+    if relu:  # ReLU′(0) = 0: zero where the pooled output is not positive
+        pos = ctx_buffer(ctx, "pos", (O, Hp, Wp, N), bool)
+        np.greater(out.transpose(1, 2, 3, 0), 0, out=pos)
+        np.multiply(g.transpose(1, 2, 3, 0), pos, out=gt)
+    else:
+        np.copyto(gt, g.transpose(1, 2, 3, 0))
+    gt = gt.reshape(O, M)
+    gb = gt.sum(axis=1) if b is not None and need_b else None
+    if not (need_w or need_x):
+        return None, None, gb
+    # Each window's gradient goes to its maximum's block; the others get 0.
+    gy = scratch("fused_blocks", (O, P, M), dtype)
+    hit = ctx_buffer(ctx, "hit", (O, M), bool)
+    for t in range(P):
+        np.equal(ctx.arg, t, out=hit)
+        np.multiply(gt, hit, out=gy[:, t])
+    gw = gx = None
+    if ctx.phased:
+        U, V = _conv_pool_spans(kernel, stride, dilation, pool)
+        gy = gy.reshape(O * P, M)
+        if need_w:
+            # Blocks of 1,024 positions, not 4,096: for LeNet-5's first conv
+            # (24 × 36 outputs) 0.47 ms → 0.30 ms at B=64.
+            gw = _conv_pool_unframe(matmul_nt(gy, ctx.phases, chunk=1024), w.shape,
+                                    stride, dilation, pool, U, V)
+        if need_x:  # a first layer reading data skips this half of the work
+            gphases = scratch("fused_gphases", (C * U * V, M), dtype)
+            np.matmul(ctx.frame.reshape(O * P, -1).T, gy, out=gphases)
+            gx = _conv_pool_unphase(gphases, x.shape, kernel, stride, dilation, pool,
+                                    ctx.pads, (Hp, Wp))
+        return gx, gw, gb
+    K = C * kh * kw
+    gy = gy.reshape(O, P * M)
+    if need_w:
+        gw = matmul_nt(gy, ctx.cols).reshape(w.shape)
+    if need_x:
+        gcols = scratch("fused_gcols", (K, P * M), dtype)
+        np.matmul(w.reshape(O, K).T, gy, out=gcols)
+        gx = _conv_pool_col2im(gcols, x.shape, kernel, stride, dilation, pool,
+                               ctx.pads, (Hp, Wp))
+    return gx, gw, gb
+
+
+# ---- the op ------------------------------------------------------------------------
+
+class Conv2DMaxPool2D(Op):
+    """out = MaxPool2D(ReLU?(Conv2D(x, w, b))), pool stride = kernel, no pool padding"""
+
+    name = "Conv2DMaxPool2D"
+    family = "convolution"
+    inputs = ("x", "w", "b?")
+    outputs = ("out",)
+    attrs = {
+        "stride": Attr("pair", (1, 1), min=1, doc="the conv's stride"),
+        "padding": Attr("padding", (0, 0), n=2, doc="the conv's padding"),
+        "dilation": Attr("pair", (1, 1), min=1, doc="the conv's dilation"),
+        "pool": Attr("pair", min=1, doc="the max-pool's kernel and stride"),
+        "relu": Attr("bool", False, doc="a ReLU between conv and pool"),
+    }
+    batching, batch_ports = "map", ("x",)
+
+    def shape(self, x, w, b=None, *, stride, padding, dilation, pool, relu):
+        n, o, ho, wo = get_op("Conv2D").shape(x, w, b, stride=stride, padding=padding,
+                                              dilation=dilation)
+        hw = tuple(s if isinstance(s, str) else s // k for s, k in zip((ho, wo), pool))
+        if any(s == 0 for s in hw):
+            raise ShapeError(f"{self.name}: the pool window {pool[0]}×{pool[1]} is "
+                             f"larger than the conv output {fmt((ho, wo))}")
+        return (n, o) + hw
+
+    def forward(self, ctx, x, w, b=None, *, stride, padding, dilation, pool, relu):
+        return _conv_pool_forward(ctx, x, w, b, stride, padding, dilation, pool, relu)
+
+    def vjp(self, ctx, g, out, x, w, b=None, *, stride, padding, dilation, pool, relu):
+        return _conv_pool_vjp(ctx, g, out, x, w, b, stride, dilation, pool, relu)
+
+    def macs(self, in_shapes, out_shapes, *, pool, **attrs):
+        # Only the conv outputs that some pool window reads are computed.
+        out = out_shapes[0] if isinstance(out_shapes[0], (tuple, list)) else out_shapes
+        return numel(out[2:]) * pool[0] * pool[1] * numel(in_shapes[1])
+
+
+CONV2D_MAX_POOL2D = Conv2DMaxPool2D()
