@@ -34,7 +34,8 @@ def lstm_graph(hidden=128, steps=8, features=8, classes=10):
 
 
 def graphlab_case(graph, batch, steps):
-    prog = gl.compile(graph, outputs=["loss"], input_grads=False)
+    # Compiled as the trainer compiles: fused conv → ReLU → pool kernels.
+    prog = gl.compile(graph, outputs=["loss"], input_grads=False, fuse=True)
     feeds = random_feeds(graph, prog, batch, np.random.default_rng(0))
     return lambda: time_steps(prog, feeds, steps)
 

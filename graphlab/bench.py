@@ -4,10 +4,12 @@ Used by ``graphlab bench`` and by the scripts in ``benchmarks/``. Speed
 targets live there, never in timed tests.
 """
 
+import argparse
 import time
 
 import numpy as np
 
+from ._malloc import keep_freed_memory
 from .errors import GraphlabError
 from .program import Program
 
@@ -41,7 +43,13 @@ def random_feeds(graph, prog, batch_size, rng):
 
 
 def time_steps(prog, feeds, steps, lr=1e-3, warmup=2):
-    """Seconds per SGD step (forward, backward, update), best of two runs."""
+    """Seconds per SGD step (forward, backward, update), best of two runs.
+
+    Keeps freed memory in the process, as training does
+    (:func:`graphlab._malloc.keep_freed_memory`).
+    """
+    keep_freed_memory()
+
     def step():
         prog.forward(feeds)
         grads = prog.backward()
@@ -65,8 +73,13 @@ def seconds_per_call(step, steps, warmup=2):
     return best
 
 
-def bench(graph, batch_size=64, steps=20, dtype="float32", seed=0):
+def bench(graph, batch_size=64, steps=20, dtype="float32", seed=0, workers=1,
+          fuse=True):
     """Training-step throughput of ``graph`` on random data.
+
+    The program is compiled as :class:`~graphlab.train.Trainer` compiles it
+    (``workers`` and ``fuse`` as there), so that the figure is what training
+    gets.
 
     Returns
     -------
@@ -76,7 +89,7 @@ def bench(graph, batch_size=64, steps=20, dtype="float32", seed=0):
     loss = (graph.train or {}).get("loss")
     outputs = [loss] if loss else None
     prog = Program(graph, dtype=dtype, training=True, outputs=outputs, seed=seed,
-                   input_grads=False)
+                   input_grads=False, workers=workers, fuse=fuse)
     if prog.schedule.loss is None or not prog.trainable:
         raise GraphlabError("nothing to train: the graph has no loss that depends on a "
                             "trainable Parameter")
@@ -89,11 +102,21 @@ def bench(graph, batch_size=64, steps=20, dtype="float32", seed=0):
 def cmd_bench(args, ctx):
     from .cli import _load_checked
     g = _load_checked(args.file, ctx)
-    result = bench(g, batch_size=args.batch_size, steps=args.steps)
+    result = bench(g, batch_size=args.batch_size, steps=args.steps, workers=args.workers,
+                   fuse=not args.no_fuse)
     ctx.emit(result, f"{g.name}: {result['examples_per_s']:,.0f} examples/s, "
                      f"{result['steps_per_s']:,.1f} steps/s at batch size "
                      f"{args.batch_size}")
     return 0
+
+
+def _workers(text):
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of threads or auto, got "
+                                         f"{text!r}")
+    return int(text)
 
 
 def add_bench_command(command):
@@ -101,3 +124,8 @@ def add_bench_command(command):
                                      "shapes")
     c.add_argument("--batch-size", type=int, default=64, metavar="B")
     c.add_argument("--steps", type=int, default=20, metavar="S")
+    c.add_argument("--workers", default=1, type=_workers, metavar="W",
+                   help="threads to cut each batch over (a number, or auto: one "
+                        "per core)")
+    c.add_argument("--no-fuse", action="store_true",
+                   help="one kernel per node, no fused conv → ReLU → max-pool")

@@ -39,6 +39,7 @@ import time
 import numpy as np
 
 from . import data as datasets
+from ._malloc import keep_freed_memory
 from .errors import ExecutionError, GraphlabError, TrainingError
 from .optim import (TrainConfig, load_checkpoint, make_optimizer, make_schedule,
                     write_checkpoint)
@@ -264,6 +265,14 @@ class Trainer:
         BLAS threads while training (default 1: at these batch sizes a second
         thread gains nothing on an idle machine and costs up to 5× on a busy
         one); None leaves BLAS alone. Needs ``threadpoolctl`` to take effect.
+    workers : int or "auto"
+        Threads that a mini-batch is cut over, in chunks, when the graph
+        allows it and the kernels are large enough to gain (see
+        :mod:`graphlab.parallel`); ``"auto"``: one per core. Default 1: on
+        two cores, fused kernels with BLAS's own threads ran faster.
+    fuse : bool
+        Run fused kernels (conv → ReLU → max-pool) where the graph allows
+        (default true; see :mod:`graphlab.fuse`).
 
     Examples
     --------
@@ -277,7 +286,7 @@ class Trainer:
                  callbacks=(), progress=False, data=None, loss=None, optimizer=None,
                  clip_norm=None, bptt=None, early_stopping=None, checkpoint=None,
                  resume=None, dtype="float32", eval_batch_size=256, handle_sigint=True,
-                 base_dir=None, threads=1, fresh=False):
+                 base_dir=None, threads=1, fresh=False, workers=1, fuse=True):
         self.graph = graph
         self.config = cfg = TrainConfig(graph.train, epochs=epochs,
                                         batch_size=batch_size, lr=lr, seed=seed,
@@ -290,6 +299,8 @@ class Trainer:
         self.eval_batch_size = int(eval_batch_size)
         self.handle_sigint = handle_sigint
         self.threads = threads
+        self._compile = dict(dtype=dtype, seed=self.config.seed, workers=workers,
+                             fuse=fuse)
         self._stop = threading.Event()
         self._stop_reason = "stopped"
         self.history = History()
@@ -433,19 +444,18 @@ class Trainer:
                 lengths = sorted({min(k, T - s) for s in range(0, T, k)}, reverse=True)
                 self.programs = {}
                 for n in lengths:
-                    self.programs[n] = Program(self._chunk_graph(n), dtype=dtype,
-                                               training=True, outputs=self._outputs(),
-                                               seed=cfg.seed, input_grads=False)
+                    self.programs[n] = Program(self._chunk_graph(n), training=True,
+                                               outputs=self._outputs(),
+                                               input_grads=False, **self._compile)
                 self.program = self.programs[k]
                 carry, self.carry = self.carry, {}
-                self.eval_program = Program(self.graph, dtype=dtype, training=False,
-                                            outputs=self._outputs(), seed=cfg.seed,
-                                            grad=False)
+                self.eval_program = Program(self.graph, training=False,
+                                            outputs=self._outputs(), grad=False,
+                                            **self._compile)
                 self.carry = carry
             else:
-                self.program = Program(tg, dtype=dtype, training=True,
-                                       outputs=self._outputs(), seed=cfg.seed,
-                                       input_grads=False)
+                self.program = Program(tg, training=True, outputs=self._outputs(),
+                                       input_grads=False, **self._compile)
                 self.programs = {None: self.program}
                 self.eval_program = self.program
         except GraphlabError as e:
@@ -630,6 +640,7 @@ class Trainer:
         self.history.stopped = "completed"
         restore = self._install_sigint()
         limits = _blas_limits(self.threads)
+        keep_freed_memory()  # the next batch reuses this one's pages
         self._t_start = time.perf_counter()
         self._seconds_before = self.history.final.get("seconds", 0.0)
         held = None  # the held-out numbers of the last completed epoch
