@@ -6,16 +6,25 @@ moves between the two unchanged: ``w_ih`` is (G·H, F), ``w_hh`` is (G·H, H) an
 the biases (G·H,), with G = 1, 4 (gates i, f, g, o) or 3 (gates r, z, n). The
 hidden size H is read from ``w_hh``. Absent ``h0``/``c0`` mean zeros.
 
-The kernels are fused and batched: one GEMM projects the inputs of all time
-steps (biases folded in), Python loops only over time steps, and every sigmoid
-is ½·tanh(z/2) + ½ with the ½ folded into the weights, so that one ``np.tanh``
-serves all gates of a step and nothing overflows. ``forward`` saves on ``ctx``
-what backpropagation through time needs; ``vjp`` computes the activation
-derivatives of all steps in a few calls before its loop, and the weight
-gradients after it as single GEMMs over all T·N rows.
+The kernels are fused and batched, and Python loops only over time steps. They
+work feature-major (one column per example): step t's one GEMM multiplies
+stacked weights ``[w_ih | b_ih + b_hh | w_hh]`` (gates reordered, sigmoid rows
+scaled) by ``[x_t; 1; h_{t−1}]``, block t of a buffer whose x and ones rows are
+filled once and whose h rows step t−1 writes; every gate and state of a step is
+then a contiguous block. Every sigmoid is ½·tanh(z/2) + ½ with the inner ½ folded
+into the weights, so that one ``np.tanh`` serves all gates of a step and nothing
+overflows. The GRU keeps ``W_in x + b_in`` (all steps in one batched GEMM) apart
+from ``W_hn h + b_hn``, which r multiplies. ``forward`` builds only the outputs
+that ``ctx.needs_output`` asks for, and saves on ``ctx`` what backpropagation
+through time needs; ``vjp`` computes the activation derivatives of all steps in
+a few calls before its loop, and the gradients of all weights and biases after
+it as one GEMM over all T·N columns (without step 0's h columns, zeros, when
+there is no h0). Returned arrays never share memory with the scratch buffers
+kept on ``ctx``.
 
-Matrix-calculus forms (``formulas``) use batch rows, as the kernels do: ``X_t``
-(N, F), ``H_t`` (N, H), ``A_t = X_t W_ihᵀ + H_{t−1} W_hhᵀ + 1bᵀ``. Each entry is
+Matrix-calculus forms (``formulas``) use batch rows (the kernels hold the same
+matrices transposed): ``X_t`` (N, F), ``H_t`` (N, H), ``A_t = X_t W_ihᵀ +
+H_{t−1} W_hhᵀ + 1bᵀ``. Each entry is
 ``port: (latex, fn)``; ``fn(g, out, *inputs, **attrs)`` transcribes the per-step
 recurrences with plain loops and is tested against ``vjp``.
 """
@@ -100,17 +109,78 @@ def _rnn_buffers(ctx, phase, key, **shapes):
     return got[1]
 
 
-def _rnn_time_major(x, out):
-    """``(N, T, F)`` → ``out``, contiguous ``(T·N, F)``: one step's rows adjacent."""
+def _rnn_stack(x, h0, xh):
+    """Fill ``xh`` (T+1, F+1+H, N): column n of ``xh[t]`` is ``[x_t; 1; h_{t−1}]``
+    of example n, the operand of step t's one GEMM. Returns ``xh``.
+
+    Rows h of ``xh[t+1]`` are where step t writes its output, so that they are
+    also the H_t that backpropagation reads. Feature-major (one column per
+    example) makes every gate, state and operand of a step a contiguous block:
+    elementwise calls on blocks, and weights that need no transposed copy
+    (measured: a 128×512 transposed copy costs almost as much as a step's GEMM,
+    and elementwise calls on strided blocks 2–3× those on contiguous ones).
+    """
     N, T, F = x.shape
-    np.copyto(out.reshape(T, N, F), x.transpose(1, 0, 2))
-    return out
+    np.copyto(xh[:T, :F], x.transpose(1, 2, 0))
+    xh[:T, F] = 1
+    _rnn_state(xh[0, F + 1:], h0)
+    return xh
 
 
-def _rnn_input_grad(dz2, w_ih, buf, N, T):
-    """``δZ W_ih`` for all steps in one GEMM, returned batch-first ``(N, T, F)``."""
-    np.matmul(dz2, w_ih, out=buf)
-    return buf.reshape(T, N, -1).transpose(1, 0, 2).copy()
+def _rnn_stack_weights(w, w_ih, w_hh, b, runs):
+    """Fill ``w`` (R, F+1+H) with rows of ``[w_ih | b | w_hh]`` (b None: zeros).
+
+    ``runs`` lists ``(row of w, row of the source, rows, scale)``: gates may be
+    reordered and scaled (½ for the σ = ½·tanh(z/2) + ½ trick; exact). Returns w.
+    """
+    F = w_ih.shape[1]
+    for dst, src, n, s in runs:
+        d, r = slice(dst, dst + n), slice(src, src + n)
+        np.multiply(w_ih[r], s, out=w[d, :F])
+        np.multiply(w_hh[r], s, out=w[d, F + 1:])
+        if b is None:
+            w[d, F] = 0
+        else:
+            np.multiply(b[r], s, out=w[d, F])
+    return w
+
+
+def _rnn_weight_grad(dz, xh, buf, n_x, zero_h0):
+    """``Σ_t δZ_t X̃_tᵀ`` (R, F+1+H) for ``δZ`` (T, R, N) and ``X̃_t = xh[t]`` =
+    ``[x_t; 1; h_{t−1}]``: the gradient of stacked weights ``[w_ih | b | w_hh]``,
+    as ONE GEMM over all T·N columns.
+
+    Both operands are first copied so that the T·N columns are one dimension
+    (into ``buf``): cheaper than T GEMMs and their sum, or than strided writes
+    in the loop. With ``zero_h0`` (H_0 = 0) step 0 adds only to the first
+    ``n_x`` columns (x and bias): 1/T of the GEMM saved.
+    """
+    T, R, N = dz.shape
+    K = xh.shape[1]
+    np.copyto(buf["dzt"], dz.transpose(1, 0, 2))
+    np.copyto(buf["xht"], xh[:T].transpose(0, 2, 1))
+    dzt, xht = buf["dzt"].reshape(R, T * N), buf["xht"].reshape(T * N, K)
+    if not zero_h0:
+        return dzt @ xht
+    gw = dzt[:, N:] @ xht[N:]
+    gw[:, :n_x] += dzt[:, :N] @ xht[:N, :n_x]
+    return gw
+
+
+def _rnn_split_grads(gw, F, need):
+    """Gradients of (w_ih, w_hh, b_ih, b_hh) from ``gw`` = ``Σ_t δZ_t X̃_tᵀ``:
+    its column blocks; both biases get the bias column. None where not needed."""
+    gb = np.ascontiguousarray(gw[:, F]) if need[3] or need[4] else None
+    return (np.ascontiguousarray(gw[:, :F]) if need[1] else None,
+            gw[:, F + 1:] if need[2] else None,
+            gb if need[3] else None,
+            (gb.copy() if need[3] else gb) if need[4] else None)
+
+
+def _rnn_input_grad(w_ih, dz, dt):
+    """``δX_t = δZ_t W_ih`` for all steps (one batched GEMM), batch-first."""
+    gx = np.matmul(w_ih.T.astype(dt, copy=False), dz)  # (T, F, N)
+    return gx.transpose(2, 0, 1).copy()
 
 
 def _rnn_bias(b_ih, b_hh, dt, n=None):
@@ -126,11 +196,12 @@ def _rnn_bias(b_ih, b_hh, dt, n=None):
 
 
 def _rnn_state(out, s):
-    """Write the initial state ``s`` (zeros when absent) into ``out``."""
+    """Write a state or its gradient ``s`` (N, H), transposed, into ``out`` (H, N);
+    zeros when ``s`` is None."""
     if s is None:
         out.fill(0)
     else:
-        out[...] = s
+        out[...] = s.T
 
 
 def _rnn_grads(g, n):
@@ -147,36 +218,18 @@ def _rnn_needs(ctx, inputs):
     return tuple(bool(n) and x is not None for n, x in zip(need, inputs))
 
 
-def _rnn_bias_grads(d2, need_ih, need_hh, d2_hh=None):
-    """Gradients of (b_ih, b_hh) from the pre-activation gradients ``(T·N, G·H)``:
-    column sums, separate arrays, None where not needed."""
-    gb_ih = d2.sum(axis=0) if need_ih else None
-    if not need_hh:
-        return gb_ih, None
-    if d2_hh is None:
-        return gb_ih, d2.sum(axis=0) if gb_ih is None else gb_ih.copy()
-    return gb_ih, d2_hh.sum(axis=0)
+def _rnn_wanted(ctx, n):
+    """Which of the ``n`` outputs to build: ``ctx.needs_output``, or all."""
+    want = getattr(ctx, "needs_output", None)
+    return (True,) * n if want is None else tuple(bool(w) for w in want)
 
 
-def _rnn_weight_grads(d2, w_ih, xt, hs, need, buf, N, T, d2_hh=None):
-    """Gradients of x, w_ih, w_hh (single GEMMs over all T·N rows) and biases."""
-    H = hs.shape[2]
-    d2_hh = d2 if d2_hh is None else d2_hh
-    gx = _rnn_input_grad(d2, w_ih, buf, N, T) if need[0] else None
-    gw_ih = d2.T @ xt if need[1] else None
-    gw_hh = d2_hh.T @ hs[:-1].reshape(T * N, H) if need[2] else None
-    gb_ih, gb_hh = _rnn_bias_grads(d2, need[3], need[4],
-                                   None if d2_hh is d2 else d2_hh)
-    return gx, gw_ih, gw_hh, gb_ih, gb_hh
-
-
-def _rnn_sigmoid_scale(H, G, sigmoid_gates, dt):
-    """Row scales ½ (sigmoid gates) or 1, and offsets ½ or 0, of G stacked gates."""
-    scale = np.ones((G, H), dt)
-    offset = np.zeros((G, H), dt)
-    scale[list(sigmoid_gates)] = 0.5
-    offset[list(sigmoid_gates)] = 0.5
-    return scale.reshape(-1), offset.reshape(-1)
+def _rnn_output_grad(gy, buf):
+    """``δY`` (N, T, H) time-major and feature-major (T, H, N) in ``buf``, or None."""
+    if gy is None:
+        return None
+    np.copyto(buf, gy.transpose(1, 2, 0))
+    return buf
 
 
 def _sigmoid(z):
@@ -190,6 +243,7 @@ class _Recurrent(Op):
     vjp_reads_out = False  # BPTT reads what forward left on ctx
     n_gates = 1
     gate_names = ""
+    step_calls = 2  # NumPy calls per time step of forward
 
     def macs(self, in_shapes, out_shapes, **_):
         x, w_hh = in_shapes[0], in_shapes[2]
@@ -197,6 +251,14 @@ class _Recurrent(Op):
         H = w_hh[1]
         return (T if isinstance(T, int) else 1) * self.n_gates * H * (
             (F if isinstance(F, int) else 1) + H)
+
+    def calls(self, in_shapes, out_shapes, **_):
+        # Counted, so that graphlab.parallel does not cut a batch into chunks on
+        # threads for calls this small: RNN, LSTM and GRU training steps of batch
+        # 64 ran 1.3–1.8× slower as two chunks of 32 than whole (BLAS on both
+        # cores), every call a hand-over of the GIL.
+        T = in_shapes[0][1]
+        return 16 + self.step_calls * (T if isinstance(T, int) else 1)
 
 
 # ---- RNN -----------------------------------------------------------------------------
@@ -276,27 +338,27 @@ class RNN(_Recurrent):
                 nonlinearity="tanh"):
         N, T, F = x.shape
         H = w_hh.shape[1]
+        K = F + 1 + H
         dt = _rnn_dtype(x, w_ih, w_hh)
-        buf = _rnn_buffers(ctx, "forward", (N, T, F, H, dt), xt=(T * N, F),
-                           hs=(T + 1, N, H), hh=(N, H))
-        xt, hs, hh = _rnn_time_major(x, buf["xt"]), buf["hs"], buf["hh"]
-        # The input projection of all steps goes straight into H_1 … H_T.
-        np.matmul(xt, w_ih.T, out=hs[1:].reshape(T * N, H))
-        b = _rnn_bias(b_ih, b_hh, dt)
-        if b is not None:
-            hs[1:] += b
-        _rnn_state(hs[0], h0)
-        w_hh_t = w_hh.T.astype(dt, copy=False)
+        buf = _rnn_buffers(ctx, "forward", (N, T, F, H, dt), w=(H, K),
+                           xh=(T + 1, K, N))
+        w = _rnn_stack_weights(buf["w"], w_ih, w_hh, _rnn_bias(b_ih, b_hh, dt),
+                               ((0, 0, H, 1.0),))
+        xh = _rnn_stack(x, h0, buf["xh"])
         for t in range(T):
+            h = xh[t + 1, F + 1:]  # A_t, then H_t in place
             if t > 0 or h0 is not None:
-                np.matmul(hs[t], w_hh_t, out=hh)
-                hs[t + 1] += hh
+                np.matmul(w, xh[t], out=h)
+            else:  # H_0 = 0: only the x and bias columns count
+                np.matmul(w[:, :F + 1], xh[0, :F + 1], out=h)
             if nonlinearity == "tanh":
-                np.tanh(hs[t + 1], out=hs[t + 1])
+                np.tanh(h, out=h)
             else:
-                np.maximum(hs[t + 1], 0, out=hs[t + 1])
-        ctx.rnn = (xt, hs)
-        return hs[1:].transpose(1, 0, 2).copy(), hs[T].copy()
+                np.maximum(h, 0, out=h)
+        ctx.rnn = (xh,)
+        want = _rnn_wanted(ctx, 2)  # fresh arrays: the buffers are reused
+        return (xh[1:, F + 1:].transpose(2, 0, 1).copy() if want[0] else None,
+                xh[T, F + 1:].T.copy() if want[1] else None)
 
     def vjp(self, ctx, g, out, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *,
             nonlinearity="tanh"):
@@ -305,29 +367,36 @@ class RNN(_Recurrent):
             return (None,) * 6
         if getattr(ctx, "rnn", None) is None:
             self.forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity=nonlinearity)
-        xt, hs = ctx.rnn
+        xh, = ctx.rnn
         gy, gh = _rnn_grads(g, 2)
-        T1, N, H = hs.shape
-        T, F, dt = T1 - 1, xt.shape[1], hs.dtype
-        buf = _rnn_buffers(ctx, "vjp", (N, T, F, H, dt), da=(T, N, H), gx=(T * N, F))
+        T1, K, N = xh.shape
+        H, dt = w_hh.shape[1], xh.dtype
+        T, F = T1 - 1, K - 1 - H
+        buf = _rnn_buffers(ctx, "vjp", (N, T, F, H, dt), da=(T, H, N), gy=(T, H, N),
+                           dh=(H, N), dzt=(H, T, N), xht=(T, N, K))
+        da, dh = buf["da"], buf["dh"]
         # φ'(A_t) of all steps at once, from the outputs; δA_t overwrites it.
-        da = buf["da"]
+        hs = xh[1:, F + 1:]
         if nonlinearity == "tanh":
-            np.multiply(hs[1:], hs[1:], out=da)
+            np.multiply(hs, hs, out=da)
             np.subtract(1, da, out=da)
         else:
-            np.greater(hs[1:], 0, out=da)
-        dh = np.zeros((N, H), dt) if gh is None else np.array(gh, dtype=dt)
-        w_hh = w_hh.astype(dt, copy=False)
+            np.greater(hs, 0, out=da)
+        gy = _rnn_output_grad(gy, buf["gy"])
+        _rnn_state(dh, gh)
+        w_hh_t = w_hh.T.astype(dt, copy=False)
         for t in reversed(range(T)):
             if gy is not None:
-                dh += gy[:, t]
+                dh += gy[t]
             da[t] *= dh
             if t > 0 or need[5]:
-                np.matmul(da[t], w_hh, out=dh)
-        grads = _rnn_weight_grads(da.reshape(T * N, H), w_ih, xt, hs, need, buf["gx"],
-                                  N, T)
-        return grads + (dh if need[5] else None,)
+                np.matmul(w_hh_t, da[t], out=dh)
+        gx = _rnn_input_grad(w_ih, da, dt) if need[0] else None
+        grads = (None,) * 4
+        if any(need[1:5]):
+            gw = _rnn_weight_grad(da, xh, buf, F + 1, h0 is None)
+            grads = _rnn_split_grads(gw, F, need)
+        return (gx,) + grads + (dh.T.copy() if need[5] else None,)
 
 
 # ---- LSTM ----------------------------------------------------------------------------
@@ -390,6 +459,12 @@ def _lstm_latex(first):
     return r"\begin{aligned} " + first + r" \\ " + _LSTM_BPTT + r" \end{aligned}"
 
 
+def _lstm_runs(H):
+    """Rows of the LSTM's stacked weights: gates i, f, o (sigmoids, halved) and
+    then g, so that the three sigmoids are one block of each step's gates."""
+    return ((0, 0, 2 * H, 0.5), (2 * H, 3 * H, H, 0.5), (3 * H, 2 * H, H, 1.0))
+
+
 @register("LSTM")
 class LSTM(_Recurrent):
     """c' = f⊙c + i⊙g, h' = o⊙tanh(c'); [i, f, g, o] = [σ, σ, tanh, σ](W x + b)"""
@@ -399,6 +474,7 @@ class LSTM(_Recurrent):
     batch_ports = ("x", "h0", "c0")
     n_gates = 4
     gate_names = "i, f, g, o"
+    step_calls = 8
     formulas = {
         "x": (_lstm_latex(r"\frac{\partial L}{\partial X_t} &= \delta Z_t W_{ih}"),
               _lstm_formula_port("x")),
@@ -426,41 +502,38 @@ class LSTM(_Recurrent):
                 **_):
         N, T, F = x.shape
         H = w_hh.shape[1]
+        H2, H3, H4, K = 2 * H, 3 * H, 4 * H, F + 1 + H
         dt = _rnn_dtype(x, w_ih, w_hh)
-        buf = _rnn_buffers(ctx, "forward", (N, T, F, H, dt), xt=(T * N, F),
-                           w_ih_t=(F, 4 * H), w_hh_t=(H, 4 * H), z=(T, N, 4 * H),
-                           hs=(T + 1, N, H), cs=(T + 1, N, H), tc=(T, N, H),
-                           zh=(N, 4 * H), tmp=(N, H))
-        xt, z, hs, cs, tc = (buf[k] for k in ("xt", "z", "hs", "cs", "tc"))
-        zh, tmp = buf["zh"], buf["tmp"]
-        _rnn_time_major(x, xt)
-        # σ(z) = ½·tanh(z/2) + ½: halve the rows of i, f, o, then one tanh per step.
-        scale, offset = _rnn_sigmoid_scale(H, 4, (0, 1, 3), dt)
-        w_ih_t = np.multiply(w_ih.T, scale, out=buf["w_ih_t"])
-        w_hh_t = np.multiply(w_hh.T, scale, out=buf["w_hh_t"])
-        np.matmul(xt, w_ih_t, out=z.reshape(T * N, 4 * H))
-        b = _rnn_bias(b_ih, b_hh, dt)
-        if b is not None:
-            z += b * scale
-        _rnn_state(hs[0], h0)
-        _rnn_state(cs[0], c0)
+        buf = _rnn_buffers(ctx, "forward", (N, T, F, H, dt), w=(H4, K),
+                           xh=(T + 1, K, N), z=(T + 1, 5 * H, N), p=(T, H2, N),
+                           tc=(T, H, N))
+        z, p, tc = buf["z"], buf["p"], buf["tc"]
+        w = _rnn_stack_weights(buf["w"], w_ih, w_hh, _rnn_bias(b_ih, b_hh, dt),
+                               _lstm_runs(H))
+        xh = _rnn_stack(x, h0, buf["xh"])
+        # z[t] holds the gates I, F, O, G of step t, then C_{t−1}: so that
+        # p[t] = [I ⊙ G, F ⊙ C_{t−1}] is one call on adjacent blocks (and kept:
+        # backpropagation reuses both products).
+        _rnn_state(z[0, H4:], c0)
         for t in range(T):
-            a = z[t]  # becomes the gate values i, f, g, o of step t, in place
+            a = z[t, :H4]
             if t > 0 or h0 is not None:
-                np.matmul(hs[t], w_hh_t, out=zh)
-                a += zh
+                np.matmul(w, xh[t], out=a)
+            else:  # H_0 = 0: only the x and bias columns count
+                np.matmul(w[:, :F + 1], xh[0, :F + 1], out=a)
             np.tanh(a, out=a)
-            a *= scale
-            a += offset
-            i, f, gg, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-            np.multiply(f, cs[t], out=cs[t + 1])
-            np.multiply(i, gg, out=tmp)
-            cs[t + 1] += tmp
-            np.tanh(cs[t + 1], out=tc[t])
-            np.multiply(o, tc[t], out=hs[t + 1])
-        ctx.rnn = (xt, z, hs, cs, tc)
-        y = hs[1:].transpose(1, 0, 2).copy()  # a fresh array: hs is reused
-        return y, hs[T].copy(), cs[T].copy()
+            s = a[:H3]  # σ(z) = ½·tanh(z/2) + ½ (the ½ inside is in w)
+            s *= 0.5
+            s += 0.5
+            np.multiply(a[:H2], z[t, H3:], out=p[t])
+            np.add(p[t, :H], p[t, H:], out=z[t + 1, H4:])
+            np.tanh(z[t + 1, H4:], out=tc[t])
+            np.multiply(a[H2:H3], tc[t], out=xh[t + 1, F + 1:])
+        ctx.rnn = (xh, z, p, tc)
+        want = _rnn_wanted(ctx, 3)  # fresh arrays: the buffers are reused
+        return (xh[1:, F + 1:].transpose(2, 0, 1).copy() if want[0] else None,
+                xh[T, F + 1:].T.copy() if want[1] else None,
+                z[T, H4:].T.copy() if want[2] else None)
 
     def vjp(self, ctx, g, out, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None,
             **_):
@@ -469,45 +542,60 @@ class LSTM(_Recurrent):
             return (None,) * 7
         if getattr(ctx, "rnn", None) is None:
             self.forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, c0)
-        xt, act, hs, cs, tc = ctx.rnn
+        xh, z, p, tc = ctx.rnn
         gy, gh, gc = _rnn_grads(g, 3)
-        T, N, H4 = act.shape
-        H, F, dt = H4 // 4, xt.shape[1], act.dtype
-        buf = _rnn_buffers(ctx, "vjp", (N, T, F, H, dt), dz=(T, N, H4),
-                           dtc=(T, N, H), tmp=(N, H), gx=(T * N, F))
-        dz, dtc, tmp = buf["dz"], buf["dtc"], buf["tmp"]
-        a4 = act.reshape(T, N, 4, H)
-        i, f, gg, o = a4[:, :, 0], a4[:, :, 1], a4[:, :, 2], a4[:, :, 3]
-        # Activation derivatives of all steps at once, as factors that the loop
-        # multiplies in place: δZ_t = [δC_t, δC_t, δC_t, δH_t] ⊙ dz[t].
-        dz4 = dz.reshape(T, N, 4, H)
-        np.multiply(act, act, out=dz)
-        np.subtract(act, dz, out=dz)  # σ' = s − s² (the g slot is redone below)
-        np.multiply(gg, gg, out=dz4[:, :, 2])
-        np.subtract(1, dz4[:, :, 2], out=dz4[:, :, 2])
-        dz4[:, :, 0] *= gg
-        dz4[:, :, 1] *= cs[:-1]
-        dz4[:, :, 2] *= i
-        dz4[:, :, 3] *= tc
-        np.multiply(tc, tc, out=dtc)  # ∂H_t/∂C_t = O_t ⊙ (1 − tanh² C_t)
-        np.subtract(1, dtc, out=dtc)
-        dtc *= o
-        dh = np.zeros((N, H), dt) if gh is None else np.array(gh, dtype=dt)
-        dc = np.zeros((N, H), dt) if gc is None else np.array(gc, dtype=dt)
-        w_hh = w_hh.astype(dt, copy=False)
+        T, H, N = tc.shape
+        K, dt = xh.shape[1], z.dtype
+        H2, H3, H4, F = 2 * H, 3 * H, 4 * H, K - 1 - H
+        buf = _rnn_buffers(ctx, "vjp", (N, T, F, H, dt), dz=(T, H4, N),
+                           fq=(T, H2, N), gy=(T, H, N), dd=(H2, N), tmp=(H2, N),
+                           dzt=(H4, T, N), xht=(T, N, K))
+        dz, fq, dd, tmp = buf["dz"], buf["fq"], buf["dd"], buf["tmp"]
+        i, f, o, gg = (z[:T, k * H:(k + 1) * H] for k in range(4))
+        hs = xh[1:, F + 1:]  # H_t = O_t ⊙ tanh C_t
+        # Activation derivatives of all steps at once (a few calls on big blocks),
+        # as factors that the loop multiplies in place: δZ_t = [δC_t, δC_t, δC_t,
+        # δH_t] ⊙ dz[t], in PyTorch's gate order i, f, g, o (rows of w_ih, w_hh).
+        # From the products p = [I ⊙ G, F ⊙ C_{t−1}] and H_t = O_t ⊙ tanh C_t:
+        # G ⊙ I(1 − I) = IG − IG ⊙ I, C_{t−1} ⊙ F(1 − F) = FC − FC ⊙ F,
+        # I(1 − G²) = I − IG ⊙ G, tanh C ⊙ O(1 − O) = H − H ⊙ O.
+        d_if, d_g, d_o = dz[:, :H2], dz[:, H2:H3], dz[:, H3:]
+        np.multiply(p, z[:T, :H2], out=d_if)
+        np.subtract(p, d_if, out=d_if)
+        np.multiply(p[:, :H], gg, out=d_g)
+        np.subtract(i, d_g, out=d_g)
+        np.multiply(hs, o, out=d_o)
+        np.subtract(hs, d_o, out=d_o)
+        # δC_t = δC_{t+1} ⊙ F_{t+1} + δH_t ⊙ Q_t, Q_t = ∂H_t/∂C_t = O_t(1 − tanh² C_t)
+        # = O_t − H_t ⊙ tanh C_t: one product of [δC, δH] and fq[t] = [F_{t+1}, Q_t]
+        # (F_{T+1} = 1), then one sum.
+        q = fq[:, H:]
+        np.multiply(hs, tc, out=q)
+        np.subtract(o, q, out=q)
+        np.copyto(fq[:-1, :H], f[1:])
+        fq[-1, :H] = 1
+        gy = _rnn_output_grad(gy, buf["gy"])
+        dc, dh = dd[:H], dd[H:]
+        _rnn_state(dh, gh)
+        _rnn_state(dc, gc)
+        w_hh_t = w_hh.T.astype(dt, copy=False)
         for t in reversed(range(T)):
             if gy is not None:
-                dh += gy[:, t]
-            np.multiply(dh, dtc[t], out=tmp)
-            dc += tmp
-            dz4[t, :, :3] *= dc[:, None, :]
-            dz4[t, :, 3] *= dh
-            dc *= f[t]
+                dh += gy[t]
+            np.multiply(dd, fq[t], out=tmp)
+            np.add(tmp[:H], tmp[H:], out=dc)
+            d_ifg = dz[t, :H3].reshape(3, H, N)
+            d_ifg *= dc
+            dz[t, H3:] *= dh
             if t > 0 or need[5]:
-                np.matmul(dz[t], w_hh, out=dh)
-        grads = _rnn_weight_grads(dz.reshape(T * N, H4), w_ih, xt, hs, need,
-                                  buf["gx"], N, T)
-        return grads + (dh if need[5] else None, dc if need[6] else None)
+                np.matmul(w_hh_t, dz[t], out=dh)
+        gx = _rnn_input_grad(w_ih, dz, dt) if need[0] else None
+        grads = (None,) * 4
+        if any(need[1:5]):
+            gw = _rnn_weight_grad(dz, xh, buf, F + 1, h0 is None)
+            grads = _rnn_split_grads(gw, F, need)
+        return (gx,) + grads + (dh.T.copy() if need[5] else None,
+                                (dc * f[0]).T.copy() if need[6] else None)
 
 
 # ---- GRU -----------------------------------------------------------------------------
@@ -571,6 +659,14 @@ def _gru_latex(first):
     return r"\begin{aligned} " + first + r" \\ " + _GRU_BPTT + r" \end{aligned}"
 
 
+def _gru_n_bias(out, b):
+    """The n part of a GRU bias (zeros when absent) into ``out``."""
+    if b is None:
+        out.fill(0)
+    else:
+        np.copyto(out, b[2 * out.shape[0]:])
+
+
 @register("GRU")
 class GRU(_Recurrent):
     """h' = (1−z)⊙n + z⊙h, n = tanh(W_in x + b_in + r⊙(W_hn h + b_hn)); gates r, z, n"""
@@ -579,6 +675,7 @@ class GRU(_Recurrent):
     outputs = ("y", "h")
     n_gates = 3
     gate_names = "r, z, n"
+    step_calls = 10
     formulas = {
         "x": (_gru_latex(r"\frac{\partial L}{\partial X_t} &= \delta A^{i}_t W_{ih}"),
               _gru_formula_port("x")),
@@ -603,51 +700,48 @@ class GRU(_Recurrent):
     def forward(self, ctx, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, **_):
         N, T, F = x.shape
         H = w_hh.shape[1]
-        H2 = 2 * H
+        H2, K = 2 * H, F + 1 + H
         dt = _rnn_dtype(x, w_ih, w_hh)
-        buf = _rnn_buffers(ctx, "forward", (N, T, F, H, dt), xt=(T * N, F),
-                           w_ih_t=(F, 3 * H), w_hh_t=(H, 3 * H), act=(T, N, 3 * H),
-                           hs=(T + 1, N, H), hn=(T, N, H), zh=(N, 3 * H),
-                           tmp=(N, H))
-        xt, act, hs, hn = (buf[k] for k in ("xt", "act", "hs", "hn"))
-        zh, tmp = buf["zh"], buf["tmp"]
-        _rnn_time_major(x, xt)
-        # σ(z) = ½·tanh(z/2) + ½: halve the rows of r and z (not n).
-        scale, _ = _rnn_sigmoid_scale(H, 3, (0, 1), dt)
-        w_ih_t = np.multiply(w_ih.T, scale, out=buf["w_ih_t"])
-        w_hh_t = np.multiply(w_hh.T, scale, out=buf["w_hh_t"])
-        np.matmul(xt, w_ih_t, out=act.reshape(T * N, 3 * H))
-        # b_hn stays inside r ⊙ (·); the r and z parts of b_hh fold into the GEMM.
+        buf = _rnn_buffers(ctx, "forward", (N, T, F, H, dt), w=(3 * H, K),
+                           w_n=(H, F + 1), xh=(T + 1, K, N), act=(T, 3 * H, N),
+                           nx=(T, H, N), ns=(T, H, N), zd=(T, H, N))
+        act, ns, zd = buf["act"], buf["ns"], buf["zd"]
+        # Rows r, z (halved: σ(z) = ½·tanh(z/2) + ½) take x, h and b_ih + b_hh;
+        # rows n only h and b_hn, as W_hn h + b_hn is multiplied by r before
+        # W_in x + b_in (w_n, all steps in one batched GEMM) is added.
         b = _rnn_bias(b_ih, b_hh, dt, n=H2)
-        if b is not None:
-            act += b * scale
-        b_hn = None if b_hh is None else b_hh[H2:].astype(dt, copy=False)
-        _rnn_state(hs[0], h0)
+        w = buf["w"]
+        _rnn_stack_weights(w[:H2], w_ih, w_hh, b, ((0, 0, H2, 0.5),))
+        w[H2:, :F] = 0
+        _gru_n_bias(w[H2:, F], b_hh)
+        np.copyto(w[H2:, F + 1:], w_hh[H2:])
+        w_n = buf["w_n"]
+        np.copyto(w_n[:, :F], w_ih[H2:])
+        _gru_n_bias(w_n[:, F], b_ih)
+        xh = _rnn_stack(x, h0, buf["xh"])
+        nx = np.matmul(w_n, xh[:T, :F + 1], out=buf["nx"])
         for t in range(T):
-            a = act[t]  # becomes r, z, n of step t, in place
+            a = act[t]  # becomes R_t, Z_t, then Ĥn_t = H_{t−1} W_hnᵀ + b_hn
             if t > 0 or h0 is not None:
-                np.matmul(hs[t], w_hh_t, out=zh)
-            else:
-                zh.fill(0)
-            if b_hn is not None:
-                np.add(zh[:, H2:], b_hn, out=hn[t])
-            else:
-                hn[t] = zh[:, H2:]
-            rz = a[:, :H2]
-            rz += zh[:, :H2]
+                np.matmul(w, xh[t], out=a)
+            else:  # H_0 = 0: only the x and bias columns count
+                np.matmul(w[:, :F + 1], xh[0, :F + 1], out=a)
+            rz = a[:H2]
             np.tanh(rz, out=rz)
             rz *= 0.5
             rz += 0.5
-            n = a[:, H2:]
-            np.multiply(rz[:, :H], hn[t], out=tmp)
-            n += tmp
+            r, z, hn, n = a[:H], a[H:H2], a[H2:], ns[t]
+            np.multiply(r, hn, out=n)
+            n += nx[t]
             np.tanh(n, out=n)
-            # H_t = N_t + Z_t ⊙ (H_{t−1} − N_t)
-            np.subtract(hs[t], n, out=tmp)
-            tmp *= rz[:, H:]
-            np.add(n, tmp, out=hs[t + 1])
-        ctx.rnn = (xt, act, hs, hn)
-        return hs[1:].transpose(1, 0, 2).copy(), hs[T].copy()
+            # H_t = N_t + Z_t ⊙ (H_{t−1} − N_t), the product kept for BPTT
+            np.subtract(xh[t, F + 1:], n, out=zd[t])
+            zd[t] *= z
+            np.add(n, zd[t], out=xh[t + 1, F + 1:])
+        ctx.rnn = (xh, act, ns, zd)
+        want = _rnn_wanted(ctx, 2)  # fresh arrays: the buffers are reused
+        return (xh[1:, F + 1:].transpose(2, 0, 1).copy() if want[0] else None,
+                xh[T, F + 1:].T.copy() if want[1] else None)
 
     def vjp(self, ctx, g, out, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, **_):
         need = _rnn_needs(ctx, (x, w_ih, w_hh, b_ih, b_hh, h0))
@@ -655,44 +749,61 @@ class GRU(_Recurrent):
             return (None,) * 6
         if getattr(ctx, "rnn", None) is None:
             self.forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0)
-        xt, act, hs, hn = ctx.rnn
+        xh, act, ns, zd = ctx.rnn
         gy, gh = _rnn_grads(g, 2)
-        T, N, H3 = act.shape
-        H, F, dt = H3 // 3, xt.shape[1], act.dtype
-        buf = _rnn_buffers(ctx, "vjp", (N, T, F, H, dt), d_gi=(T, N, 3, H),
-                           d_gh=(T, N, 3, H), tmp=(N, H), gx=(T * N, F))
-        d_gi, d_gh, tmp = buf["d_gi"], buf["d_gh"], buf["tmp"]
-        a3 = act.reshape(T, N, 3, H)
-        r, z, n = a3[:, :, 0], a3[:, :, 1], a3[:, :, 2]
+        T, H3, N = act.shape
+        K, dt = xh.shape[1], act.dtype
+        H = H3 // 3
+        H2, F = 2 * H, K - 1 - H
+        buf = _rnn_buffers(ctx, "vjp", (N, T, F, H, dt), fac=(T, H3, N),
+                           f_n=(T, H, N), dhs=(T + 1, H, N), gy=(T, H, N),
+                           tmp=(H, N), dzt=(H3, T, N), xht=(T, N, K),
+                           dnt=(H, T, N))
+        fac, f_n, dhs, tmp = buf["fac"], buf["f_n"], buf["dhs"], buf["tmp"]
+        r, z, hn = act[:, :H], act[:, H:H2], act[:, H2:]
+        f_r, f_z, f_hn = fac[:, :H], fac[:, H:H2], fac[:, H2:]
         # Every pre-activation gradient of step t is δH_t times a factor known now,
         # computed for all steps here and multiplied in place by the loop:
-        # δA^h_t = δH_t ⊙ d_gh[t] = δH_t ⊙ [fr, fz, fn ⊙ R_t], δA^i_t(n) = δH_t ⊙ fn.
-        f_r, f_z, f_hn, f_n = d_gh[:, :, 0], d_gh[:, :, 1], d_gh[:, :, 2], d_gi[:, :, 2]
-        np.subtract(1, z, out=f_z)
-        f_z *= z
-        np.subtract(hs[:-1], n, out=f_r)  # f_r as scratch
-        f_z *= f_r
-        np.multiply(n, n, out=f_n)
-        np.subtract(1, f_n, out=f_n)
-        np.subtract(1, z, out=f_r)
-        f_n *= f_r
+        # δA^h_t = δH_t ⊙ fac[t] = δH_t ⊙ [f_r, f_z, f_n ⊙ R_t], δA^i_t(n) = δH_t ⊙ f_n.
+        np.subtract(1, z, out=f_n)
+        np.multiply(zd, f_n, out=f_z)  # Z(1 − Z)(H_{t−1} − N)
+        np.multiply(ns, ns, out=f_hn)  # (1 − Z)(1 − N²)
+        np.subtract(1, f_hn, out=f_hn)
+        f_n *= f_hn
         np.multiply(f_n, r, out=f_hn)
-        np.subtract(1, r, out=f_r)
-        f_r *= r
+        np.subtract(1, r, out=f_r)  # R(1 − R) Ĥn f_n = (1 − R) Ĥn (f_n ⊙ R)
         f_r *= hn
-        f_r *= f_n
-        dh = np.zeros((N, H), dt) if gh is None else np.array(gh, dtype=dt)
-        w_hh = w_hh.astype(dt, copy=False)
+        f_r *= f_hn
+        gy = _rnn_output_grad(gy, buf["gy"])
+        _rnn_state(dhs[T], gh)
+        w_hh_t = w_hh.T.astype(dt, copy=False)
         for t in reversed(range(T)):
+            dh = dhs[t + 1]  # δH_t: all steps' are kept for δA^i_t(n) below
             if gy is not None:
-                dh += gy[:, t]
-            d_gh[t] *= dh[:, None, :]
-            f_n[t] *= dh
+                dh += gy[t]
+            d = fac[t].reshape(3, H, N)
+            d *= dh
             if t > 0 or need[5]:
-                np.matmul(d_gh[t].reshape(N, H3), w_hh, out=tmp)
-                dh *= z[t]
-                dh += tmp
-        d_gi[:, :, :2] = d_gh[:, :, :2]
-        grads = _rnn_weight_grads(d_gi.reshape(T * N, H3), w_ih, xt, hs, need,
-                                  buf["gx"], N, T, d_gh.reshape(T * N, H3))
-        return grads + (dh if need[5] else None,)
+                np.matmul(w_hh_t, fac[t], out=tmp)
+                np.multiply(dh, z[t], out=dhs[t])
+                dhs[t] += tmp
+        f_n *= dhs[1:]
+        gx = None
+        if need[0]:
+            gx = np.matmul(w_ih[:H2].T.astype(dt, copy=False), fac[:, :H2])
+            gx += np.matmul(w_ih[H2:].T.astype(dt, copy=False), f_n)
+            gx = gx.transpose(2, 0, 1).copy()
+        grads = (None,) * 4
+        if any(need[1:5]):
+            # w_hh, b_hh and the r, z rows of w_ih, b_ih from the stacked weights;
+            # the n rows of w_ih, b_ih from δA^i(n) and the x and bias columns.
+            gw = _rnn_weight_grad(fac, xh, buf, F + 1, h0 is None)
+            xht = buf["xht"].reshape(T * N, K)[:, :F + 1]
+            dnt = buf["dnt"]
+            np.copyto(dnt, f_n.transpose(1, 0, 2))
+            gw_n = dnt.reshape(H, T * N) @ xht
+            gw_ih = np.concatenate([gw[:H2, :F], gw_n[:, :F]]) if need[1] else None
+            gb_ih = np.concatenate([gw[:H2, F], gw_n[:, F]]) if need[3] else None
+            grads = (gw_ih, gw[:, F + 1:] if need[2] else None, gb_ih,
+                     gw[:, F].copy() if need[4] else None)
+        return (gx,) + grads + (dhs[0].T.copy() if need[5] else None,)

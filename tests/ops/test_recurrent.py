@@ -128,6 +128,14 @@ CASES = [
     ("gru_b_hh_only", "GRU", {}, 2, 3, 2, 2, ("b_hh",), None),
     ("gru_sequence_of_1", "GRU", {}, 3, 1, 2, 3, ("b_ih", "b_hh"), None),
     ("gru_batch_of_1", "GRU", {}, 1, 4, 3, 2, ("b_ih", "b_hh"), ()),
+    # No h0 skips step 0's h columns in the weight gradient, also with one step.
+    ("rnn_b_ih_only", "RNN", {}, 2, 3, 2, 3, ("b_ih",), ()),
+    ("rnn_relu_sequence_of_1_bare", "RNN", {"nonlinearity": "relu"}, 3, 1, 2, 3, (),
+     ()),
+    ("lstm_sequence_of_1_bare", "LSTM", {}, 3, 1, 2, 3, (), ()),
+    ("lstm_batch_of_1_bare", "LSTM", {}, 1, 3, 2, 3, ("b_hh",), ()),
+    ("gru_b_ih_only", "GRU", {}, 2, 3, 2, 2, ("b_ih",), ()),
+    ("gru_sequence_of_1_bare", "GRU", {}, 2, 1, 3, 2, (), ()),
 ]
 IDS = [c[0] for c in CASES]
 ARGS = "case, name, attrs, N, T, F, H, biases, states"
@@ -443,3 +451,112 @@ def test_vjp_skips_gradients_nobody_needs(name):
                 np.testing.assert_array_equal(got, want)
             else:
                 assert got is None
+
+
+# ---- what the program tells the kernels: outputs read, gradients wanted ----------
+
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("N, T", [(3, 4), (1, 4), (3, 1)])
+def test_needs_output_skips_unread_outputs(name, N, T):
+    """Told which outputs anything reads (``ctx.needs_output``), forward returns
+    None for the others; the rest, and every gradient, are unchanged."""
+    op = get_op(name)
+    inputs = make_inputs(name, N, T, 2, 3, seed=6)
+    full = op.forward(Ctx(), *inputs)
+    n = len(op.outputs)
+    rng = np.random.default_rng(7)
+    for read in [tuple(i == k for i in range(n)) for k in range(n)] + [(False,) * n]:
+        ctx = Ctx(needs_output=read)
+        outs = op.forward(ctx, *inputs)
+        assert len(outs) == n
+        for got, want, r in zip(outs, full, read):
+            if r:
+                np.testing.assert_array_equal(got, want)
+            else:
+                assert got is None
+        gs = tuple(rng.normal(size=o.shape) if r else None for o, r in zip(full, read))
+        got = op.vjp(ctx, gs, outs, *inputs)
+        want = op.vjp(Ctx(), gs, full, *inputs)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+
+
+def _zeros_for_absent_states(name, inputs):
+    n_states = len(STATES[name])
+    N, H = inputs[0].shape[0], inputs[2].shape[1]
+    return inputs[:-n_states] + [np.zeros((N, H)) if s is None else s
+                                 for s in inputs[-n_states:]]
+
+
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("T", [1, 4])
+def test_absent_states_match_zero_states(name, T):
+    """Without h0 the kernels skip step 0's h part (GEMM columns and rows of the
+    weight gradient); given as zeros, it goes through them."""
+    inputs = make_inputs(name, 3, T, 2, 3, states=(), seed=8)
+    zeros = _zeros_for_absent_states(name, inputs)
+    outs, _ = run_op(name, inputs)
+    gs = tuple(np.random.default_rng(9).normal(size=o.shape) for o in outs)
+    outs_a, grads_a = op_vjp(name, inputs, gs)
+    outs_z, grads_z = op_vjp(name, zeros, gs)
+    for a, z in zip(outs_a, outs_z):
+        np.testing.assert_allclose(a, z, rtol=1e-13, atol=1e-15)
+    n_states = len(STATES[name])
+    for a, z in zip(grads_a[:-n_states], grads_z[:-n_states]):
+        np.testing.assert_allclose(a, z, rtol=1e-12, atol=1e-14)
+    assert all(g is None for g in grads_a[-n_states:])
+    assert all(g.shape == (3, 3) for g in grads_z[-n_states:])
+
+
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+def test_vjp_twice_after_one_forward(name):
+    """BPTT does not use up what forward saved: a second vjp with other output
+    gradients is right too."""
+    op = get_op(name)
+    inputs = make_inputs(name, 2, 3, 2, 3, seed=10)
+    ctx = Ctx()
+    outs = op.forward(ctx, *inputs)
+    rng = np.random.default_rng(11)
+    for _ in range(2):
+        gs = tuple(rng.normal(size=o.shape) for o in outs)
+        got = [None if g is None else g.copy() for g in op.vjp(ctx, gs, outs, *inputs)]
+        _, want = op_vjp(name, inputs, gs)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+def test_strided_inputs_and_float32_states(name):
+    """x as a strided view, weights in Fortran order, float64 states for a float32
+    op: values are copied into the kernels' own layout and dtype."""
+    inputs = make_inputs(name, 3, 4, 2, 3, seed=12)
+    x, w_ih, w_hh = inputs[:3]
+    x32 = np.ascontiguousarray(x.transpose(1, 0, 2)).astype(np.float32).transpose(
+        1, 0, 2)
+    odd = [x32, np.asfortranarray(w_ih, np.float32),
+           np.asfortranarray(w_hh, np.float32), inputs[3].astype(np.float32),
+           inputs[4].astype(np.float32)] + inputs[5:]
+    plain = [None if v is None else np.ascontiguousarray(v, np.float32) for v in odd]
+    outs, _ = run_op(name, plain)
+    gs = tuple(np.ones_like(o) for o in outs)
+    outs_o, grads_o = op_vjp(name, odd, gs)
+    outs_p, grads_p = op_vjp(name, plain, gs)
+    for a, b in zip(outs_o + grads_o, outs_p + grads_p):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+def test_calls_count_time_steps(name):
+    """Forward makes a few NumPy calls per time step (``Op.calls``), which tells
+    graphlab.parallel that a chunk of a batch gives each call little work."""
+    op = get_op(name)
+    G, H = GATES[name], 128
+
+    def calls(T):
+        shapes = [("N", T, 8), (G * H, 8), (G * H, H), (G * H,), (G * H,)]
+        shapes += [None] * len(STATES[name])
+        return op.calls(shapes, op.shape(*shapes))
+
+    assert calls(8) - calls(1) == 7 * op.step_calls >= 14
+    assert calls("T") == calls(1)
