@@ -1,11 +1,11 @@
 """Training-step throughput of graphlab's generated code against PyTorch (CPU).
 
-    python benchmarks/bench_executor.py [--steps 20] [--json]
+    python benchmarks/bench_executor.py [--steps 20] [--rounds 3] [--json]
 
 Times SGD steps (forward, backward, update) of LeNet-5 at batch 64 and 256
 and of an LSTM (input 8, hidden 128, 8 steps, batch 64), in float32. When
 PyTorch is installed (``pip install torch``), the same models run in PyTorch
-eager mode on the CPU in the same process, interleaved with ours, best of two
+eager mode on the CPU in the same process, interleaved with ours, best of three
 runs each, and the ratio graphlab/PyTorch is printed (above 1 means graphlab
 is faster). Machines are noisy: compare ratios within one run only.
 """
@@ -92,6 +92,8 @@ def torch_cases(steps):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--rounds", type=int, default=3,
+                   help="interleaved rounds per model; each side keeps its best")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     lenet = gl.load(os.path.join(ROOT, "samples", "lenet5.graph.json"))
@@ -107,7 +109,7 @@ def main(argv=None):
     rows = []
     for name, (run, batch) in ours.items():
         ours_s = theirs_s = float("inf")
-        for _ in range(2):  # interleave, keep the best of each
+        for _ in range(args.rounds):  # interleave, keep the best of each
             ours_s = min(ours_s, run())
             if name in theirs:
                 theirs_s = min(theirs_s, theirs[name]())
