@@ -262,9 +262,10 @@ class Trainer:
         Start from freshly initialised Parameters even when ``graph.params``
         holds trained values (by default training continues from them).
     threads : int or None
-        BLAS threads while training (default 1: at these batch sizes a second
-        thread gains nothing on an idle machine and costs up to 5× on a busy
-        one); None leaves BLAS alone. Needs ``threadpoolctl`` to take effect.
+        BLAS threads while training; None (default) leaves BLAS alone. With
+        the fused kernels a second thread gains 10–20 % on an idle two-core
+        machine (LeNet-5, batch 32), but can cost several times that on a
+        busy one: there, pass 1. Needs ``threadpoolctl`` to take effect.
     workers : int or "auto"
         Threads that a mini-batch is cut over, in chunks, when the graph
         allows it and the kernels are large enough to gain (see
@@ -286,7 +287,7 @@ class Trainer:
                  callbacks=(), progress=False, data=None, loss=None, optimizer=None,
                  clip_norm=None, bptt=None, early_stopping=None, checkpoint=None,
                  resume=None, dtype="float32", eval_batch_size=256, handle_sigint=True,
-                 base_dir=None, threads=1, fresh=False, workers=1, fuse=True):
+                 base_dir=None, threads=None, fresh=False, workers=1, fuse=True):
         self.graph = graph
         self.config = cfg = TrainConfig(graph.train, epochs=epochs,
                                         batch_size=batch_size, lr=lr, seed=seed,
@@ -935,7 +936,8 @@ def cmd_train(args, ctx):
                             "optimizer, batch_size, epochs): add one to train it")
     trainer = Trainer(g, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       seed=args.seed, progress=not args.json, dtype=args.dtype,
-                      checkpoint=args.checkpoint, resume=args.resume, fresh=args.fresh)
+                      checkpoint=args.checkpoint, resume=args.resume, fresh=args.fresh,
+                      threads=args.threads)
     if trainer.resumed_from_params and not args.resume:
         ctx.warn(f"training continues from the parameters in {g.params_file} (the "
                  "file's \"params\"); --fresh starts from new ones")
@@ -1007,4 +1009,6 @@ def add_train_command(command):
                    help="start from new parameters, not those FILE's \"params\" "
                    "names")
     c.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    c.add_argument("--threads", type=int, metavar="T",
+                   help="BLAS threads (default: BLAS's own; 1 on a busy machine)")
     return c

@@ -529,3 +529,25 @@ def test_cli_reports_training_errors_in_the_usual_form(xor_file, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"error: {xor_file}: node 'x': ")
     assert "8×8" in err and "N×2" in err
+
+
+def test_cli_train_threads_limits_blas_while_training(xor_file, capsys):
+    seen = []
+    real = gl.Trainer.__init__
+
+    def spy(self, *args, **kw):
+        seen.append(kw.get("threads"))
+        real(self, *args, **kw)
+
+    with mock.patch.object(gl.Trainer, "__init__", spy):
+        assert _cli(["train", xor_file, "--json", "--epochs", "2", "--threads", "1"]) == 0
+        assert _cli(["train", xor_file, "--json", "--epochs", "2"]) == 0
+    assert seen == [1, None]  # None: BLAS keeps its own threads
+
+
+def test_trainer_runs_fused_kernels_by_default():
+    trainer = gl.Trainer(gl.load(sample("lenet5")), epochs=1, handle_sigint=False)
+    assert "(fused)" in trainer.program.source
+    unfused = gl.Trainer(gl.load(sample("lenet5")), epochs=1, handle_sigint=False,
+                         fuse=False)
+    assert "(fused)" not in unfused.program.source
