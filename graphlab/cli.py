@@ -257,7 +257,7 @@ def _parser():
     from .bench import add_bench_command
     from .testing import add_test_command
     from .symbolic import add_explain_command
-    from .train import add_train_command
+    from .train_cli import add_train_command
     add_explain_command(command)
     add_train_command(command)
     add_bench_command(command)

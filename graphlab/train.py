@@ -45,8 +45,7 @@ from .optim import (TrainConfig, load_checkpoint, make_optimizer, make_schedule,
                     write_checkpoint)
 from .program import Program
 
-__all__ = ["train", "Trainer", "History", "Callback", "ProgressBar", "load_checkpoint",
-           "cmd_train", "add_train_command"]
+__all__ = ["train", "Trainer", "History", "Callback", "ProgressBar", "load_checkpoint"]
 
 _RECURRENT = {"RNN": ("h0",), "GRU": ("h0",), "LSTM": ("h0", "c0")}
 _STATE_OUT = {"h0": "h", "c0": "c"}
@@ -922,93 +921,3 @@ def train(graph, epochs=None, batch_size=None, lr=None, callbacks=(), seed=None,
     """
     return Trainer(graph, epochs=epochs, batch_size=batch_size, lr=lr,
                    callbacks=callbacks, seed=seed, **options).fit()
-
-
-# ---- command line --------------------------------------------------------------------
-
-def cmd_train(args, ctx):
-    """``graphlab train FILE [--epochs N] [--batch-size B] [--lr X] [--save P.npz]``."""
-    from . import io
-    from .cli import _load_checked
-    g = _load_checked(args.file, ctx)
-    if g.train is None:
-        raise TrainingError("the graph has no \"train\" section (loss, data, "
-                            "optimizer, batch_size, epochs): add one to train it")
-    trainer = Trainer(g, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      seed=args.seed, progress=not args.json, dtype=args.dtype,
-                      checkpoint=args.checkpoint, resume=args.resume, fresh=args.fresh,
-                      threads=args.threads)
-    if trainer.resumed_from_params and not args.resume:
-        ctx.warn(f"training continues from the parameters in {g.params_file} (the "
-                 "file's \"params\"); --fresh starts from new ones")
-    history = trainer.fit()
-    f = history.final
-    lines = []
-    if history.stopped == "interrupted":
-        print(f"stopped by Ctrl-C after {_plural(f['epochs'], 'epoch')}"
-              + (f" and {_plural(f['batches'], 'batch')}" if f["batches"] else "")
-              + ": keeping what was trained", file=sys.stderr)
-    elif history.stopped == "early_stopping":
-        lines.append(f"early stopping after {_plural(f['epochs'], 'epoch')}: the "
-                     "held-out loss stopped improving")
-    if args.save:
-        io.save_params(g.params, args.save)
-        if not args.no_link:
-            rel = os.path.relpath(os.path.abspath(args.save),
-                                  os.path.dirname(os.path.abspath(args.file)))
-            g.params_file = rel.replace(os.sep, "/")
-            io.save(g, args.file, params=False)
-            lines.append(f"saved the trained parameters to {args.save}; {args.file} "
-                         f"now loads them (\"params\": \"{g.params_file}\")")
-        else:
-            lines.append(f"saved the trained parameters to {args.save}")
-    held = "the training set: no held-out split" if trainer.held_out_is_train \
-        else "the held-out test set"
-    summary = [f"{_plural(f['epochs'], 'epoch')} in {f['seconds']:.1f} s"]
-    if f["train_loss"] is not None:
-        summary.append(f"train loss {f['train_loss']:.4f}")
-    summary.append(f"test loss {f['test_loss']:.4f}")
-    if f["test_accuracy"] is not None:
-        summary.append(f"test accuracy {100 * f['test_accuracy']:.2f}%")
-    lines.insert(0, ", ".join(summary) + f" (on {held})")
-    obj = {"epochs": f["epochs"], "train_loss": f["train_loss"],
-           "test_loss": f["test_loss"], "test_accuracy": f["test_accuracy"],
-           "seconds": round(f["seconds"], 3), "stopped": history.stopped,
-           "history": [{k: e[k] for k in ("loss", "accuracy", "test_loss",
-                                          "test_accuracy", "lr")}
-                       for e in history.epochs]}
-    ctx.emit(obj, "\n".join(lines))
-    return 130 if history.stopped == "interrupted" else 0
-
-
-def _plural(n, word):
-    return f"{n} {word}" if n == 1 else f"{n} {word}{'es' if word == 'batch' else 's'}"
-
-
-def add_train_command(command):
-    """Add ``graphlab train`` through ``command`` (as :func:`graphlab.cli._parser`
-    defines it)."""
-    c = command("train", cmd_train, "train as the file's train section says, with a "
-                "progress bar")
-    c.add_argument("--epochs", type=int, metavar="N",
-                   help="epochs (default: the file's)")
-    c.add_argument("--batch-size", type=int, metavar="B",
-                   help="mini-batch size (default: the file's)")
-    c.add_argument("--lr", type=float, metavar="X",
-                   help="learning rate (default: the file's)")
-    c.add_argument("--seed", type=int, metavar="S",
-                   help="seed of initialisation, shuffling and Dropout (default 0)")
-    c.add_argument("--save", metavar="PARAMS.npz",
-                   help="write the trained parameters there and make FILE load them")
-    c.add_argument("--no-link", action="store_true",
-                   help="with --save, leave FILE's \"params\" key as it is")
-    c.add_argument("--checkpoint", metavar="CKPT.npz",
-                   help="write a resumable checkpoint after every epoch")
-    c.add_argument("--resume", metavar="CKPT.npz", help="continue from a checkpoint")
-    c.add_argument("--fresh", action="store_true",
-                   help="start from new parameters, not those FILE's \"params\" "
-                   "names")
-    c.add_argument("--dtype", default="float32", choices=("float32", "float64"))
-    c.add_argument("--threads", type=int, metavar="T",
-                   help="BLAS threads (default: BLAS's own; 1 on a busy machine)")
-    return c

@@ -15,7 +15,8 @@ import pytest
 import graphlab as gl
 from graphlab.data import digits
 from graphlab.errors import TrainingError
-from graphlab.train import Callback, History, Trainer, add_train_command, train
+from graphlab.train import Callback, History, Trainer, train
+from graphlab.train_cli import add_train_command
 
 from .conftest import SAMPLES, sample
 
