@@ -102,8 +102,8 @@ def bench(graph, batch_size=64, steps=20, dtype="float32", seed=0, workers=1,
 def cmd_bench(args, ctx):
     from .cli import _load_checked
     g = _load_checked(args.file, ctx)
-    result = bench(g, batch_size=args.batch_size, steps=args.steps, workers=args.workers,
-                   fuse=not args.no_fuse)
+    result = bench(g, batch_size=args.batch_size, steps=args.steps,
+                   workers=args.workers, fuse=not args.no_fuse)
     ctx.emit(result, f"{g.name}: {result['examples_per_s']:,.0f} examples/s, "
                      f"{result['steps_per_s']:,.1f} steps/s at batch size "
                      f"{args.batch_size}")

@@ -51,6 +51,8 @@ MIN_CHUNK = 16
 # of 32 rows, 8 time steps, ran 1.5× slower on two threads than alone).
 MIN_GRAIN = 4096
 
+_NONLINEAR_IN_SUM = "is not linear in a value summed over the batch"
+
 
 @dataclass
 class BatchPlan:
@@ -137,7 +139,7 @@ def batch_plan(sched, training=True):
 def _grain(sched):
     elements = calls = 0
     for step in sched.forward:
-        elements += sum(numel(s) for s in _shapes_of(step))
+        elements += sum(numel(s) for s in step.out_shapes)
         calls += step.op.calls(step.in_shapes, step.out_shapes, **step.attrs)
     return elements / max(calls, 1)
 
@@ -170,11 +172,9 @@ def _step_kinds(step, kinds, symbol, training):
         return _linear_kinds(op.name, ins)
     if how in ("mean", "sum"):
         if any(k in (MEAN, SUM) for k in present):
-            return [MIXED] * n_out, "is not linear in a value already summed over " \
-                                    "the batch"
+            return [MIXED] * n_out, _NONLINEAR_IN_SUM
         return [MEAN if how == "mean" else SUM] * n_out, None
-    return [MIXED] * n_out, "mixes the examples of the batch" + (
-        " while training (batch statistics)" if op.name == "BatchNorm" else "")
+    return [MIXED] * n_out, op.batch_mixing
 
 
 def _map_kinds(step, ins, ports, symbol):
@@ -182,8 +182,7 @@ def _map_kinds(step, ins, ports, symbol):
     out_rank = len(step.out_shapes[0]) if step.out_shapes else 0
     for port, k, shape in zip(op.input_ports, ins, step.in_shapes):
         if k in (MEAN, SUM):
-            return [MIXED] * len(step.outputs), "is not linear in a value summed " \
-                                                "over the batch"
+            return [MIXED] * len(step.outputs), _NONLINEAR_IN_SUM
         if k == BATCH and port not in ports:
             return [MIXED] * len(step.outputs), f"reads the batch through its " \
                                                 f"{port} input"
@@ -193,17 +192,10 @@ def _map_kinds(step, ins, ports, symbol):
             # Broadcasting would line the batch up with another axis, or
             # stretch a constant along it.
             return [MIXED] * len(step.outputs), "broadcasts across the batch axis"
-    out = [_kind_of_shape(s, symbol) for s in _shapes_of(step)]
+    out = [_kind_of_shape(s, symbol) for s in step.out_shapes]
     if any(k != BATCH for k in out):
         return [MIXED] * len(out), "moves the batch off axis 0"
     return out, None
-
-
-def _shapes_of(step):
-    shapes = step.out_shapes
-    if shapes and not isinstance(shapes[0], (tuple, list)):
-        return [tuple(shapes)]
-    return [tuple(s) for s in shapes]
 
 
 def _linear_kinds(name, ins):
@@ -256,6 +248,7 @@ def default_workers():
 
 
 _executor = None
+_executor_size = 0
 _executor_lock = threading.Lock()
 
 
@@ -266,7 +259,7 @@ def run_parallel(tasks, workers):
     first share, so two workers cost one hand-over, not two. Re-raises the
     first exception.
     """
-    global _executor
+    global _executor, _executor_size
     workers = max(1, min(workers, len(tasks)))
     shares = [tasks[w::workers] for w in range(workers)]
 
@@ -276,8 +269,9 @@ def run_parallel(tasks, workers):
     futures = []
     if workers > 1:
         with _executor_lock:
-            if _executor is None or _executor._max_workers < workers - 1:
-                _executor = ThreadPoolExecutor(max(workers - 1, default_workers()),
+            if _executor_size < workers - 1:
+                _executor_size = max(workers - 1, default_workers())
+                _executor = ThreadPoolExecutor(_executor_size,
                                                thread_name_prefix="graphlab")
         futures = [_executor.submit(run_share, s) for s in shares[1:]]
     try:

@@ -217,7 +217,8 @@ class Program:
         self._cuts = self._cuts_for(fed)
         if self._cuts is None:
             with np.errstate(all="ignore"):
-                outputs = {k: np.asarray(v) for k, v in self._ns["forward"](fed).items()}
+                outs = self._ns["forward"](fed)
+            outputs = {k: np.asarray(v) for k, v in outs.items()}
         else:
             outputs = self._forward_cut(fed)
         self._loss_value = next(iter(outputs.values()), None)
@@ -266,7 +267,8 @@ class Program:
             seed = np.broadcast_to(seed, np.shape(loss_value)).astype(self.dtype)
         if self._cuts is None:
             with np.errstate(all="ignore"):
-                grads = {k: np.asarray(v) for k, v in self._ns["backward"](seed).items()}
+                grads = self._ns["backward"](seed)
+            grads = {k: np.asarray(v) for k, v in grads.items()}
         else:
             grads = self._backward_cut(seed)
         # One sum per gradient finds NaN and ±∞ (they survive a sum) at the cost
@@ -305,8 +307,9 @@ class Program:
             k = len(self._replicas)
             contexts = {}
             for node, ctx in self._contexts.items():
-                contexts[node] = Ctx(self.training, np.random.default_rng([self.seed, k]),
-                                     ctx.state, ctx.needs_input_grad, ctx.needs_output)
+                rng = np.random.default_rng([self.seed, k])
+                contexts[node] = Ctx(self.training, rng, ctx.state, ctx.needs_input_grad,
+                                     ctx.needs_output)
             ns = self._namespace(contexts=contexts, saved={})
             exec(self._code, ns)
             self._replicas.append((ns, contexts))
@@ -317,13 +320,13 @@ class Program:
         def task(ns, arg):
             with np.errstate(all="ignore"):  # error state is per thread
                 return ns[fn](arg)
-        tasks = [functools.partial(task, self._replica(i), a) for i, a in enumerate(args)]
+        tasks = [functools.partial(task, self._replica(i), a)
+                 for i, a in enumerate(args)]
         with blas_single_thread():  # one BLAS thread per chunk's thread
             return run_parallel(tasks, self.workers)
 
     def _forward_cut(self, fed):
         plan, cuts = self.batch_plan(), self._cuts
-        n = cuts[-1].stop
         chunks = [{k: v[s] if k in plan.inputs else v for k, v in fed.items()}
                   for s in cuts]
         results = self._run_cut("forward", chunks)
@@ -334,9 +337,8 @@ class Program:
             if kind == BATCH:
                 outputs[ref] = np.concatenate(vals)
             elif kind == MEAN:  # each chunk's mean weighs its share of the batch
-                outputs[ref] = np.asarray(sum(v * ((s.stop - s.start) / n)
-                                              for v, s in zip(vals, cuts)),
-                                          dtype=vals[0].dtype)
+                total = sum(v * w for v, w in zip(vals, _shares(cuts)))
+                outputs[ref] = np.asarray(total, dtype=vals[0].dtype)
             elif kind == SUM:
                 outputs[ref] = np.asarray(sum(vals), dtype=vals[0].dtype)
             else:
@@ -345,12 +347,11 @@ class Program:
 
     def _backward_cut(self, seed):
         plan, cuts = self.batch_plan(), self._cuts
-        n = cuts[-1].stop
         kind = plan.kind(self.schedule.loss)
         if kind == BATCH:
             seeds = [seed[s] for s in cuts]
         elif kind == MEAN:
-            seeds = [seed * ((s.stop - s.start) / n) for s in cuts]
+            seeds = [seed * w for w in _shares(cuts)]
         else:
             seeds = [seed] * len(cuts)
         results = self._run_cut("backward", seeds)
@@ -383,6 +384,11 @@ class Program:
         s = self.schedule
         return (f"<Program {self.graph.name!r}: {len(s.forward)} steps, "
                 f"{len(s.params)} parameters, {self.dtype}>")
+
+
+def _shares(cuts):
+    """Each chunk's share of the batch, ``n_k / N``."""
+    return [(s.stop - s.start) / cuts[-1].stop for s in cuts]
 
 
 def _vars_read(sched):

@@ -541,7 +541,8 @@ def test_cli_train_threads_limits_blas_while_training(xor_file, capsys):
         real(self, *args, **kw)
 
     with mock.patch.object(gl.Trainer, "__init__", spy):
-        assert _cli(["train", xor_file, "--json", "--epochs", "2", "--threads", "1"]) == 0
+        assert _cli(["train", xor_file, "--json", "--epochs", "2",
+                     "--threads", "1"]) == 0
         assert _cli(["train", xor_file, "--json", "--epochs", "2"]) == 0
     assert seen == [1, None]  # None: BLAS keeps its own threads
 

@@ -19,7 +19,7 @@ import sympy as sp
 from ..errors import ShapeError
 from ..shapes import fmt, numel
 from ._sympy import number, sigma
-from .base import Attr, Op, register
+from .base import Attr, Op, along_axis_batching, register
 
 __all__ = ["Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "LogSoftmax",
            "Maxout", "sigmoid", "softmax", "log_softmax"]
@@ -190,14 +190,6 @@ def _axis_shape(op, x, axis):
     return axis % len(x)
 
 
-def _along_axis_batching(op, attrs, ranks):
-    """Each example on its own, unless the op works along axis 0 (the batch)."""
-    rank = ranks[0]
-    if rank and attrs["axis"] % rank != 0:
-        return "map", op.input_ports
-    return None, ()
-
-
 def _softmax_grad_x(g, out, x, *, axis):
     # (diag(s) − s sᵀ) g per row along the axis: the Jacobian built explicitly.
     s = np.moveaxis(out, axis, -1)
@@ -219,8 +211,7 @@ class Softmax(Op):
         r"\right) \frac{\partial L}{\partial s}, \quad s = \operatorname{softmax}(z)",
         _softmax_grad_x)}
 
-    def batching_for(self, attrs, training, ranks):
-        return _along_axis_batching(self, attrs, ranks)
+    batching_for = along_axis_batching
 
     def shape(self, x, *, axis):
         _axis_shape(self.name, x, axis)
@@ -254,8 +245,7 @@ class LogSoftmax(Op):
         r"{\partial y}\right)",
         _log_softmax_grad_x)}
 
-    def batching_for(self, attrs, training, ranks):
-        return _along_axis_batching(self, attrs, ranks)
+    batching_for = along_axis_batching
 
     def shape(self, x, *, axis):
         _axis_shape(self.name, x, axis)
@@ -303,8 +293,7 @@ class Maxout(Op):
         r"\left[\, j = \operatorname{argmax}_{j'} x_{ck+j'} \,\right]",
         _maxout_grad_x)}
 
-    def batching_for(self, attrs, training, ranks):
-        return _along_axis_batching(self, attrs, ranks)
+    batching_for = along_axis_batching
 
     def shape(self, x, *, pieces, axis):
         ax = _axis_shape(self.name, x, axis)

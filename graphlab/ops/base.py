@@ -45,6 +45,7 @@ __all__ = [
     "ops_by_family",
     "FAMILIES",
     "REQUIRED",
+    "along_axis_batching",
     "unbroadcast",
 ]
 
@@ -316,6 +317,8 @@ class Op:
     batch_ports : tuple of str, optional
         With ``"map"``: the input ports that may carry the batch (default:
         all); the others must not depend on it (weights).
+    batch_mixing : str
+        What to say when ``batching`` is None: how the op mixes examples.
     """
 
     name = None
@@ -331,6 +334,7 @@ class Op:
     vjp_reads_out = True
     batching = None
     batch_ports = None
+    batch_mixing = "mixes the examples of the batch"
 
     # ---- declaration helpers -------------------------------------------------
     @property
@@ -440,6 +444,16 @@ class Op:
 
     def __repr__(self):
         return f"<op {self.name}>"
+
+
+def along_axis_batching(op, attrs, training, ranks):
+    """``Op.batching_for`` of an op working along its ``axis`` attribute (a
+    softmax, a concatenation): each example on its own, unless that axis is 0,
+    the batch. Assign it as the method: ``batching_for = along_axis_batching``."""
+    rank = ranks[0]
+    if rank and attrs["axis"] % rank != 0:
+        return "map", op.input_ports
+    return None, ()
 
 
 def unbroadcast(g, shape):

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import AttrError, ShapeError
 from ..shapes import broadcast, fmt, normalise_axis, numel, same_dim
-from .base import Attr, Op, register
+from .base import Attr, Op, along_axis_batching, register
 
 __all__ = ["MatMul", "Linear", "Transpose", "Reshape", "Flatten", "Concat", "Sum",
            "Mean"]
@@ -451,11 +451,7 @@ class Concat(Op):
               r"\right)_{[n_A:\,]}", _concat_formula_b),
     }
 
-    def batching_for(self, attrs, training, ranks):
-        rank = ranks[0]
-        if rank and attrs["axis"] % rank != 0:
-            return "map", ("a", "b")
-        return None, ()
+    batching_for = along_axis_batching
 
     def shape(self, a, b, *, axis):
         if len(a) != len(b):

@@ -177,6 +177,18 @@ def _rnn_split_grads(gw, F, need):
             (gb.copy() if need[3] else gb) if need[4] else None)
 
 
+def _rnn_param_grads(dz, w_ih, xh, buf, need, zero_h0, dt):
+    """Gradients of (x, w_ih, w_hh, b_ih, b_hh) from the pre-activation
+    gradients ``dz`` (T, R, N) of every step, None where not needed; the
+    weights and biases stacked as in ``xh`` (see :func:`_rnn_weight_grad`)."""
+    F = w_ih.shape[1]
+    gx = _rnn_input_grad(w_ih, dz, dt) if need[0] else None
+    if not any(need[1:5]):
+        return (gx, None, None, None, None)
+    gw = _rnn_weight_grad(dz, xh, buf, F + 1, zero_h0)
+    return (gx,) + _rnn_split_grads(gw, F, need)
+
+
 def _rnn_input_grad(w_ih, dz, dt):
     """``δX_t = δZ_t W_ih`` for all steps (one batched GEMM), batch-first."""
     gx = np.matmul(w_ih.T.astype(dt, copy=False), dz)  # (T, F, N)
@@ -391,12 +403,8 @@ class RNN(_Recurrent):
             da[t] *= dh
             if t > 0 or need[5]:
                 np.matmul(w_hh_t, da[t], out=dh)
-        gx = _rnn_input_grad(w_ih, da, dt) if need[0] else None
-        grads = (None,) * 4
-        if any(need[1:5]):
-            gw = _rnn_weight_grad(da, xh, buf, F + 1, h0 is None)
-            grads = _rnn_split_grads(gw, F, need)
-        return (gx,) + grads + (dh.T.copy() if need[5] else None,)
+        return _rnn_param_grads(da, w_ih, xh, buf, need, h0 is None, dt) + (
+            dh.T.copy() if need[5] else None,)
 
 
 # ---- LSTM ----------------------------------------------------------------------------
@@ -589,13 +597,8 @@ class LSTM(_Recurrent):
             dz[t, H3:] *= dh
             if t > 0 or need[5]:
                 np.matmul(w_hh_t, dz[t], out=dh)
-        gx = _rnn_input_grad(w_ih, dz, dt) if need[0] else None
-        grads = (None,) * 4
-        if any(need[1:5]):
-            gw = _rnn_weight_grad(dz, xh, buf, F + 1, h0 is None)
-            grads = _rnn_split_grads(gw, F, need)
-        return (gx,) + grads + (dh.T.copy() if need[5] else None,
-                                (dc * f[0]).T.copy() if need[6] else None)
+        return _rnn_param_grads(dz, w_ih, xh, buf, need, h0 is None, dt) + (
+            dh.T.copy() if need[5] else None, (dc * f[0]).T.copy() if need[6] else None)
 
 
 # ---- GRU -----------------------------------------------------------------------------

@@ -148,6 +148,8 @@ class BatchNorm(Op):
                  _batchnorm_grad_beta),
     }
 
+    batch_mixing = "mixes the examples of the batch while training (batch statistics)"
+
     def batching_for(self, attrs, training, ranks):
         # Batch statistics mix the examples; running statistics do not.
         return (None, ()) if training else ("map", ("x",))
