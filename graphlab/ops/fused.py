@@ -54,14 +54,19 @@ def _conv_pool_phased(kernel, stride, dilation, pool):
 
 
 def _batch_last(x, pads, slot):
-    """``x`` (N, C, H, W) as a padded ``(C, H', W', N)`` scratch buffer.
+    """``x`` (N, C, H, W) as a padded ``(C, H', W', N)`` array.
 
     Batch innermost: every strided copy and add of the kernels then moves
     runs of N contiguous values. By rows of ``Wp`` values (5 for LeNet's
     second conv) NumPy's per-run overhead takes over (measured: 4–6× slower).
+    When ``x`` is already such an array seen as NCHW (a fused kernel's output,
+    see :func:`_batch_first_view`) and needs no padding, it is used as it is.
     """
     N, C, H, W = x.shape
     (pt, pb), (pl, pr) = pads
+    xt_view = x.transpose(1, 2, 3, 0)
+    if not (pt or pb or pl or pr) and xt_view.flags.c_contiguous:
+        return xt_view
     xt = scratch(slot, (C, H + pt + pb, W + pl + pr, N), x.dtype)
     # The buffer is shared: its border may hold another layer's values.
     xt[:, :pt] = 0
@@ -69,6 +74,9 @@ def _batch_last(x, pads, slot):
     xt[:, pt:pt + H, :pl] = 0
     xt[:, pt:pt + H, pl + W:] = 0
     inner = xt[:, pt:pt + H, pl:pl + W]
+    if xt_view.flags.c_contiguous:
+        np.copyto(inner, xt_view)
+        return xt
     # By 16 examples at a time: a whole batch at once reads x at a stride of
     # C·H·W values, a multiple of 4 KiB for 32×32 planes, and the cache
     # thrashes (LeNet-5's first conv, B=256: 0.77 ms → 0.35 ms).
@@ -77,13 +85,41 @@ def _batch_last(x, pads, slot):
     return xt
 
 
-def _image_from_batch_last(acc, x_shape, pads):
-    """The unpadded NCHW image of a ``(C, H', W', N)`` gradient buffer (new)."""
+def _batch_first_view(xt):
+    """A new ``(C, H, W, N)`` array seen as (N, C, H, W), without moving it.
+
+    Fused kernels return their outputs and input gradients this way: the next
+    fused kernel, which wants batch innermost, then reads them as they are
+    (:func:`_batch_last`), and saves two transposing copies per layer and
+    direction. Any other op takes the view as the NCHW array it is.
+    """
+    return xt.transpose(3, 0, 1, 2)
+
+
+def _image_accumulator(x_shape, pads, dtype):
+    """A zeroed ``(C, H', W', N)`` buffer for an input gradient, padded by ``pads``.
+
+    Without padding it is new and becomes the gradient itself
+    (:func:`_image_from_batch_last`); with padding, the forward's padded-input
+    slot, dead by now, serves.
+    """
     N, C, H, W = x_shape
-    (pt, _), (pl, _) = pads
-    # .copy(), not ascontiguousarray: with N = 1 and no padding the transpose is
-    # already contiguous and would come back as a view of the reused buffer.
-    return acc[:, pt:pt + H, pl:pl + W].transpose(3, 0, 1, 2).copy()
+    (pt, pb), (pl, pr) = pads
+    if not (pt or pb or pl or pr):
+        return np.zeros((C, H, W, N), dtype)
+    acc = scratch("fused_image", (C, H + pt + pb, W + pl + pr, N), dtype)
+    acc.fill(0)
+    return acc
+
+
+def _image_from_batch_last(acc, x_shape, pads):
+    """The unpadded NCHW image of a ``(C, H', W', N)`` gradient buffer, as a view
+    of a new array (:func:`_batch_first_view`)."""
+    N, C, H, W = x_shape
+    (pt, pb), (pl, pr) = pads
+    if not (pt or pb or pl or pr):
+        return _batch_first_view(acc)  # new: see _image_accumulator
+    return _batch_first_view(acc[:, pt:pt + H, pl:pl + W].copy())
 
 
 def _window_strides(xt, stride, pool):
@@ -153,9 +189,7 @@ def _conv_pool_unphase(gphases, x_shape, kernel, stride, dilation, pool, pads, h
     (pt, pb), (pl, pr) = pads
     U, V = _conv_pool_spans(kernel, stride, dilation, pool)
     (Hp, Wp), S, T = hw_p, stride[0] * pool[0], stride[1] * pool[1]
-    # The forward's padded-input slot, dead by now.
-    acc = scratch("fused_image", (C, H + pt + pb, W + pl + pr, N), gphases.dtype)
-    acc.fill(0)
+    acc = _image_accumulator(x_shape, pads, gphases.dtype)
     g = gphases.reshape(C, U, V, Hp, Wp, N)
     for u in range(U):  # windows overlap by U − S rows: U·V adds, not one
         for v in range(V):
@@ -191,8 +225,7 @@ def _conv_pool_col2im(gcols, x_shape, kernel, stride, dilation, pool, pads, hw_p
     (pt, pb), (pl, pr) = pads
     (kh, kw), (sh, sw), (dh, dw), (ph, pw) = kernel, stride, dilation, pool
     (Hp, Wp), S, T = hw_p, sh * ph, sw * pw
-    acc = scratch("fused_image", (C, H + pt + pb, W + pl + pr, N), gcols.dtype)
-    acc.fill(0)
+    acc = _image_accumulator(x_shape, pads, gcols.dtype)
     g = gcols.reshape(C, kh, kw, ph, pw, Hp, Wp, N)
     for i in range(kh):
         for j in range(kw):
@@ -246,16 +279,16 @@ def _conv_pool_forward(ctx, x, w, b, stride, padding, dilation, pool, relu):
         # (copyto(where=) is 3× slower).
         np.multiply(bigger, itype.type(t), out=step)
         np.maximum(arg, step, out=arg)
-    out = np.empty((N, O, Hp, Wp), dtype)
-    m4, out4 = m.reshape(O, Hp, Wp, N), out.transpose(1, 2, 3, 0)
+    out = np.empty((O, Hp, Wp, N), dtype)
+    m4 = m.reshape(O, Hp, Wp, N)
     if b is not None:
-        np.add(m4, b.reshape(O, 1, 1, 1), out=out4)
+        np.add(m4, b.reshape(O, 1, 1, 1), out=out)
     else:
-        np.copyto(out4, m4)
+        np.copyto(out, m4)
     if relu:
         np.maximum(out, 0, out=out)
     ctx.pads = pads
-    return out
+    return _batch_first_view(out)
 
 
 def _conv_pool_vjp(ctx, g, out, x, w, b, stride, dilation, pool, relu):
