@@ -93,8 +93,8 @@ def _ce_labels(target, classes, name):
     elif t.dtype.kind not in "iu":
         raise ExecutionError(f"{name}: target has dtype {t.dtype}, expected integer "
                              "class indices")
-    bad = (t < 0) | (t >= classes)
-    if bad.any():
+    if t.size and (t.min() < 0 or t.max() >= classes):
+        bad = (t < 0) | (t >= classes)
         raise ExecutionError(f"{name}: target holds class {int(t[bad].flat[0])}, but "
                              f"logits have {classes} classes (0 … {classes - 1})")
     return t
@@ -136,15 +136,28 @@ class CrossEntropyLoss(_Loss):
         y = _ce_labels(target, z.shape[1], self.name).reshape(-1)
         m = z.max(axis=1, keepdims=True)
         # log Σ e^z = m + log Σ e^(z − m): every exponent ≤ 0, no overflow.
-        lse = m[:, 0] + np.log(np.exp(z - m).sum(axis=1))
-        return np.asarray((lse - z[np.arange(len(y)), y]).mean())
+        e = np.subtract(z, m)
+        np.exp(e, out=e)
+        s = e.sum(axis=1)
+        rows = np.arange(len(y))
+        # Kept for the vjp, whose softmax is e / s (a small batch's step spends
+        # more on NumPy calls than on arithmetic).
+        ctx.ce_saved = (logits, target, e, s, y, rows)
+        lse = np.log(s)
+        lse += m[:, 0]
+        lse -= z[rows, y]
+        return np.asarray(lse.sum() / len(y), dtype=lse.dtype)
 
     def vjp(self, ctx, g, out, logits, target):
-        z = logits.reshape(-1, logits.shape[-1])
-        y = _ce_labels(target, z.shape[1], self.name).reshape(-1)
-        dz = softmax(z)
-        dz[np.arange(len(y)), y] -= 1
-        dz *= _scalar_grad(g, z) / len(y)
+        saved = getattr(ctx, "ce_saved", None)
+        if saved is None or saved[0] is not logits or saved[1] is not target:
+            self.forward(ctx, logits, target)  # a vjp without its forward
+            saved = ctx.ce_saved
+        _, _, e, s, y, rows = saved
+        ctx.ce_saved = None
+        dz = e / s[:, None]  # softmax(z)
+        dz[rows, y] -= 1
+        dz *= _scalar_grad(g, dz) / len(y)
         return dz.reshape(logits.shape), None
 
 
