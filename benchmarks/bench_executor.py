@@ -1,13 +1,20 @@
 """Training-step throughput of graphlab's generated code against PyTorch (CPU).
 
-    python benchmarks/bench_executor.py [--steps 20] [--rounds 3] [--json]
+    python benchmarks/bench_executor.py [--steps 20] [--rounds 7] [--json]
 
 Times SGD steps (forward, backward, update) of LeNet-5 at batch 64 and 256
 and of an LSTM (input 8, hidden 128, 8 steps, batch 64), in float32. When
 PyTorch is installed (``pip install torch``), the same models run in PyTorch
-eager mode on the CPU in the same process, interleaved with ours, best of three
-runs each, and the ratio graphlab/PyTorch is printed (above 1 means graphlab
-is faster). Machines are noisy: compare ratios within one run only.
+eager mode on the CPU in the same process.
+
+How the two are compared: in each of ``--rounds`` rounds, each side times
+two runs of ``--steps`` steps back to back with the other (the side that goes
+first alternates) and keeps its faster run; the round's ratio is PyTorch's
+time over graphlab's (above 1 means graphlab is faster). Printed are the
+median of the rounds' ratios and their range, and each side's median
+examples per second. On a shared machine both sides swing by 15 % or more
+from minute to minute; a ratio from the same minute cancels most of that,
+and the median ignores the rounds where a burst of load hit one side only.
 """
 
 import argparse
@@ -89,11 +96,34 @@ def torch_cases(steps):
     }
 
 
+def compare(name, ours, batch, theirs, rounds):
+    """One model's row: median examples per second of each side and, with
+    PyTorch, the median and the list of the rounds' ratios."""
+    ours_s, theirs_s = [], []
+    for i in range(rounds):
+        if theirs is None:
+            ours_s.append(ours())
+        elif i % 2:  # alternate who goes first
+            theirs_s.append(theirs())
+            ours_s.append(ours())
+        else:
+            ours_s.append(ours())
+            theirs_s.append(theirs())
+    row = {"model": name, "batch_size": batch,
+           "graphlab_examples_per_s": batch / float(np.median(ours_s))}
+    if theirs is not None:
+        ratios = [t / o for t, o in zip(theirs_s, ours_s)]
+        row.update(torch_examples_per_s=batch / float(np.median(theirs_s)),
+                   ratio=float(np.median(ratios)),
+                   round_ratios=[round(r, 3) for r in ratios])
+    return row
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--rounds", type=int, default=3,
-                   help="interleaved rounds per model; each side keeps its best")
+    p.add_argument("--rounds", type=int, default=7,
+                   help="interleaved rounds per model (median of their ratios)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     lenet = gl.load(os.path.join(ROOT, "samples", "lenet5.graph.json"))
@@ -106,27 +136,18 @@ def main(argv=None):
         theirs = torch_cases(args.steps)
     except ImportError:
         theirs = {}
-    rows = []
-    for name, (run, batch) in ours.items():
-        ours_s = theirs_s = float("inf")
-        for _ in range(args.rounds):  # interleave, keep the best of each
-            ours_s = min(ours_s, run())
-            if name in theirs:
-                theirs_s = min(theirs_s, theirs[name]())
-        row = {"model": name, "batch_size": batch, "graphlab_examples_per_s":
-               batch / ours_s}
-        if name in theirs:
-            row["torch_examples_per_s"] = batch / theirs_s
-            row["ratio"] = theirs_s / ours_s
-        rows.append(row)
+    rows = [compare(name, run, batch, theirs.get(name), args.rounds)
+            for name, (run, batch) in ours.items()]
     if args.json:
         print(json.dumps(rows))
         return 0
-    print(f"{'model':<24}{'graphlab ex/s':>15}{'PyTorch ex/s':>15}{'ratio':>8}")
+    print(f"{'model':<24}{'graphlab ex/s':>15}{'PyTorch ex/s':>15}{'ratio':>8}"
+          f"{'rounds':>14}")
     for r in rows:
         torch_txt = f"{r['torch_examples_per_s']:>15,.0f}" if "ratio" in r else \
             f"{'(not installed)':>15}"
-        ratio = f"{r['ratio']:>7.2f}×" if "ratio" in r else ""
+        ratio = (f"{r['ratio']:>7.2f}×{min(r['round_ratios']):>8.2f}–"
+                 f"{max(r['round_ratios']):.2f}") if "ratio" in r else ""
         print(f"{r['model']:<24}{r['graphlab_examples_per_s']:>15,.0f}{torch_txt}{ratio}")
     return 0
 

@@ -171,6 +171,20 @@ def test_cross_entropy_accepts_whole_float_labels():
     assert as_int[0] == as_float[0]
 
 
+def test_cross_entropy_vjp_uses_its_own_logits_on_a_reused_ctx():
+    # The vjp reuses the forward's exponentials only when they are of the same
+    # logits: a ctx that saw other logits, or no forward, gives the same result.
+    op, ctx = get_op("CrossEntropyLoss"), Ctx()
+    a, b, target = rng.normal(size=(3, 4)), rng.normal(size=(3, 4)), np.array([1, 0, 3])
+    op.forward(ctx, a, target)
+    got, _ = op.vjp(ctx, np.float64(1.0), None, b, target)
+    want = np.exp(b) / np.exp(b).sum(axis=1, keepdims=True)
+    want[np.arange(3), target] -= 1
+    np.testing.assert_allclose(got, want / 3, rtol=1e-12)
+    again, _ = op.vjp(ctx, np.float64(1.0), None, b, target)  # saved values used up
+    np.testing.assert_allclose(again, want / 3, rtol=1e-12)
+
+
 @pytest.mark.parametrize("target, message", [
     (np.array([0, 4]), r"target holds class 4, but logits have 4 classes \(0 … 3\)"),
     (np.array([-1, 0]), "target holds class -1"),
