@@ -73,6 +73,17 @@ def as_feed(node, value, shape, dtype, bound=None):
     return arr
 
 
+def _finite_probe(g):
+    """A number that is finite when every value of ``g`` is: ``g·g`` (one BLAS
+    dot, 3× cheaper than a sum) or, for a strided ``g``, its sum. It can
+    overflow for huge finite values; callers then check ``g`` element by
+    element."""
+    if g.flags.c_contiguous and g.dtype.kind == "f":
+        v = g.reshape(-1)
+        return float(np.dot(v, v))
+    return float(np.add.reduce(g, axis=None))
+
+
 class Program:
     """A graph lowered to generated NumPy code.
 
@@ -271,10 +282,10 @@ class Program:
             grads = {k: np.asarray(v) for k, v in grads.items()}
         else:
             grads = self._backward_cut(seed)
-        # One sum per gradient finds NaN and ±∞ (they survive a sum) at the cost
-        # of a reduction; only then is each gradient checked element by element.
+        # One reduction per gradient finds NaN and ±∞ (they survive it); only
+        # then is each gradient checked element by element.
         with np.errstate(all="ignore"):
-            total = sum(float(np.sum(g)) for g in grads.values())
+            total = sum(_finite_probe(g) for g in grads.values())
         if math.isfinite(total):
             return grads
         for node, g in grads.items():

@@ -84,6 +84,26 @@ def test_nan_is_reported_at_the_node_that_made_it():
         prog.forward({"x": [-1.0, 2.0]})
 
 
+def test_an_infinite_gradient_is_reported_at_its_node():
+    b = gl.GraphBuilder("inf")
+    x = b.input("x", [2])
+    b.output(b.sum(b.sqrt(x, name="r"), name="f"))  # d√x/dx = ∞ at 0
+    prog = gl.compile(b.graph, dtype="float64")
+    prog.forward({"x": [0.0, 1.0]})
+    with pytest.raises(ExecutionError, match="node 'x': the gradient became NaN"):
+        prog.backward()
+
+
+def test_huge_finite_gradients_are_not_reported():
+    # Their squares overflow the quick check; the exact check lets them pass.
+    b = gl.GraphBuilder("huge")
+    x = b.input("x", [2])
+    b.output(b.sum(b.op("Mul", x, b.constant([3e30, 1.0], name="k")), name="f"))
+    prog = gl.compile(b.graph)
+    prog.forward({"x": [1.0, 2.0]})
+    np.testing.assert_allclose(prog.backward()["x"], [3e30, 1.0], rtol=1e-6)
+
+
 def test_backward_from_non_scalar_needs_seed():
     b = gl.GraphBuilder("vec")
     x = b.input("x", [2])
