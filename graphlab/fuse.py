@@ -35,12 +35,18 @@ the program reports as a non-finite value either way.
 
 Conv stride, padding (also ``"same"`` with an even kernel), dilation and the
 bias may be anything.
+
+The fused kernel computes with the batch innermost and hands its output on
+that way (a ``(C, H, W, N)`` array seen as NCHW), so that a second fused
+kernel reads it without a copy. For the same reason a nearest Upsample2D whose
+output only a fused kernel reads becomes
+:class:`~graphlab.ops.fused.Upsample2DBatchLast`: same values, batch-last.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .lower import Step
-from .ops.fused import CONV2D_MAX_POOL2D
+from .ops.fused import CONV2D_MAX_POOL2D, UPSAMPLE2D_BATCH_LAST
 from .shapes import window
 
 __all__ = ["FusedStep", "fuse_steps"]
@@ -115,6 +121,11 @@ def fuse_steps(sched):
                              [pool.outputs[0]], list(conv.in_shapes),
                              [pool.out_shapes[0]], fused=nodes)
         dropped.update(j for j in chain[:2] if j is not None)
+        x = conv.inputs[0]
+        up = producer.get(x)
+        if up is not None and private(x, chain[0]) and \
+                steps[up].op.name == "Upsample2D" and steps[up].attrs["mode"] == "nearest":
+            steps[up] = replace(steps[up], op=UPSAMPLE2D_BATCH_LAST)
         for v in conv.outputs + pool.outputs[1:] + (
                 steps[chain[1]].outputs if relu else []):
             sched.shapes.pop(v, None)

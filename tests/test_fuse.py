@@ -323,6 +323,42 @@ def test_results_are_not_overwritten_by_the_next_step():
             np.testing.assert_array_equal(v, kept[1][k], err_msg=k)
 
 
+def upsample_conv_pool_graph(mode="nearest", keep_up=False):
+    b = gl.GraphBuilder("upsample conv pool")
+    x = b.input("x", ["N", 2, 4, 5])
+    up = b.upsample2d(x, scale=(2, 3), mode=mode, name="up")
+    conv = b.conv2d(up, 3, 3, name="conv")
+    b.output(b.max_pool2d(b.relu(conv, name="act"), kernel=2, name="pool"),
+             *([up] if keep_up else []))
+    return b.build()
+
+
+def step_ops(graph):
+    return {s.node: s.op.name for s in lower(graph, fuse=True).forward}
+
+
+def test_a_nearest_upsample_read_by_a_fused_kernel_alone_writes_batch_last():
+    assert step_ops(upsample_conv_pool_graph())["up"] == "Upsample2DBatchLast"
+    assert step_ops(gl.load(sample("lenet5")))["up"] == "Upsample2DBatchLast"
+    for graph in (upsample_conv_pool_graph("bilinear"),
+                  upsample_conv_pool_graph(keep_up=True)):
+        assert step_ops(graph)["up"] == "Upsample2D"
+    assert "Upsample2DBatchLast" not in op_names()
+
+
+def test_batch_last_upsample_gives_upsample_values_and_gradients():
+    op = lower(upsample_conv_pool_graph(), fuse=True).forward[0].op
+    x = np.random.default_rng(3).standard_normal((3, 2, 4, 5))
+    got = op.forward(None, x, scale=(2, 3), mode="nearest")
+    want = get_op("Upsample2D").forward(None, x, scale=(2, 3), mode="nearest")
+    np.testing.assert_array_equal(got, want)
+    assert got.transpose(1, 2, 3, 0).flags.c_contiguous  # batch innermost
+    rng = np.random.default_rng(4)
+    outs, grads = run_both(upsample_conv_pool_graph(),
+                           {"x": rng.standard_normal((3, 2, 4, 5))}, rng)
+    assert_same(outs, grads)  # grads include x: the vjp through the upsample
+
+
 # ---- finite differences ----------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["relu, bias", "no relu", "same, even kernel",

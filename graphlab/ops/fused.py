@@ -19,6 +19,9 @@ windows' taps overlap (:func:`_conv_pool_phases`), else over im2col columns
 ordered ``(C·kh·kw, P, M)`` (:func:`_conv_pool_im2col`).
 
 Assumes shapes already checked by the ops of the fused chain.
+
+:class:`Upsample2DBatchLast` is a nearest :class:`~graphlab.ops.pooling.Upsample2D`
+that writes its output batch-last for a fused kernel, its only reader.
 """
 
 import numpy as np
@@ -28,8 +31,10 @@ from ..errors import ShapeError
 from ..shapes import fmt, numel
 from ._im2col import ctx_buffer, matmul_nt, needs_grad, scratch, window_pads
 from .base import Attr, Op, get_op
+from .pooling import Upsample2D
 
-__all__ = ["Conv2DMaxPool2D", "CONV2D_MAX_POOL2D"]
+__all__ = ["Conv2DMaxPool2D", "CONV2D_MAX_POOL2D", "Upsample2DBatchLast",
+           "UPSAMPLE2D_BATCH_LAST"]
 
 
 # ---- Conv2DMaxPool2D: geometry and layouts ------------------------------------------
@@ -383,3 +388,32 @@ class Conv2DMaxPool2D(Op):
 
 
 CONV2D_MAX_POOL2D = Conv2DMaxPool2D()
+
+
+# ---- Upsample2D feeding a fused kernel ---------------------------------------------
+
+class Upsample2DBatchLast(Upsample2D):
+    """Nearest Upsample2D whose output is a ``(C, H, W, N)`` array seen as NCHW.
+
+    :func:`graphlab.fuse.fuse_steps` puts it in place of an Upsample2D whose
+    only reader is a fused kernel, which then reads the output as it is
+    (:func:`_batch_last`). Writing runs of N values instead of NCHW's runs of
+    ``scale`` values is also faster in itself (LeNet-5's 8×8 → 32×32, B=256:
+    0.82 ms → 0.04 ms for the upsample and the fused kernel's copy). The
+    values, the vjp (which takes any layout) and everything else are
+    Upsample2D's.
+    """
+
+    name = "Upsample2DBatchLast"
+
+    def forward(self, ctx, x, *, scale, mode):
+        if mode != "nearest":
+            return super().forward(ctx, x, scale=scale, mode=mode)
+        N, C, H, W = x.shape
+        (sh, sw), xt = scale, np.ascontiguousarray(x.transpose(1, 2, 3, 0))
+        out = np.empty((C, H, sh, W, sw, N), x.dtype)
+        out[...] = xt[:, :, None, :, None, :]
+        return _batch_first_view(out.reshape(C, H * sh, W * sw, N))
+
+
+UPSAMPLE2D_BATCH_LAST = Upsample2DBatchLast()
