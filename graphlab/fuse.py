@@ -5,33 +5,41 @@ before the backward pass is planned, so that the planner sees the fused steps
 as ordinary kernels (their ``vjp`` rules) and keeps no value of the chain's
 inner nodes. Assumes a schedule straight from the lowering of a checked graph.
 
-One pattern so far: ``Conv2D → [ReLU →] MaxPool2D`` becomes one
-:class:`~graphlab.ops.fused.Conv2DMaxPool2D` step, when
+One pattern so far: ``Conv2D → [activation →] MaxPool2D or AvgPool2D``, the
+activation ReLU, Tanh or Sigmoid, becomes one
+:class:`~graphlab.ops.fused.Conv2DPool2D` step, when
 
 - the pool's windows are disjoint and flush: stride = kernel, no padding.
-  The max of each window then reads each conv output at most once, so the
-  kernel can compute the conv straight into pool-window blocks and skip the
-  rows and columns that no window covers (the pool's floor division drops
-  them, and they feed nothing else);
-- the conv's output and the ReLU's output are read by nothing but the next
-  step of the chain and are not program outputs, and the pool's ``indices``
-  output is read by nothing and is not an output: the fused step computes
-  neither, so no one may need them.
+  The pool then reads each conv output at most once, so the kernel can
+  compute the conv straight into pool-window blocks and skip the rows and
+  columns that no window covers (the pool's floor division drops them, and
+  they feed nothing else);
+- the conv's output and the activation's output are read by nothing but the
+  next step of the chain and are not program outputs, and a MaxPool2D's
+  ``indices`` output is read by nothing and is not an output: the fused step
+  computes neither, so no one may need them.
 
-Why the fused kernel gives the same numbers: it pools the conv *before* adding
-the bias and applying the ReLU. Rounding is monotone, so for a per-channel
-bias ``b``, ``max_i fl(c_i + b) = fl(max_i c_i + b)`` exactly, and ReLU is
-monotone, so ``max_i relu(z_i) = relu(max_i z_i)``. The gradient is routed to
-the first maximum of the window (row-major, strict ``>``, as PyTorch and
-:class:`~graphlab.ops.pooling.MaxPool2D` do), times ReLU′ of the pooled value
-(0 at 0, as ReLU's own rule). Where the unfused chain's ReLU clamps a whole
-window to 0, its argmax is the window's first position but ReLU′ = 0 there,
-so the gradient is 0 either way. The only differences are float rounding of
-the conv's sums (a GEMM of another shape), and with it, in principle, which of
-two conv values that differ by rounding alone is the maximum; and, for an
-infinite or NaN input, NaN where the unfused conv may give ±∞ (the fused GEMM
-multiplies the input by the zeros around a shifted kernel, 0·∞ = NaN), which
-the program reports as a non-finite value either way.
+Why the fused kernel gives the same numbers. A mean-pool adds the bias and
+applies the activation to every conv output, as the chain does, and adds a
+window's values in the order AvgPool2D does (without an activation it adds
+the bias after the mean, which only rounds differently). A max-pool comes
+*before* the bias and the activation: rounding is monotone, so for a
+per-channel bias ``b``, ``max_i fl(c_i + b) = fl(max_i c_i + b)`` exactly, and
+the three activations are monotone, so ``max_i act(z_i) = act(max_i z_i)``.
+The gradient is routed to the first maximum of the window (row-major, strict
+``>``, as PyTorch and :class:`~graphlab.ops.pooling.MaxPool2D` do), times the
+activation's derivative at the pooled value, as its own rule computes it.
+Where the unfused chain's activation makes a window's values equal (ReLU
+clamping them to 0, tanh or σ rounding them to 1 or 0), its argmax is the
+window's first position and the fused kernel's the largest conv value, but
+the derivative there is 0 (ReLU′(0) = 0, 1 − 1² = 0, σ(1 − σ) = 0), so the
+gradient is 0 either way. The only differences are float rounding of the
+conv's sums (a GEMM of another shape), and with it, in principle, which of
+two conv values that differ by rounding alone is the maximum (for tanh and σ
+also two values that one rounding of the activation makes equal); and, for
+an infinite or NaN input, NaN where the unfused conv may give ±∞ (the fused
+GEMM multiplies the input by the zeros around a shifted kernel, 0·∞ = NaN),
+which the program reports as a non-finite value either way.
 
 Conv stride, padding (also ``"same"`` with an even kernel), dilation and the
 bias may be anything.
@@ -46,7 +54,7 @@ output only a fused kernel reads becomes
 from dataclasses import dataclass, replace
 
 from .lower import Step
-from .ops.fused import CONV2D_MAX_POOL2D, UPSAMPLE2D_BATCH_LAST
+from .ops.fused import CONV2D_POOL2D, UPSAMPLE2D_BATCH_LAST
 from .shapes import window
 
 __all__ = ["FusedStep", "fuse_steps"]
@@ -113,47 +121,53 @@ def fuse_steps(sched):
         chain = _conv_pool_chain(steps, i, producer, private, kept, readers)
         if chain is None:
             continue
-        conv, relu = steps[chain[0]], chain[1] is not None
+        conv, act = steps[chain[0]], chain[1]
         nodes = tuple(steps[j].node for j in chain if j is not None)
         attrs = {k: conv.attrs[k] for k in ("stride", "padding", "dilation")}
-        attrs.update(pool=tuple(pool.attrs["kernel"]), relu=relu)
-        steps[i] = FusedStep(pool.node, CONV2D_MAX_POOL2D, attrs, list(conv.inputs),
+        attrs.update(pool=tuple(pool.attrs["kernel"]), mode=_POOLS[pool.op.name],
+                     act=None if act is None else _ACTIVATIONS[steps[act].op.name])
+        steps[i] = FusedStep(pool.node, CONV2D_POOL2D, attrs, list(conv.inputs),
                              [pool.outputs[0]], list(conv.in_shapes),
                              [pool.out_shapes[0]], fused=nodes)
         dropped.update(j for j in chain[:2] if j is not None)
+        for v in conv.outputs + pool.outputs[1:] + (
+                steps[act].outputs if act is not None else []):
+            sched.shapes.pop(v, None)
+            sched.node_of.pop(v, None)
         x = conv.inputs[0]
         up = producer.get(x)
         if up is not None and private(x, chain[0]) and \
                 steps[up].op.name == "Upsample2D" and steps[up].attrs["mode"] == "nearest":
             steps[up] = replace(steps[up], op=UPSAMPLE2D_BATCH_LAST)
-        for v in conv.outputs + pool.outputs[1:] + (
-                steps[chain[1]].outputs if relu else []):
-            sched.shapes.pop(v, None)
-            sched.node_of.pop(v, None)
     return [s for j, s in enumerate(steps) if j not in dropped]
 
 
+_POOLS = {"MaxPool2D": "max", "AvgPool2D": "avg"}
+_ACTIVATIONS = {"ReLU": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid"}
+
+
 def _conv_pool_chain(steps, i, producer, private, kept, readers):
-    """``(conv index, ReLU index or None, i)`` if step ``i`` ends a fusible
-    Conv2D → [ReLU →] MaxPool2D chain, else None."""
+    """``(conv index, activation index or None, i)`` if step ``i`` ends a
+    fusible Conv2D → [activation →] MaxPool2D or AvgPool2D chain, else None."""
     pool = steps[i]
-    if pool.op.name != "MaxPool2D" or not _disjoint_flush_pool(pool):
+    if pool.op.name not in _POOLS or not _disjoint_flush_pool(pool):
         return None
-    indices = pool.outputs[1]
-    if indices in kept or readers.get(indices):
-        return None
+    if len(pool.outputs) > 1:  # MaxPool2D's indices: nobody may need them
+        indices = pool.outputs[1]
+        if indices in kept or readers.get(indices):
+            return None
     j = producer.get(pool.inputs[0])
     if j is None or not private(pool.inputs[0], i):
         return None
-    relu = None
-    if steps[j].op.name == "ReLU":
-        relu, reader = j, j
+    act = None
+    if steps[j].op.name in _ACTIVATIONS:
+        act, reader = j, j
         j = producer.get(steps[j].inputs[0])
-        if j is None or not private(steps[relu].inputs[0], reader):
+        if j is None or not private(steps[act].inputs[0], reader):
             return None
     if steps[j].op.name != "Conv2D":
         return None
-    return j, relu, i
+    return j, act, i
 
 
 def _disjoint_flush_pool(pool):

@@ -14,7 +14,7 @@ from graphlab.errors import GraphError
 from graphlab.fuse import FusedStep
 from graphlab.lower import lower
 from graphlab.ops import get_op, op_names
-from graphlab.ops.fused import _conv_pool_phased
+from graphlab.ops.fused import _ACTIVATIONS, _conv_pool_phased
 from graphlab.parallel import BatchPlan, chunk_slices
 from graphlab.testing import example_feeds
 
@@ -27,9 +27,9 @@ RTOL = 1e-10
 
 def conv_pool_graph(*, C=2, H=10, W=10, O=3, kernel=3, stride=1, padding=0,
                     dilation=1, bias=True, act="relu", pool=2, pool_stride=None,
-                    pool_padding=0, extra=None):
-    """x → conv → [act →] max-pool, the pool the output; ``extra`` may add
-    readers of the chain's inner values (a function of the builder and refs)."""
+                    pool_padding=0, pool_op="MaxPool2D", extra=None):
+    """x → conv → [act →] pool (max or avg), the pool the output; ``extra`` may
+    add readers of the chain's inner values (a function of the builder and refs)."""
     b = gl.GraphBuilder("conv pool")
     x = b.input("x", ["N", C, H, W])
     h = conv = b.conv2d(x, O, kernel, stride=stride, padding=padding,
@@ -38,8 +38,8 @@ def conv_pool_graph(*, C=2, H=10, W=10, O=3, kernel=3, stride=1, padding=0,
         h = b.relu(conv, name="act")
     elif act:
         h = b.op(act, conv, name="act")
-    p = b.max_pool2d(h, kernel=pool, stride=pool_stride,
-                     padding=pool_padding or None, name="pool")
+    p = b.op(pool_op, h, kernel=pool, stride=pool_stride,
+             padding=pool_padding or None, name="pool")
     outputs = [p]
     if extra:
         outputs += extra(b, {"x": x, "conv": conv, "act": h, "pool": p}) or []
@@ -97,7 +97,8 @@ def test_conv_relu_pool_fuses_into_one_step():
     assert isinstance(step, FusedStep) and step.fused == ("conv", "act", "pool")
     assert step.node == "pool" and step.outputs == ["pool"]
     assert step.inputs == ["x", "conv_w", "conv_b"]
-    assert step.attrs["relu"] is True and step.attrs["pool"] == (2, 2)
+    assert step.attrs["act"] == "relu" and step.attrs["mode"] == "max"
+    assert step.attrs["pool"] == (2, 2)
     assert step.label == "conv → act → pool (fused)"
     # The values the fused step no longer computes are gone from the books.
     for var in ("conv", "act", "pool_indices"):
@@ -122,7 +123,9 @@ def test_pool_padding_that_pads_nothing_fuses(padding):
     ("gaps between windows", {"pool": 2, "pool_stride": 3}),
     ("pool padding", {"pool": 2, "pool_padding": 1}),
     ("pool padding 'same' that pads", {"H": 11, "W": 11, "pool_padding": "same"}),
-    ("another activation", {"act": "Tanh"}),
+    ("an activation it does not know", {"act": "LeakyReLU"}),
+    ("overlapping mean windows", {"pool_op": "AvgPool2D", "pool": 3, "pool_stride": 2}),
+    ("mean-pool padding", {"pool_op": "AvgPool2D", "pool": 2, "pool_padding": 1}),
     ("indices read", {"extra": lambda b, r: [
         b.op("MaxUnpool2D", r["pool"], b.port(r["pool"], "indices"), kernel=2)]}),
     ("indices an output", {"extra": lambda b, r: [b.port(r["pool"], "indices")]}),
@@ -145,12 +148,14 @@ def test_conv_output_read_twice_by_its_relu_only_still_fuses_not():
     assert fused_nodes(b.build()) == []
 
 
-def test_conv1d_and_avg_pool_are_not_fused():
-    b = gl.GraphBuilder("others")
-    x = b.input("x", ["N", 1, 8, 8])
-    p = b.op("AvgPool2D", b.relu(b.conv2d(x, 2, 3)), kernel=2)
-    b.output(p)
-    assert fused_nodes(b.build()) == []
+@pytest.mark.parametrize("pool_op, mode", [("MaxPool2D", "max"), ("AvgPool2D", "avg")])
+@pytest.mark.parametrize("act", [None, "ReLU", "Tanh", "Sigmoid"])
+def test_max_and_mean_pools_fuse_with_every_known_activation(pool_op, mode, act):
+    sched = lower(conv_pool_graph(act=act, pool_op=pool_op), fuse=True)
+    (step,) = sched.forward
+    assert step.fused == (("conv", "act", "pool") if act else ("conv", "pool"))
+    assert step.attrs["mode"] == mode
+    assert step.attrs["act"] == (act.lower() if act else None)
 
 
 def test_lenet5_fuses_both_blocks_and_keeps_the_rest():
@@ -171,17 +176,17 @@ def test_without_fuse_nothing_changes():
 
 
 def test_fused_op_is_not_in_the_catalog():
-    assert "Conv2DMaxPool2D" not in op_names()
+    assert "Conv2DPool2D" not in op_names()
     with pytest.raises(GraphError):
-        get_op("Conv2DMaxPool2D")
+        get_op("Conv2DPool2D")
 
 
 def test_generated_code_names_every_fused_node():
     src = gl.compile(gl.load(sample("lenet5")), fuse=True).source
     fwd, bwd = src.split("def backward")
-    assert "pool1 = _Conv2DMaxPool2D.forward(_C[\"pool1\"], up, conv1_w, conv1_b" in fwd
-    assert "# conv1 → relu1 → pool1 (fused): Conv2DMaxPool2D → N×6×14×14" in fwd
-    assert "# conv2 → relu2 → pool2 (fused): Conv2DMaxPool2D" in bwd
+    assert "pool1 = _Conv2DPool2D.forward(_C[\"pool1\"], up, conv1_w, conv1_b" in fwd
+    assert "# conv1 → relu1 → pool1 (fused): Conv2DPool2D → N×6×14×14" in fwd
+    assert "# conv2 → relu2 → pool2 (fused): Conv2DPool2D" in bwd
     code = "\n".join(line.split("#")[0] for line in src.splitlines())
     assert "relu1" not in code and "pool1_indices" not in code and "conv1 " not in code
 
@@ -207,6 +212,18 @@ CONFIGS = {
     "one input channel": {"C": 1},
     "several input channels": {"C": 4, "O": 5},
     "pool 'same' padding nothing": {"pool_padding": "same"},
+    "tanh, max": {"act": "Tanh"},
+    "sigmoid, max, no bias": {"act": "Sigmoid", "bias": False},
+    "mean": {"pool_op": "AvgPool2D", "act": None},
+    "mean, no bias": {"pool_op": "AvgPool2D", "act": None, "bias": False},
+    "relu, mean": {"pool_op": "AvgPool2D"},
+    "tanh, mean": {"pool_op": "AvgPool2D", "act": "Tanh"},
+    "sigmoid, mean": {"pool_op": "AvgPool2D", "act": "Sigmoid"},
+    "sigmoid, mean, no bias, stride 3 (no phases)": {
+        "pool_op": "AvgPool2D", "act": "Sigmoid", "bias": False, "H": 16, "W": 16,
+        "kernel": 2, "stride": 3},
+    "tanh, mean 3×3, dropped rows": {"pool_op": "AvgPool2D", "act": "Tanh", "H": 12,
+                                     "W": 11, "pool": 3},
 }
 
 
@@ -235,7 +252,7 @@ def test_configs_cover_both_gather_paths():
 
 @pytest.mark.parametrize("name", ["relu, bias", "no relu", "pool 3×3",
                                   "conv stride 3 (no phases)",
-                                  "non-square pool and kernel"])
+                                  "non-square pool and kernel", "tanh, max"])
 def test_ties_go_to_the_first_maximum_as_unfused(name):
     # Integer inputs and weights: conv values are exact integers, many equal.
     rng = np.random.default_rng(7)
@@ -260,6 +277,35 @@ def test_all_negative_windows_under_relu_get_no_gradient():
     assert_same(outs, grads)
     assert not outs[1]["pool"][:, 0].any()
     assert not grads[1]["conv_w"][0].any() and grads[1]["conv_b"][0] == 0
+
+
+def test_saturated_tanh_windows_get_no_gradient_either_way():
+    # Where tanh rounds to 1 the unfused max takes a window's first position
+    # and the fused kernel its largest conv value; tanh′ = 1 − 1² = 0 at both.
+    rng = np.random.default_rng(5)
+    g = conv_pool_graph(C=1, O=2, act="Tanh")
+    progs = [gl.compile(g, dtype="float64", fuse=f) for f in (False, True)]
+    set_params(progs, rng)
+    for p in progs:
+        p.params["conv_b"][...] = [100.0, 0.0]  # channel 0: every window saturated
+    x = rng.standard_normal((2, 1, 10, 10))
+    outs = [p.forward({"x": x}) for p in progs]
+    seed = rng.standard_normal(outs[0]["pool"].shape)
+    grads = [p.backward(seed) for p in progs]
+    assert_same(outs, grads)
+    assert (outs[1]["pool"][:, 0] == 1).all() and not grads[1]["conv_w"][0].any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_activations_give_the_ops_numbers_bit_for_bit(dtype):
+    x = np.concatenate([np.random.default_rng(6).normal(scale=30, size=(3, 500)),
+                        [[np.inf, -np.inf, 0.0] * 2 + [-0.0, 1000.0, -1000.0] * 2]
+                        * 3], axis=1).astype(dtype)
+    for act, op in (("relu", "ReLU"), ("tanh", "Tanh"), ("sigmoid", "Sigmoid")):
+        got = x.copy()
+        _ACTIVATIONS[act][0](got)
+        with np.errstate(all="ignore"):
+            np.testing.assert_array_equal(got, get_op(op).forward(None, x), err_msg=act)
 
 
 def test_two_fused_blocks_in_a_row_lenet5():
@@ -363,7 +409,9 @@ def test_batch_last_upsample_gives_upsample_values_and_gradients():
 
 @pytest.mark.parametrize("name", ["relu, bias", "no relu", "same, even kernel",
                                   "dilation 2", "conv stride 3 (no phases)",
-                                  "non-square pool and kernel"])
+                                  "non-square pool and kernel", "sigmoid, max, no bias",
+                                  "mean", "tanh, mean",
+                                  "sigmoid, mean, no bias, stride 3 (no phases)"])
 def test_fused_gradients_match_finite_differences(name):
     rng = np.random.default_rng(11)
     g = conv_pool_graph(**CONFIGS[name])
@@ -427,7 +475,7 @@ def test_codegen_fuse_flag_prints_the_fused_line():
     out = codegen("--fuse")
     assert out.returncode == 0, out.stderr
     assert "conv1 → relu1 → pool1 (fused)" in out.stdout
-    assert "_Conv2DMaxPool2D.forward(" in out.stdout
+    assert "_Conv2DPool2D.forward(" in out.stdout
     plain = codegen()
     assert plain.returncode == 0 and "(fused)" not in plain.stdout
     assert "_Conv2D.forward(" in plain.stdout

@@ -7,16 +7,17 @@ are not registered: no graph file, palette or ``graphlab ops`` listing can name
 them, and their numbers are those of the chain they replace (see
 :mod:`graphlab.fuse` for why each fusion is exact).
 
-How :class:`Conv2DMaxPool2D` computes (measurements in ``/work/shared/PERF_NOTES.md``
+How :class:`Conv2DPool2D` computes (measurements in ``/work/shared/PERF_NOTES.md``
 and the comments below): the conv outputs that some pool window reads, as
 ``(O, P, M)``: the ``P = ph·pw`` positions of a pool window as contiguous
 blocks of ``M = Hp·Wp·N`` values, one per window and example, batch
-innermost. The max-pool is then ``P − 1`` elementwise maxima over whole blocks
-with a small uint8 argmax, and bias and ReLU come after it, on P times fewer
-values. Conv output rows and columns that no pool window covers are never
-computed. The blocks come from one GEMM, over the input's phases where the
-windows' taps overlap (:func:`_conv_pool_phases`), else over im2col columns
-ordered ``(C·kh·kw, P, M)`` (:func:`_conv_pool_im2col`).
+innermost. A max-pool is then ``P − 1`` elementwise maxima over whole blocks
+with a small uint8 argmax, and bias and activation come after it, on P times
+fewer values; a mean-pool adds the blocks (after bias and activation, if
+there is one). Conv output rows and columns that no pool window covers are
+never computed. The blocks come from one GEMM, over the input's phases where
+the windows' taps overlap (:func:`_conv_pool_phases`), else over im2col
+columns ordered ``(C·kh·kw, P, M)`` (:func:`_conv_pool_im2col`).
 
 Assumes shapes already checked by the ops of the fused chain.
 
@@ -33,11 +34,11 @@ from ._im2col import ctx_buffer, matmul_nt, needs_grad, scratch, window_pads
 from .base import Attr, Op, get_op
 from .pooling import Upsample2D
 
-__all__ = ["Conv2DMaxPool2D", "CONV2D_MAX_POOL2D", "Upsample2DBatchLast",
+__all__ = ["Conv2DPool2D", "CONV2D_POOL2D", "Upsample2DBatchLast",
            "UPSAMPLE2D_BATCH_LAST"]
 
 
-# ---- Conv2DMaxPool2D: geometry and layouts ------------------------------------------
+# ---- Conv2DPool2D: geometry and layouts ---------------------------------------------
 
 def _conv_pool_spans(kernel, stride, dilation, pool):
     """Rows and columns ``(U, V)`` of input that one pool window's conv reads.
@@ -242,36 +243,71 @@ def _conv_pool_col2im(gcols, x_shape, kernel, stride, dilation, pool, pads, hw_p
     return _image_from_batch_last(acc, x_shape, pads)
 
 
-# ---- Conv2DMaxPool2D: forward and vjp ---------------------------------------------
+# ---- Conv2DPool2D: activations, forward and vjp ----------------------------------
 
-def _conv_pool_forward(ctx, x, w, b, stride, padding, dilation, pool, relu):
+def _relu(v):
+    np.maximum(v, 0, out=v)
+
+
+def _tanh(v):
+    np.tanh(v, out=v)
+
+
+def _sigmoid(v):
+    """:func:`~graphlab.ops.activations.sigmoid`'s numbers, in place."""
+    e = scratch("fused_exp", v.shape, v.dtype)
+    np.abs(v, out=e)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    nonneg = scratch("fused_nonneg", v.shape, bool)
+    np.greater_equal(v, 0, out=nonneg)
+    np.add(e, 1, out=v)
+    np.maximum(e, nonneg, out=e)
+    np.divide(e, v, out=v)
+
+
+# Each activation in place, and its derivative from its output (as the
+# activation ops' own vjps: ReLU′(0) = 0, 1 − tanh², σ(1 − σ)).
+_ACTIVATIONS = {
+    "relu": (_relu, lambda out: out > 0),
+    "tanh": (_tanh, lambda out: 1 - out * out),
+    "sigmoid": (_sigmoid, lambda out: out * (1 - out)),
+}
+
+
+def _conv_blocks(ctx, x, w, stride, padding, dilation, pool):
+    """The conv outputs that some pool window reads, ``(O, P, M)`` (scratch): P
+    contiguous blocks, one per position in the pool window, of ``M = Hp·Wp·N``
+    values. Keeps on ``ctx`` what the vjp's GEMMs need."""
     N, C, H, W = x.shape
     O, _, kh, kw = w.shape
     kernel = (kh, kw)
     (Ho, Wo), pads = window_pads((H, W), kernel, stride, padding, dilation)
-    (ph, pw), (Hp, Wp) = pool, (Ho // pool[0], Wo // pool[1])
-    P, M = ph * pw, Hp * Wp * N
-    dtype = np.result_type(x, w)
+    hw_p = (Ho // pool[0], Wo // pool[1])
+    P, M = pool[0] * pool[1], hw_p[0] * hw_p[1] * N
     xt = _batch_last(x, pads, "fused_image")
-    # y: the conv outputs that some window reads, (O, P, M): P contiguous
-    # blocks, one per position in the pool window.
-    y = scratch("fused_blocks", (O, P, M), dtype)
-    ctx.phased = _conv_pool_phased(kernel, stride, dilation, pool)
+    y = scratch("fused_blocks", (O, P, M), np.result_type(x, w))
+    ctx.phased, ctx.pads, ctx.hw_p = _conv_pool_phased(kernel, stride, dilation,
+                                                       pool), pads, hw_p
     if ctx.phased:
         U, V = _conv_pool_spans(kernel, stride, dilation, pool)
         phases = ctx_buffer(ctx, "phases", (C * U * V, M), x.dtype)
-        _conv_pool_phases(xt, kernel, stride, dilation, pool, (Hp, Wp), phases)
+        _conv_pool_phases(xt, kernel, stride, dilation, pool, hw_p, phases)
         frame = _conv_pool_frame(ctx, w, stride, dilation, pool, U, V)
         np.matmul(frame, phases, out=y.reshape(O * P, M))
     else:
         K = C * kh * kw
         cols = ctx_buffer(ctx, "cols", (K, P * M), x.dtype)
-        _conv_pool_im2col(xt, kernel, stride, dilation, pool, (Hp, Wp), cols)
+        _conv_pool_im2col(xt, kernel, stride, dilation, pool, hw_p, cols)
         np.matmul(w.reshape(O, K), cols, out=y.reshape(O, P * M))
-    # Max over the P blocks, before bias and ReLU: max commutes with adding a
-    # per-channel constant and with ReLU (both monotone), so this is exact and
-    # touches P times fewer elements. arg: the block of the first maximum.
-    m = y[:, 0]  # the max accumulates in place: y is scratch
+    return y
+
+
+def _max_blocks(ctx, y):
+    """Max over the P blocks of ``y`` (in place, into ``y[:, 0]``, returned), and
+    ``ctx.arg``: the block of each first maximum."""
+    O, P, M = y.shape
+    m = y[:, 0]
     itype = np.dtype(np.uint8 if P <= 256 else np.int32)
     arg = ctx_buffer(ctx, "arg", (O, M), itype)
     arg.fill(0)
@@ -284,43 +320,83 @@ def _conv_pool_forward(ctx, x, w, b, stride, padding, dilation, pool, relu):
         # (copyto(where=) is 3× slower).
         np.multiply(bigger, itype.type(t), out=step)
         np.maximum(arg, step, out=arg)
-    out = np.empty((O, Hp, Wp, N), dtype)
-    m4 = m.reshape(O, Hp, Wp, N)
-    if b is not None:
-        np.add(m4, b.reshape(O, 1, 1, 1), out=out)
-    else:
-        np.copyto(out, m4)
-    if relu:
-        np.maximum(out, 0, out=out)
-    ctx.pads = pads
-    return _batch_first_view(out)
+    return m
 
 
-def _conv_pool_vjp(ctx, g, out, x, w, b, stride, dilation, pool, relu):
+def _mean_blocks(y, out):
+    """``out`` = the mean of the P blocks of ``y``, summed in the window's
+    row-major order and then scaled, as AvgPool2D does."""
+    np.copyto(out, y[:, 0])
+    for t in range(1, y.shape[1]):
+        out += y[:, t]
+    out *= 1.0 / y.shape[1]
+    return out
+
+
+def _conv_pool_forward(ctx, x, w, b, stride, padding, dilation, pool, mode, act):
+    y = _conv_blocks(ctx, x, w, stride, padding, dilation, pool)
+    O, P, M = y.shape
+    out = np.empty((O, M), y.dtype)
+    bias = None if b is None else b.reshape(O, 1)
+    if mode == "max":
+        # Max over the blocks before bias and activation: max commutes with
+        # adding a per-channel constant and with a monotone activation, so
+        # this is exact and touches P times fewer elements.
+        m = _max_blocks(ctx, y)
+        if bias is not None:
+            np.add(m, bias, out=out)
+        else:
+            np.copyto(out, m)
+        if act:
+            _ACTIVATIONS[act][0](out)
+    elif act:  # a mean of activations: every block gets bias and activation
+        a = ctx_buffer(ctx, "acts", (O, P, M), y.dtype)  # kept for the vjp
+        if bias is not None:
+            np.add(y, bias[:, :, None], out=a)
+        else:
+            np.copyto(a, y)
+        _ACTIVATIONS[act][0](a)
+        _mean_blocks(a, out)
+    else:  # the bias commutes with the mean
+        _mean_blocks(y, out)
+        if bias is not None:
+            out += bias
+    N = x.shape[0]
+    return _batch_first_view(out.reshape((O,) + ctx.hw_p + (N,)))
+
+
+def _conv_pool_vjp(ctx, g, out, x, w, b, stride, dilation, pool, mode, act):
     N, C, H, W = x.shape
     O, _, kh, kw = w.shape
     kernel = (kh, kw)
-    Hp, Wp = g.shape[2:]
+    Hp, Wp = ctx.hw_p
     P, M = pool[0] * pool[1], Hp * Wp * N
     need_x, need_w, need_b = needs_grad(ctx, 3)
     dtype = np.result_type(g, w)
     gt = ctx_buffer(ctx, "g", (O, Hp, Wp, N), dtype)
-    if relu:  # ReLU′(0) = 0: zero where the pooled output is not positive
-        pos = ctx_buffer(ctx, "pos", (O, Hp, Wp, N), bool)
-        np.greater(out.transpose(1, 2, 3, 0), 0, out=pos)
-        np.multiply(g.transpose(1, 2, 3, 0), pos, out=gt)
-    else:
-        np.copyto(gt, g.transpose(1, 2, 3, 0))
+    np.copyto(gt, g.transpose(1, 2, 3, 0))
     gt = gt.reshape(O, M)
-    gb = gt.sum(axis=1) if b is not None and need_b else None
+    if mode == "max" and act:  # the activation's derivative at the pooled value
+        gt *= _ACTIVATIONS[act][1](out.transpose(1, 2, 3, 0).reshape(O, M))
+    gy = scratch("fused_blocks", (O, P, M), dtype)
+    if mode == "max":
+        # Each window's gradient goes to its maximum's block; the others get 0.
+        gb = gt.sum(axis=1) if b is not None and need_b else None
+        if not (need_w or need_x):
+            return None, None, gb
+        hit = ctx_buffer(ctx, "hit", (O, M), bool)
+        for t in range(P):
+            np.equal(ctx.arg, t, out=hit)
+            np.multiply(gt, hit, out=gy[:, t])
+    elif act:  # every block gets 1/P of its window's gradient, times act′
+        np.multiply(_ACTIVATIONS[act][1](ctx.acts), gt[:, None, :], out=gy)
+        gy *= 1.0 / P
+        gb = gy.sum(axis=(1, 2)) if b is not None and need_b else None
+    else:
+        gb = gt.sum(axis=1) if b is not None and need_b else None
+        np.multiply(gt[:, None, :], 1.0 / P, out=gy)
     if not (need_w or need_x):
         return None, None, gb
-    # Each window's gradient goes to its maximum's block; the others get 0.
-    gy = scratch("fused_blocks", (O, P, M), dtype)
-    hit = ctx_buffer(ctx, "hit", (O, M), bool)
-    for t in range(P):
-        np.equal(ctx.arg, t, out=hit)
-        np.multiply(gt, hit, out=gy[:, t])
     gw = gx = None
     if ctx.phased:
         U, V = _conv_pool_spans(kernel, stride, dilation, pool)
@@ -350,10 +426,10 @@ def _conv_pool_vjp(ctx, g, out, x, w, b, stride, dilation, pool, relu):
 
 # ---- the op ------------------------------------------------------------------------
 
-class Conv2DMaxPool2D(Op):
-    """out = MaxPool2D(ReLU?(Conv2D(x, w, b))), pool stride = kernel, no pool padding"""
+class Conv2DPool2D(Op):
+    """out = Pool2D(act?(Conv2D(x, w, b))), pool stride = kernel, no pool padding"""
 
-    name = "Conv2DMaxPool2D"
+    name = "Conv2DPool2D"
     family = "convolution"
     inputs = ("x", "w", "b?")
     outputs = ("out",)
@@ -361,12 +437,14 @@ class Conv2DMaxPool2D(Op):
         "stride": Attr("pair", (1, 1), min=1, doc="the conv's stride"),
         "padding": Attr("padding", (0, 0), n=2, doc="the conv's padding"),
         "dilation": Attr("pair", (1, 1), min=1, doc="the conv's dilation"),
-        "pool": Attr("pair", min=1, doc="the max-pool's kernel and stride"),
-        "relu": Attr("bool", False, doc="a ReLU between conv and pool"),
+        "pool": Attr("pair", min=1, doc="the pool's kernel and stride"),
+        "mode": Attr("str", "max", choices=("max", "avg"), doc="max or mean pool"),
+        "act": Attr("str", None, choices=tuple(_ACTIVATIONS),
+                    doc="the activation between conv and pool, if any"),
     }
     batching, batch_ports = "map", ("x",)
 
-    def shape(self, x, w, b=None, *, stride, padding, dilation, pool, relu):
+    def shape(self, x, w, b=None, *, stride, padding, dilation, pool, mode, act):
         n, o, ho, wo = get_op("Conv2D").shape(x, w, b, stride=stride, padding=padding,
                                               dilation=dilation)
         hw = tuple(s if isinstance(s, str) else s // k for s, k in zip((ho, wo), pool))
@@ -375,11 +453,14 @@ class Conv2DMaxPool2D(Op):
                              f"larger than the conv output {fmt((ho, wo))}")
         return (n, o) + hw
 
-    def forward(self, ctx, x, w, b=None, *, stride, padding, dilation, pool, relu):
-        return _conv_pool_forward(ctx, x, w, b, stride, padding, dilation, pool, relu)
+    def forward(self, ctx, x, w, b=None, *, stride, padding, dilation, pool, mode,
+                act):
+        return _conv_pool_forward(ctx, x, w, b, stride, padding, dilation, pool, mode,
+                                  act)
 
-    def vjp(self, ctx, g, out, x, w, b=None, *, stride, padding, dilation, pool, relu):
-        return _conv_pool_vjp(ctx, g, out, x, w, b, stride, dilation, pool, relu)
+    def vjp(self, ctx, g, out, x, w, b=None, *, stride, padding, dilation, pool, mode,
+            act):
+        return _conv_pool_vjp(ctx, g, out, x, w, b, stride, dilation, pool, mode, act)
 
     def macs(self, in_shapes, out_shapes, *, pool, **attrs):
         # Only the conv outputs that some pool window reads are computed.
@@ -387,7 +468,7 @@ class Conv2DMaxPool2D(Op):
         return numel(out[2:]) * pool[0] * pool[1] * numel(in_shapes[1])
 
 
-CONV2D_MAX_POOL2D = Conv2DMaxPool2D()
+CONV2D_POOL2D = Conv2DPool2D()
 
 
 # ---- Upsample2D feeding a fused kernel ---------------------------------------------
