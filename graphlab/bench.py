@@ -128,4 +128,4 @@ def add_bench_command(command):
                    help="threads to cut each batch over (a number, or auto: one "
                         "per core)")
     c.add_argument("--no-fuse", action="store_true",
-                   help="one kernel per node, no fused conv → ReLU → max-pool")
+                   help="one kernel per node, no fused conv → activation → pool")

@@ -251,7 +251,7 @@ def _parser():
     c = command("codegen", cmd_codegen, "print the generated forward/backward source")
     c.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     c.add_argument("--fuse", action="store_true",
-                   help="fused kernels where a chain allows (conv → ReLU → max-pool)")
+                   help="fused kernels where a chain allows (conv → activation → pool)")
     command("ops", cmd_ops, "list every op by family", file=False)
     # Commands that live beside the feature they drive.
     from .bench import add_bench_command

@@ -134,10 +134,9 @@ def fuse_steps(sched):
                 steps[act].outputs if act is not None else []):
             sched.shapes.pop(v, None)
             sched.node_of.pop(v, None)
-        x = conv.inputs[0]
-        up = producer.get(x)
-        if up is not None and private(x, chain[0]) and \
-                steps[up].op.name == "Upsample2D" and steps[up].attrs["mode"] == "nearest":
+        up = producer.get(conv.inputs[0])
+        if up is not None and private(conv.inputs[0], chain[0]) and \
+                _nearest_upsample(steps[up]):
             steps[up] = replace(steps[up], op=UPSAMPLE2D_BATCH_LAST)
     return [s for j, s in enumerate(steps) if j not in dropped]
 
@@ -168,6 +167,10 @@ def _conv_pool_chain(steps, i, producer, private, kept, readers):
     if steps[j].op.name != "Conv2D":
         return None
     return j, act, i
+
+
+def _nearest_upsample(step):
+    return step.op.name == "Upsample2D" and step.attrs["mode"] == "nearest"
 
 
 def _disjoint_flush_pool(pool):

@@ -271,7 +271,7 @@ class Trainer:
         :mod:`graphlab.parallel`); ``"auto"``: one per core. Default 1: on
         two cores, fused kernels with BLAS's own threads ran faster.
     fuse : bool
-        Run fused kernels (conv → ReLU → max-pool) where the graph allows
+        Run fused kernels (conv → activation → pool) where the graph allows
         (default true; see :mod:`graphlab.fuse`).
 
     Examples
