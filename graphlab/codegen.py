@@ -104,7 +104,7 @@ def emit(sched, *, checked=False):
         lines.append(_line(f'{v} = _P["{node}"]', f"{node}: Constant"))
     last_use = _last_uses(sched)
     for i, step in enumerate(sched.forward):
-        comment = f"{_label(step)}: {step.op.name} → {fmt(step.out_shapes[0])}"
+        comment = f"{_label(step)}: {_title(step.op)} → {fmt(step.out_shapes[0])}"
         lines.append(_line(_forward_line(step), comment))
         if checked:
             for v in step.outputs:
@@ -130,6 +130,12 @@ def emit(sched, *, checked=False):
     return "\n".join(lines) + "\n"
 
 
+def _title(op):
+    """How a line comment names an op: its ``title`` if it has one (a lowering
+    variant of a catalog op), else its name."""
+    return getattr(op, "title", None) or op.name
+
+
 def _label(step):
     """The node a step runs, or the nodes of a fused chain (``FusedStep.label``)."""
     return getattr(step, "label", step.node)
@@ -153,7 +159,7 @@ def _last_uses(sched):
 
 def _backward_lines(gstep, assigned):
     step, op = gstep.step, gstep.step.op
-    comment = f"{_label(step)}: {op.name}"
+    comment = f"{_label(step)}: {_title(op)}"
     lines = []
     if uses_templates(gstep):
         single_g = gstep.grads_in[0]

@@ -187,6 +187,7 @@ def test_generated_code_names_every_fused_node():
     assert "pool1 = _Conv2DPool2D.forward(_C[\"pool1\"], up, conv1_w, conv1_b" in fwd
     assert "# conv1 → relu1 → pool1 (fused): Conv2DPool2D → N×6×14×14" in fwd
     assert "# conv2 → relu2 → pool2 (fused): Conv2DPool2D" in bwd
+    assert "# up: Upsample2D, batch-last → N×1×32×32" in fwd
     code = "\n".join(line.split("#")[0] for line in src.splitlines())
     assert "relu1" not in code and "pool1_indices" not in code and "conv1 " not in code
 

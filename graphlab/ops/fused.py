@@ -486,6 +486,7 @@ class Upsample2DBatchLast(Upsample2D):
     """
 
     name = "Upsample2DBatchLast"
+    title = "Upsample2D, batch-last"  # for the generated code's comments
 
     def forward(self, ctx, x, *, scale, mode):
         if mode != "nearest":
