@@ -275,10 +275,11 @@ _ACTIVATIONS = {
 }
 
 
-def _conv_blocks(ctx, x, w, stride, padding, dilation, pool):
-    """The conv outputs that some pool window reads, ``(O, P, M)`` (scratch): P
-    contiguous blocks, one per position in the pool window, of ``M = Hp·Wp·N``
-    values. Keeps on ``ctx`` what the vjp's GEMMs need."""
+def _conv_blocks(ctx, x, w, stride, padding, dilation, pool, keep=False):
+    """The conv outputs that some pool window reads, ``(O, P, M)``: P contiguous
+    blocks, one per position in the pool window, of ``M = Hp·Wp·N`` values; in
+    scratch, or with ``keep`` in a buffer of ``ctx`` (``ctx.acts``). Keeps on
+    ``ctx`` what the vjp's GEMMs need."""
     N, C, H, W = x.shape
     O, _, kh, kw = w.shape
     kernel = (kh, kw)
@@ -286,7 +287,9 @@ def _conv_blocks(ctx, x, w, stride, padding, dilation, pool):
     hw_p = (Ho // pool[0], Wo // pool[1])
     P, M = pool[0] * pool[1], hw_p[0] * hw_p[1] * N
     xt = _batch_last(x, pads, "fused_image")
-    y = scratch("fused_blocks", (O, P, M), np.result_type(x, w))
+    dtype = np.result_type(x, w)
+    y = ctx_buffer(ctx, "acts", (O, P, M), dtype) if keep else \
+        scratch("fused_blocks", (O, P, M), dtype)
     ctx.phased, ctx.pads, ctx.hw_p = _conv_pool_phased(kernel, stride, dilation,
                                                        pool), pads, hw_p
     if ctx.phased:
@@ -334,7 +337,9 @@ def _mean_blocks(y, out):
 
 
 def _conv_pool_forward(ctx, x, w, b, stride, padding, dilation, pool, mode, act):
-    y = _conv_blocks(ctx, x, w, stride, padding, dilation, pool)
+    # A mean of activations keeps them for the vjp: the GEMM writes there.
+    keep = mode == "avg" and act is not None
+    y = _conv_blocks(ctx, x, w, stride, padding, dilation, pool, keep)
     O, P, M = y.shape
     out = np.empty((O, M), y.dtype)
     bias = None if b is None else b.reshape(O, 1)
@@ -350,13 +355,10 @@ def _conv_pool_forward(ctx, x, w, b, stride, padding, dilation, pool, mode, act)
         if act:
             _ACTIVATIONS[act][0](out)
     elif act:  # a mean of activations: every block gets bias and activation
-        a = ctx_buffer(ctx, "acts", (O, P, M), y.dtype)  # kept for the vjp
         if bias is not None:
-            np.add(y, bias[:, :, None], out=a)
-        else:
-            np.copyto(a, y)
-        _ACTIVATIONS[act][0](a)
-        _mean_blocks(a, out)
+            y += bias[:, :, None]
+        _ACTIVATIONS[act][0](y)
+        _mean_blocks(y, out)
     else:  # the bias commutes with the mean
         _mean_blocks(y, out)
         if bias is not None:
@@ -369,7 +371,7 @@ def _conv_pool_vjp(ctx, g, out, x, w, b, stride, dilation, pool, mode, act):
     N, C, H, W = x.shape
     O, _, kh, kw = w.shape
     kernel = (kh, kw)
-    Hp, Wp = ctx.hw_p
+    Hp, Wp = g.shape[2:]
     P, M = pool[0] * pool[1], Hp * Wp * N
     need_x, need_w, need_b = needs_grad(ctx, 3)
     dtype = np.result_type(g, w)
