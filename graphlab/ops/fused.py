@@ -266,12 +266,33 @@ def _sigmoid(v):
     np.divide(e, v, out=v)
 
 
-# Each activation in place, and its derivative from its output (as the
-# activation ops' own vjps: ReLU′(0) = 0, 1 − tanh², σ(1 − σ)).
+def _relu_grad(out, g, dest):
+    mask = scratch("fused_mask", out.shape, bool)
+    np.greater(out, 0, out=mask)  # ReLU′(0) = 0
+    np.multiply(g, mask, out=dest)
+
+
+def _tanh_grad(out, g, dest):
+    d = scratch("fused_deriv", out.shape, out.dtype)
+    np.multiply(out, out, out=d)
+    np.subtract(1, d, out=d)
+    np.multiply(g, d, out=dest)
+
+
+def _sigmoid_grad(out, g, dest):
+    d = scratch("fused_deriv", out.shape, out.dtype)
+    np.subtract(1, out, out=d)
+    d *= out
+    np.multiply(g, d, out=dest)
+
+
+# Each activation in place, and ``dest = g·act′`` from its output ``out`` (as
+# the activation ops' own vjps: ReLU′(0) = 0, 1 − tanh², σ(1 − σ)); ``g`` may
+# broadcast, and be ``dest`` itself.
 _ACTIVATIONS = {
-    "relu": (_relu, lambda out: out > 0),
-    "tanh": (_tanh, lambda out: 1 - out * out),
-    "sigmoid": (_sigmoid, lambda out: out * (1 - out)),
+    "relu": (_relu, _relu_grad),
+    "tanh": (_tanh, _tanh_grad),
+    "sigmoid": (_sigmoid, _sigmoid_grad),
 }
 
 
@@ -379,7 +400,7 @@ def _conv_pool_vjp(ctx, g, out, x, w, b, stride, dilation, pool, mode, act):
     np.copyto(gt, g.transpose(1, 2, 3, 0))
     gt = gt.reshape(O, M)
     if mode == "max" and act:  # the activation's derivative at the pooled value
-        gt *= _ACTIVATIONS[act][1](out.transpose(1, 2, 3, 0).reshape(O, M))
+        _ACTIVATIONS[act][1](out.transpose(1, 2, 3, 0).reshape(O, M), gt, gt)
     gy = scratch("fused_blocks", (O, P, M), dtype)
     if mode == "max":
         # Each window's gradient goes to its maximum's block; the others get 0.
@@ -391,8 +412,8 @@ def _conv_pool_vjp(ctx, g, out, x, w, b, stride, dilation, pool, mode, act):
             np.equal(ctx.arg, t, out=hit)
             np.multiply(gt, hit, out=gy[:, t])
     elif act:  # every block gets 1/P of its window's gradient, times act′
-        np.multiply(_ACTIVATIONS[act][1](ctx.acts), gt[:, None, :], out=gy)
-        gy *= 1.0 / P
+        gt *= 1.0 / P
+        _ACTIVATIONS[act][1](ctx.acts, gt[:, None, :], gy)
         gb = gy.sum(axis=(1, 2)) if b is not None and need_b else None
     else:
         gb = gt.sum(axis=1) if b is not None and need_b else None
