@@ -226,18 +226,21 @@ class Program:
         """
         fed = self.feeds_for(feeds)
         self._cuts = self._cuts_for(fed)
-        if self._cuts is None:
-            with np.errstate(all="ignore"):
-                outs = self._ns["forward"](fed)
-            outputs = {k: np.asarray(v) for k, v in outs.items()}
-        else:
-            outputs = self._forward_cut(fed)
+        outputs = self._run("forward", fed, self._forward_cut)
         self._loss_value = next(iter(outputs.values()), None)
         self._ran = True
         for ref, value in outputs.items():
             if value.dtype.kind == "f" and not np.isfinite(value).all():
                 self._locate_nonfinite(fed)
         return outputs
+
+    def _run(self, fn, arg, run_cut):
+        """``{name: ndarray}`` from the generated function ``fn`` on ``arg``; with
+        the batch cut into chunks, from ``run_cut(arg)``."""
+        if self._cuts is not None:
+            return run_cut(arg)
+        with np.errstate(all="ignore"):
+            return {k: np.asarray(v) for k, v in self._ns[fn](arg).items()}
 
     def _locate_nonfinite(self, fed):
         if self._checked is None:
@@ -276,12 +279,7 @@ class Program:
         seed = np.asarray(seed, dtype=self.dtype)
         if seed.shape != np.shape(loss_value):
             seed = np.broadcast_to(seed, np.shape(loss_value)).astype(self.dtype)
-        if self._cuts is None:
-            with np.errstate(all="ignore"):
-                grads = self._ns["backward"](seed)
-            grads = {k: np.asarray(v) for k, v in grads.items()}
-        else:
-            grads = self._backward_cut(seed)
+        grads = self._run("backward", seed, self._backward_cut)
         # One reduction per gradient finds NaN and ±∞ (they survive it); only
         # then is each gradient checked element by element.
         with np.errstate(all="ignore"):
