@@ -311,8 +311,8 @@ def _conv_blocks(ctx, x, w, stride, padding, dilation, pool, keep=False):
     dtype = np.result_type(x, w)
     y = ctx_buffer(ctx, "acts", (O, P, M), dtype) if keep else \
         scratch("fused_blocks", (O, P, M), dtype)
-    ctx.phased, ctx.pads, ctx.hw_p = _conv_pool_phased(kernel, stride, dilation,
-                                                       pool), pads, hw_p
+    ctx.phased = _conv_pool_phased(kernel, stride, dilation, pool)
+    ctx.pads, ctx.hw_p = pads, hw_p
     if ctx.phased:
         U, V = _conv_pool_spans(kernel, stride, dilation, pool)
         phases = ctx_buffer(ctx, "phases", (C * U * V, M), x.dtype)
@@ -402,24 +402,22 @@ def _conv_pool_vjp(ctx, g, out, x, w, b, stride, dilation, pool, mode, act):
     if mode == "max" and act:  # the activation's derivative at the pooled value
         _ACTIVATIONS[act][1](out.transpose(1, 2, 3, 0).reshape(O, M), gt, gt)
     gy = scratch("fused_blocks", (O, P, M), dtype)
-    if mode == "max":
-        # Each window's gradient goes to its maximum's block; the others get 0.
-        gb = gt.sum(axis=1) if b is not None and need_b else None
-        if not (need_w or need_x):
-            return None, None, gb
+    want_b = b is not None and need_b
+    if mode == "avg" and act:  # every block: 1/P of its window's gradient, × act′
+        gt *= 1.0 / P
+        _ACTIVATIONS[act][1](ctx.acts, gt[:, None, :], gy)
+        gb = gy.sum(axis=(1, 2)) if want_b else None
+    else:  # the bias comes after the pool: its gradient is the output's
+        gb = gt.sum(axis=1) if want_b else None
+    if not (need_w or need_x):
+        return None, None, gb
+    if mode == "max":  # to each window's maximum's block; the others get 0
         hit = ctx_buffer(ctx, "hit", (O, M), bool)
         for t in range(P):
             np.equal(ctx.arg, t, out=hit)
             np.multiply(gt, hit, out=gy[:, t])
-    elif act:  # every block gets 1/P of its window's gradient, times act′
-        gt *= 1.0 / P
-        _ACTIVATIONS[act][1](ctx.acts, gt[:, None, :], gy)
-        gb = gy.sum(axis=(1, 2)) if b is not None and need_b else None
-    else:
-        gb = gt.sum(axis=1) if b is not None and need_b else None
+    elif not act:
         np.multiply(gt[:, None, :], 1.0 / P, out=gy)
-    if not (need_w or need_x):
-        return None, None, gb
     gw = gx = None
     if ctx.phased:
         U, V = _conv_pool_spans(kernel, stride, dilation, pool)
