@@ -27,8 +27,9 @@ __all__ = ["Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "LogSoftmax
 
 # ---- kernels shared with other families ----------------------------------------------
 
-def sigmoid(x):
-    """σ(x) = 1 / (1 + e^(−x)), elementwise, without overflow.
+def sigmoid(x, out=None):
+    """σ(x) = 1 / (1 + e^(−x)), elementwise, without overflow; into ``out`` if
+    given (it may be ``x``: the fused kernels apply it in place).
 
     Computed as 1/(1 + e^(−|x|)) for x ≥ 0 and e^(−|x|)/(1 + e^(−|x|)) below,
     so that the exponential is at most 1 and small values keep their relative
@@ -46,7 +47,7 @@ def sigmoid(x):
     e = np.exp(-np.abs(x))
     # max(e, x ≥ 0) is where(x ≥ 0, 1, e) (as 0 < e ≤ 1), bit for bit, NaN
     # included, without np.where's branches on a random mask (4× faster).
-    return np.maximum(e, x >= 0) / (1 + e)
+    return np.divide(np.maximum(e, x >= 0), 1 + e, out=out)
 
 
 def softmax(x, axis=-1):

@@ -31,6 +31,7 @@ from numpy.lib.stride_tricks import as_strided
 from ..errors import ShapeError
 from ..shapes import fmt, numel
 from ._im2col import ctx_buffer, matmul_nt, needs_grad, scratch, window_pads
+from .activations import sigmoid
 from .base import Attr, Op, get_op
 from .pooling import Upsample2D
 
@@ -254,16 +255,7 @@ def _tanh(v):
 
 
 def _sigmoid(v):
-    """:func:`~graphlab.ops.activations.sigmoid`'s numbers, in place."""
-    e = scratch("fused_exp", v.shape, v.dtype)
-    np.abs(v, out=e)
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    nonneg = scratch("fused_nonneg", v.shape, bool)
-    np.greater_equal(v, 0, out=nonneg)
-    np.add(e, 1, out=v)
-    np.maximum(e, nonneg, out=e)
-    np.divide(e, v, out=v)
+    sigmoid(v, out=v)  # the Sigmoid op's numbers
 
 
 def _relu_grad(out, g, dest):
