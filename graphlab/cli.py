@@ -262,6 +262,8 @@ def _parser():
     add_train_command(command)
     add_bench_command(command)
     add_test_command(command)
+    from .generate import add_generate_command
+    add_generate_command(command)
     return p
 
 

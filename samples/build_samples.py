@@ -9,6 +9,7 @@ import os
 import sys
 
 import graphlab as gl
+from graphlab.data import read_text, text_vocab
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -164,6 +165,42 @@ def autoencoder_digits():
     return b.build()
 
 
+def _text_data(path, seq_len):
+    """A ``text:`` data section whose vocabulary is the text's characters."""
+    text = read_text(os.path.join(HERE, path))
+    return {"dataset": f"text:{path}", "seq_len": seq_len,
+            "vocab": text_vocab(text), "feeds": {"x": "inputs", "y": "targets"},
+            "test_fraction": 0.1}
+
+
+def _char_rnn(title, path, seq_len, embed, hidden, epochs, lr, batch_size):
+    data = _text_data(path, seq_len)
+    V = len(data["vocab"])
+    b = gl.GraphBuilder(f"character-level LSTM language model: {title}")
+    x = b.input("x", ["N", seq_len], dtype="int64")
+    y = b.input("y", ["N", seq_len], dtype="int64")
+    e = b.embedding(x, V, embed, name="embed")
+    cell = b.lstm(e, hidden, name="lstm")
+    logits = b.linear(b.port(cell, "y"), V, name="fc")  # every time step
+    _classifier_tail(b, logits, y)
+    b.train(loss="loss", data=data,
+            optimizer={"type": "adam", "lr": lr, "schedule": {"type": "cosine"}},
+            batch_size=batch_size, epochs=epochs, metrics=["accuracy"], clip_norm=5.0)
+    return b.build()
+
+
+def char_rnn():
+    """Embedding → LSTM → Linear at every step on tiny-shakespeare (many-to-many)."""
+    return _char_rnn("tiny-shakespeare", "data/tinyshakespeare.txt", seq_len=64,
+                     embed=32, hidden=128, epochs=3, lr=0.005, batch_size=32)
+
+
+def char_rnn_tang():
+    """The same model on Tang poems: it writes (traditional) Chinese verse."""
+    return _char_rnn("Tang poems", "data/tang_poems.txt", seq_len=32, embed=64,
+                     hidden=128, epochs=20, lr=0.005, batch_size=32)
+
+
 SAMPLES = {
     "sigmoid_neuron": sigmoid_neuron,
     "neuron": neuron,
@@ -175,6 +212,8 @@ SAMPLES = {
     "lstm_digits": lambda: _recurrent_digits("LSTM", epochs=20, lr=0.01),
     "gru_digits": lambda: _recurrent_digits("GRU", epochs=20, lr=0.01),
     "autoencoder_digits": autoencoder_digits,
+    "char_rnn": char_rnn,
+    "char_rnn_tang": char_rnn_tang,
 }
 
 

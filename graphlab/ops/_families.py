@@ -7,5 +7,6 @@ from . import linalg  # noqa: F401
 from . import conv  # noqa: F401
 from . import pooling  # noqa: F401
 from . import regularisation  # noqa: F401
+from . import sequence  # noqa: F401
 from . import recurrent  # noqa: F401
 from . import losses  # noqa: F401
