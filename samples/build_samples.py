@@ -9,7 +9,7 @@ import os
 import sys
 
 import graphlab as gl
-from graphlab.data import read_text, text_vocab
+from graphlab.data import REVERSE_VOCAB, read_text, text_vocab
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -201,6 +201,30 @@ def char_rnn_tang():
                      hidden=128, epochs=20, lr=0.005, batch_size=32)
 
 
+def seq2seq_reverse(hidden=128, epochs=12):
+    """Encoder–decoder: an LSTM reads the digits, its final h and c start a
+    second LSTM that writes them reversed (teacher forcing while training)."""
+    V = len(REVERSE_VOCAB)
+    b = gl.GraphBuilder("sequence to sequence: reverse a string of 5 to 10 digits")
+    src = b.input("source", ["N", 10], dtype="int64")
+    dec_in = b.input("decoder_in", ["N", 11], dtype="int64")
+    dec_out = b.input("decoder_out", ["N", 11], dtype="int64")
+    table = b.parameter("embed_w", [V, 16], init="uniform")
+    enc = b.lstm(b.embedding(src, V, 16, weight=table, name="enc_embed"), hidden,
+                 name="encoder")
+    dec = b.lstm(b.embedding(dec_in, V, 16, weight=table, name="dec_embed"), hidden,
+                 h0=b.port(enc, "h"), c0=b.port(enc, "c"), name="decoder")
+    logits = b.linear(b.port(dec, "y"), V, name="fc")
+    _classifier_tail(b, logits, dec_out)
+    b.train(loss="loss", data={"dataset": "reverse", "n": 20000, "seed": 0,
+                               "feeds": {"source": "source", "decoder_in": "decoder_in",
+                                         "decoder_out": "decoder_out"},
+                               "test_fraction": 0.1},
+            optimizer={"type": "adam", "lr": 0.01, "schedule": {"type": "cosine"}},
+            batch_size=64, epochs=epochs, metrics=["accuracy"], clip_norm=5.0)
+    return b.build()
+
+
 SAMPLES = {
     "sigmoid_neuron": sigmoid_neuron,
     "neuron": neuron,
@@ -214,6 +238,7 @@ SAMPLES = {
     "autoencoder_digits": autoencoder_digits,
     "char_rnn": char_rnn,
     "char_rnn_tang": char_rnn_tang,
+    "seq2seq_reverse": seq2seq_reverse,
 }
 
 
