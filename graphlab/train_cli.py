@@ -17,6 +17,9 @@ def cmd_train(args, ctx):
     if g.train is None:
         raise TrainingError("the graph has no \"train\" section (loss, data, "
                             "optimizer, batch_size, epochs): add one to train it")
+    section = g.train
+    if args.no_clip:  # this run only: the file keeps its clip_norm
+        g.train = {k: v for k, v in section.items() if k != "clip_norm"}
     trainer = Trainer(g, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       seed=args.seed, progress=not args.json, dtype=args.dtype,
                       checkpoint=args.checkpoint, resume=args.resume, fresh=args.fresh,
@@ -25,6 +28,7 @@ def cmd_train(args, ctx):
         ctx.warn(f"training continues from the parameters in {g.params_file} (the "
                  "file's \"params\"); --fresh starts from new ones")
     history = trainer.fit()
+    g.train = section
     f = history.final
     lines = []
     if history.stopped == "interrupted":
@@ -91,6 +95,9 @@ def add_train_command(command):
     c.add_argument("--fresh", action="store_true",
                    help="start from new parameters, not those FILE's \"params\" "
                    "names")
+    c.add_argument("--no-clip", action="store_true",
+                   help="train without the file's clip_norm (to see gradients "
+                   "explode)")
     c.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     c.add_argument("--threads", type=int, metavar="T",
                    help="BLAS threads (default: BLAS's own; 1 on a busy machine)")

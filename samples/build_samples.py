@@ -201,7 +201,7 @@ def char_rnn_tang():
                      hidden=128, epochs=20, lr=0.005, batch_size=32)
 
 
-def seq2seq_reverse(hidden=128, epochs=12):
+def seq2seq_reverse(hidden=128, epochs=3):
     """Encoder–decoder: an LSTM reads the digits, its final h and c start a
     second LSTM that writes them reversed (teacher forcing while training)."""
     V = len(REVERSE_VOCAB)
@@ -225,6 +225,22 @@ def seq2seq_reverse(hidden=128, epochs=12):
     return b.build()
 
 
+def rnn_exploding():
+    """A plain tanh RNN reading each digit as 64 pixels, one per step, whose
+    W_hh starts with σ_max ≈ 2.8: without clip_norm its gradients explode and
+    it does not learn; with it, it does (run it with and without --no-clip)."""
+    b = gl.GraphBuilder("exploding gradients: a tanh RNN over 64 pixels, clipped")
+    x = b.input("x", ["N", 64, 1])
+    y = b.input("y", ["N"], dtype="int64")
+    cell = b.rnn(x, 64, name="rnn")
+    b.graph.set_attr("rnn_w_hh", "init", "he_normal")  # N(0, 2/64): σ_max ≈ 2√2
+    logits = b.linear(b.port(cell, "h"), 10, name="fc")
+    _classifier_tail(b, logits, y)
+    b.train(loss="loss", data=DIGITS, optimizer={"type": "sgd", "lr": 0.1},
+            batch_size=32, epochs=20, metrics=["accuracy"], clip_norm=1.0)
+    return b.build()
+
+
 SAMPLES = {
     "sigmoid_neuron": sigmoid_neuron,
     "neuron": neuron,
@@ -239,6 +255,7 @@ SAMPLES = {
     "char_rnn": char_rnn,
     "char_rnn_tang": char_rnn_tang,
     "seq2seq_reverse": seq2seq_reverse,
+    "rnn_exploding": rnn_exploding,
 }
 
 
