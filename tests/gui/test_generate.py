@@ -1,6 +1,8 @@
 """The training dock's Generate box, and the stepper and unroll view on the
 sequence samples."""
 
+import os
+
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QDoubleSpinBox, QLineEdit, QPlainTextEdit, QPushButton,
@@ -8,7 +10,7 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QLineEdit, QPlainTextEdit, QPushB
 
 from gui.training import open_training
 
-from .conftest import sample
+from .conftest import ROOT, sample
 
 
 def _box(w):
@@ -67,8 +69,15 @@ def test_stepper_walks_the_char_rnn_sample(make_window):
     assert st.explanation.grads["embed_w"].shape == (65, 32)
 
 
-def test_unroll_view_on_the_seq2seq_decoder(make_window):
-    w = make_window(sample("seq2seq_reverse"))
+def test_unroll_view_on_the_seq2seq_encoder(make_window, tmp_path):
+    # The sample's graph as build_samples makes it, with 16 units instead of
+    # 128: unrolling takes one Jacobian per state unit and step.
+    import runpy
+    import graphlab as gl
+    build = runpy.run_path(os.path.join(ROOT, "samples", "build_samples.py"))
+    path = tmp_path / "seq2seq.graph.json"
+    gl.save(build["seq2seq_reverse"](hidden=16), path)
+    w = make_window(str(path))
     st = w.open_stepper()
     assert st.unroll("encoder")
     assert st.unroll_table.rowCount() == st.unrolled.T == 10
