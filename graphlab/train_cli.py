@@ -64,6 +64,15 @@ def cmd_train(args, ctx):
            "history": [{k: e[k] for k in ("loss", "accuracy", "test_loss",
                                           "test_accuracy", "lr")}
                        for e in history.epochs]}
+    spec = section.get("data") or {}
+    if str(spec.get("dataset")).startswith("text:") and not trainer.held_out_is_train:
+        # The baseline a language model must beat, on the same held-out text.
+        from .data import bigram_loss, text_split
+        train, test, vocab = text_split(spec, os.path.dirname(os.path.abspath(
+            args.file)))
+        obj["bigram_loss"] = bigram = bigram_loss(train, test, len(vocab))
+        lines.append(f"a character bigram model scores {bigram:.4f} on the same "
+                     f"held-out text: this model {f['test_loss'] / bigram:.2f}× that")
     ctx.emit(obj, "\n".join(lines))
     return 130 if history.stopped == "interrupted" else 0
 

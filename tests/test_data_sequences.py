@@ -132,3 +132,28 @@ def _char_model(V, spec, hidden=8):
     b.train(loss="loss", data=spec, optimizer={"type": "adam", "lr": 0.01},
             batch_size=8, epochs=1)
     return b.build()
+
+
+def test_train_command_prints_the_bigram_baseline(corpus):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    vocab = data.text_vocab(TEXT)
+    path = corpus.parent / "m.graph.json"
+    gl.save(_char_model(len(vocab), _spec(corpus, vocab=vocab, test_fraction=0.2)),
+            path)
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-m", "graphlab", "train", str(path),
+                        "--epochs", "1", "--json"], cwd=root, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    obj = json.loads(r.stdout)
+    train, test, _ = data.text_split(_spec(corpus, vocab=vocab, test_fraction=0.2),
+                                     corpus.parent)
+    assert obj["bigram_loss"] == pytest.approx(data.bigram_loss(train, test,
+                                                                len(vocab)))
+    r = subprocess.run([sys.executable, "-m", "graphlab", "train", str(path),
+                        "--epochs", "1"], cwd=root, capture_output=True, text=True,
+                       timeout=300)
+    assert "a character bigram model scores" in r.stdout
