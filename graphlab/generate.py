@@ -21,6 +21,7 @@ A character model (``text:`` dataset) decodes with its train section's
 
 import json
 import math
+import os
 import sys
 import time
 
@@ -53,10 +54,8 @@ def vocabulary(graph):
     if name.startswith("text:"):
         if spec.get("vocab"):
             return spec["vocab"]
-        import os
         base = os.path.dirname(getattr(graph, "path", None) or "./x")
-        return datasets.text_vocab(datasets.read_text(
-            datasets._text_path(name, base)))
+        return datasets.text_vocab(datasets.read_text(datasets.text_path(name, base)))
     return None
 
 
@@ -131,10 +130,6 @@ class Generator:
         shapes = g.analyse().shapes
         self.hidden = shapes[dec][1][-1]
         self.vocab = vocabulary(g)
-        self.classes = shapes[logits_node][
-            g.node(logits_node).output_ports.index(
-                self.logits_ref.partition(":")[2] or g.node(logits_node).output_ports[0])
-        ][-1]
         # Encoder–decoder: the decoder's initial states come from the graph.
         self.encoder_refs = {p: _ref(g, edges[p]) for p in self.state_ports
                              if p in edges and g.node(edges[p].src).op != "Input"}
@@ -194,12 +189,13 @@ class Generator:
         prog = Program(g, dtype=dtype, training=False, grad=False, outputs=outputs)
         return prog, inputs
 
-    # ---- parameters and state ----------------------------------------------------------
+    # ---- parameters and state ------------------------------------------------------
     def load_params(self, params):
         """Copy trained values (``{node id: array}``) into the programs."""
         for prog in (self.step_program, self.encoder):
             if prog is not None:
-                prog.load_state_dict({k: v for k, v in params.items() if k in prog.params})
+                prog.load_state_dict({k: v for k, v in params.items()
+                                      if k in prog.params})
 
     def initial_state(self, source=None):
         """``{port: array 1×H}``: zeros, or the encoder's states for ``source``."""
@@ -224,7 +220,7 @@ class Generator:
         return logits, {p: out[ref] for p, ref in zip(self.state_ports,
                                                       self.outputs[1:])}
 
-    # ---- tokens and text -----------------------------------------------------------------
+    # ---- tokens and text -----------------------------------------------------------
     def encode(self, text):
         """Token indices of ``text`` (``GraphlabError`` for unknown characters)."""
         if self.vocab is None:
@@ -273,8 +269,8 @@ class Generator:
         src = self.encode(text)
         T = self.source_len
         if len(src) > T:
-            raise GraphlabError(f"the input has {len(src)} tokens; the encoder reads at "
-                                f"most {T}")
+            raise GraphlabError(f"the input has {len(src)} tokens; the encoder reads "
+                                f"at most {T}")
         source = np.full((1, T), datasets.PAD, np.int64)
         source[0, T - len(src):] = src
         return self.decode(self.greedy(source, max_length)[0])

@@ -76,7 +76,8 @@ def test_too_short_a_tail_says_so(corpus):
 
 def test_bigram_baseline_is_the_cross_entropy_of_counted_pairs():
     vocab = "ab"
-    train = data.text_windows(np.array([0, 1, 0, 1, 0, 0, 1]), 3)  # pairs ab ba ab ba aa ab
+    # pairs ab ba ab ba aa ab
+    train = data.text_windows(np.array([0, 1, 0, 1, 0, 0, 1]), 3)
     test = data.text_windows(np.array([0, 1, 1]), 2)  # ab, bb
     # P(b|a) = (3 + α·P(b)) / (4 + α), P(b|b) = (0 + α·P(b)) / (2 + α), and the
     # unigram P(b) = (3 + 1) / (6 + 2) counts the targets a b a b a b... add-one.

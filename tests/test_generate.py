@@ -27,7 +27,8 @@ def char_model(kind="LSTM", T=12, seed=0):
     logits = b.linear(b.port(cell, "y"), len(VOCAB), name="fc")
     b.output(b.cross_entropy_loss(logits, y, name="loss"), logits)
     b.train(loss="loss", data={"dataset": "text:corpus.txt", "seq_len": T,
-                               "vocab": VOCAB, "feeds": {"x": "inputs", "y": "targets"}})
+                               "vocab": VOCAB,
+                               "feeds": {"x": "inputs", "y": "targets"}})
     g = b.build()
     # Random weights large enough that the logits differ from step to step.
     prog = gl.compile(g, dtype="float64", seed=seed)

@@ -13,7 +13,8 @@ rng = np.random.default_rng(19)
 
 # Repeated tokens on purpose: their gradients must add up in one row.
 CASES = [
-    ("batch of sequences", np.array([[1, 3, 3, 0], [4, 1, 1, 1]]), rng.normal(size=(5, 3))),
+    ("batch of sequences", np.array([[1, 3, 3, 0], [4, 1, 1, 1]]),
+     rng.normal(size=(5, 3))),
     ("one sequence", np.array([2, 2, 0]), rng.normal(size=(3, 2))),
     ("one token", np.array(4), rng.normal(size=(6, 4))),
     ("unused rows", np.array([[0], [0]]), rng.normal(size=(7, 2))),
@@ -100,7 +101,7 @@ def test_embedding_skips_an_unwanted_gradient():
     assert get_op("Embedding").vjp(ctx, np.ones((2, 2)), None, x, w) == (None, None)
 
 
-# ---- sequence-shaped losses and layers -------------------------------------------------
+# ---- sequence-shaped losses and layers ----------------------------------------------
 
 def test_cross_entropy_over_sequences_is_the_mean_over_every_position():
     z, y = rng.normal(size=(2, 5, 4)), rng.integers(0, 4, size=(2, 5))
