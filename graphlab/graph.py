@@ -12,14 +12,17 @@ Nodes whose op is unknown to this version (``placeholder`` nodes) are kept with
 their attributes, so that nothing is lost on save.
 """
 
+import copy
 import re
 from collections import namedtuple
 
 import networkx as nx
+import numpy as np
 
 from .errors import (AttrError, CycleError, DuplicateEdgeError, GraphError,
                      PortError)
 from .ops.base import get_op
+from .validate import analyse
 
 __all__ = ["Graph", "Edge", "Node", "ID_PATTERN", "parse_ref"]
 
@@ -243,6 +246,27 @@ class Graph:
         while f"{base}{i}" in self.nx:
             i += 1
         return f"{base}{i}"
+
+    def source_ref(self, edge):
+        """An edge's source as a ref: ``node`` for the node's first output port,
+        ``node:port`` for another.
+
+        Examples
+        --------
+        >>> g = Graph()
+        >>> _ = g.add_node("x", "Input", {"shape": [1, 1, 4, 4]})
+        >>> _ = g.add_node("p", "MaxPool2D", {"kernel": 2})
+        >>> _ = g.add_node("u", "MaxUnpool2D", {"kernel": 2})
+        >>> edges = [g.connect("x", "p"), g.connect("p", "u:x"),
+        ...          g.connect("p:indices", "u:indices")]
+        >>> [g.source_ref(e) for e in edges]
+        ['x', 'p', 'p:indices']
+        """
+        ports = self.node(edge.src).output_ports
+        first = ports[0] if ports else "out"
+        if edge.src_port in (None, first):
+            return edge.src
+        return f"{edge.src}:{edge.src_port}"
 
     def output_refs(self):
         """``outputs`` as ``(node, port)`` pairs."""
@@ -491,9 +515,8 @@ class Graph:
     def analyse(self):
         """Shapes, errors and warnings of every node, without raising.
 
-        See :func:`graphlab.shapes.analyse`.
+        See :func:`graphlab.validate.analyse`.
         """
-        from .shapes import analyse
         return analyse(self)
 
     def check(self):
@@ -531,14 +554,39 @@ class Graph:
         return total
 
     def copy(self):
-        """A deep copy without listeners."""
-        from . import io
-        d = io.to_dict(self)
-        d.pop("params", None)  # the arrays are copied below, not re-read from disk
-        g = io.from_dict(d, lenient=True)  # placeholders and unchecked attrs survive
-        g.params_file = self.params_file
-        g.params = {k: v.copy() for k, v in self.params.items()}
-        g.path = self.path
+        """A deep copy without listeners.
+
+        Everything is copied as it is: placeholder nodes and attributes that do
+        not validate, the ``train`` and ``tests`` sections, the parameter
+        arrays (the sidecar file is not read again), ``params_file`` and
+        ``path``; saving the copy writes the same file.
+
+        Examples
+        --------
+        >>> g = Graph("g")
+        >>> _ = g.add_node("x", "Input", {"shape": [2]})
+        >>> c = g.copy()
+        >>> c.set_attr("x", "shape", [3])
+        >>> g.node("x").attrs, c.node("x").attrs
+        ({'shape': [2]}, {'shape': [3]})
+        """
+        g = Graph(self.name)
+        for node_id in self._order:
+            data = dict(self.nx.nodes[node_id])
+            for key in ("attrs", "ui", "ports_in", "ports_out"):
+                if key in data:
+                    data[key] = copy.deepcopy(data[key])
+            g.nx.add_node(node_id, **data)
+        g._order = list(self._order)
+        for edge in self._edges:  # valid already: no checks, no events
+            g.nx.add_edge(edge.src, edge.dst, key=edge.dst_port, src_port=edge.src_port)
+            g._into.setdefault(edge.dst, {})[edge.dst_port] = edge
+        g._edges = list(self._edges)
+        g._edge_text = dict(self._edge_text)
+        g.outputs = list(self.outputs)
+        g.train, g.tests, g.extra = copy.deepcopy((self.train, self.tests, self.extra))
+        g.params = {k: np.array(v) for k, v in self.params.items()}
+        g.params_file, g.path = self.params_file, self.path
         return g
 
     def __repr__(self):

@@ -254,8 +254,7 @@ def node_dict(g, node_id):
 
 
 def _edge_text(g, e):
-    src_default = g.node(e.src).output_ports[0] == e.src_port
-    return (e.src if src_default else f"{e.src}:{e.src_port}", f"{e.dst}:{e.dst_port}")
+    return (g.source_ref(e), f"{e.dst}:{e.dst_port}")
 
 
 def _jsonable(v):

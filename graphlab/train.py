@@ -47,8 +47,6 @@ from .program import Program
 
 __all__ = ["train", "Trainer", "History", "Callback", "ProgressBar", "load_checkpoint"]
 
-_RECURRENT = {"RNN": ("h0",), "GRU": ("h0",), "LSTM": ("h0", "c0")}
-_STATE_OUT = {"h0": "h", "c0": "c"}
 
 
 # ---- history and callbacks -----------------------------------------------------------
@@ -336,8 +334,8 @@ class Trainer:
         self.logits_ref = self.target_ref = None
         if len(candidates) == 1:
             edges = g.in_edges(candidates[0])
-            self.logits_ref = _ref(g, edges["logits"])
-            self.target_ref = _ref(g, edges["target"])
+            self.logits_ref = g.source_ref(edges["logits"])
+            self.target_ref = g.source_ref(edges["target"])
         want = self.config.metrics
         if want is None:
             self.metrics = ["accuracy"] if self.logits_ref else []
@@ -357,7 +355,8 @@ class Trainer:
         if not k:
             return self.graph
         g = self.graph
-        rec = [n for n in g.nodes if g.node(n).op in _RECURRENT]
+        rec = [n for n in g.nodes
+               if getattr(g.node(n).op_def, "recurrence", None) is not None]
         if not rec:
             raise TrainingError("bptt needs a recurrent node (RNN, LSTM or GRU) in the "
                                 "graph")
@@ -374,11 +373,11 @@ class Trainer:
         self.seq_len = T
         if k >= T:
             return g
-        tg = _copy_graph(g)
+        tg = g.copy()
         for r in rec:
             hidden = shapes[r][1][-1]
             edges = tg.in_edges(r)
-            for port in _RECURRENT[tg.node(r).op]:
+            for port, out in tg.node(r).op_def.recurrence.state.items():
                 if port in edges:
                     src = edges[port].src
                     if tg.node(src).op != "Input":
@@ -394,7 +393,7 @@ class Trainer:
                         inp += "_"
                     tg.add_node(inp, "Input", {"shape": ["N", hidden]})
                     tg.connect(inp, f"{r}:{port}")
-                self.carry[inp] = f"{r}:{_STATE_OUT[port]}"
+                self.carry[inp] = f"{r}:{out}"
         for n in tg.nodes:
             node = tg.node(n)
             if node.op != "Input" or n in self.carry:
@@ -406,7 +405,7 @@ class Trainer:
         return tg
 
     def _chunk_graph(self, length):
-        tg = _copy_graph(self._bptt_base)
+        tg = self._bptt_base.copy()
         for n in self.chunked:
             shape = list(tg.node(n).resolved["shape"])
             shape[1] = length
@@ -434,7 +433,7 @@ class Trainer:
         tg = self._train_graph()
         self.resumed_from_params = bool(self.graph.params) and not fresh
         if fresh and self.graph.params:
-            tg = _copy_graph(tg)
+            tg = tg.copy()
             tg.params = {}
             if self.carry:
                 self._bptt_base = tg
@@ -845,24 +844,6 @@ class Trainer:
         self.history.epochs = list(meta.get("history", []))
         self.history.initial = dict(meta.get("initial") or {})
         self.history.final = {"seconds": float(meta.get("seconds", 0.0))}
-
-
-def _ref(g, edge):
-    """An edge's source as a ref: ``node``, or ``node:port`` past the first port."""
-    first = g.node(edge.src).output_ports[0] == edge.src_port
-    return edge.src if first else f"{edge.src}:{edge.src_port}"
-
-
-def _copy_graph(g):
-    """A deep copy that does not re-read the sidecar (``Graph.copy`` reads it
-    again, relative to the working directory)."""
-    from . import io
-    d = io.to_dict(g)
-    d.pop("params", None)
-    c = io.from_dict(d)
-    c.params = {k: np.array(v) for k, v in g.params.items()}
-    c.params_file, c.path = g.params_file, g.path
-    return c
 
 
 def _blas_limits(threads):

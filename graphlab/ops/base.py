@@ -88,7 +88,6 @@ def get_op(name, *, node=None):
     GraphError
         If no op has that name; the message suggests the closest name.
     """
-    _load_families()
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
@@ -103,27 +102,15 @@ def get_op(name, *, node=None):
 
 def op_names():
     """Every registered op name, in family then declaration order."""
-    _load_families()
     return [op.name for fam in FAMILIES for op in ops_by_family().get(fam, [])]
 
 
 def ops_by_family():
     """``{family: [op, ...]}`` in declaration order."""
-    _load_families()
     out = {}
     for op in _REGISTRY.values():
         out.setdefault(op.family, []).append(op)
     return out
-
-
-_families_loaded = False
-
-
-def _load_families():
-    global _families_loaded
-    if not _families_loaded:
-        _families_loaded = True
-        from . import _families  # noqa: F401  (imports every family module)
 
 
 class Ctx:
@@ -319,6 +306,10 @@ class Op:
         all); the others must not depend on it (weights).
     batch_mixing : str
         What to say when ``batching`` is None: how the op mixes examples.
+    recurrence : Recurrence or None
+        Recurrent ops: their gates, the state they carry from step to step and
+        one time step as ops of the catalog
+        (:class:`graphlab.ops.recurrent.Recurrence`).
     """
 
     name = None
@@ -335,6 +326,7 @@ class Op:
     batching = None
     batch_ports = None
     batch_mixing = "mixes the examples of the batch"
+    recurrence = None
 
     # ---- declaration helpers -------------------------------------------------
     @property
