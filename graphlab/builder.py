@@ -42,7 +42,7 @@ class GraphBuilder:
         self.graph = Graph(name)
         self._group = None
 
-    # ---- generic -----------------------------------------------------------------------
+    # ---- generic ---------------------------------------------------------------------
     def op(self, op, *args, name=None, group=None, **kwargs):
         """Add any op: positional or keyword inputs by port, the rest as attrs.
 
@@ -108,7 +108,7 @@ class GraphBuilder:
         self.graph.check()
         return self.graph
 
-    # ---- sources -------------------------------------------------------------------------
+    # ---- sources ---------------------------------------------------------------------
     def input(self, name, shape=None, *, dtype="float32", value=None):
         return self.op("Input", name=name, shape=list(shape) if shape is not None
                        else None, dtype=dtype if dtype != "float32" else None,
@@ -121,7 +121,7 @@ class GraphBuilder:
     def constant(self, value, *, name=None):
         return self.op("Constant", name=name, value=value)
 
-    # ---- layers ----------------------------------------------------------------------------
+    # ---- layers ----------------------------------------------------------------------
     def _layer(self, op, prefix, name):
         name = name or self.graph.new_id(prefix)
         return name
@@ -232,7 +232,8 @@ class GraphBuilder:
         for op_name in op_names():
             if op_name.lower() == target:
                 return lambda *args, **kw: self.op(op_name, *args, **kw)
-        raise AttributeError(f"GraphBuilder has no method {attr!r} and no op matches it")
+        raise AttributeError(f"GraphBuilder has no method {attr!r} and no op "
+                             "matches it")
 
 
 def _nondefault(value, default):

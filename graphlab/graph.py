@@ -97,7 +97,8 @@ class Node:
 def parse_ref(ref):
     """``"node:port"`` → ``("node", "port")``; ``"node"`` → ``("node", None)``."""
     if not isinstance(ref, str):
-        raise GraphError(f"an edge end must be a string such as \"conv1:w\", got {ref!r}")
+        raise GraphError("an edge end must be a string such as \"conv1:w\", got "
+                         f"{ref!r}")
     node, sep, port = ref.partition(":")
     return node, (port if sep else None)
 
@@ -179,7 +180,7 @@ class Graph:
         self._into = {}  # node → {input port: Edge}, so lookups need no scan
         self._listeners = []
 
-    # ---- listeners ---------------------------------------------------------------------
+    # ---- listeners -------------------------------------------------------------------
     def subscribe(self, listener):
         """Call ``listener(event, payload)`` after every change.
 
@@ -196,7 +197,7 @@ class Graph:
         for listener in list(self._listeners):
             listener(event, payload)
 
-    # ---- reading -----------------------------------------------------------------------
+    # ---- reading ---------------------------------------------------------------------
     def __contains__(self, node_id):
         return node_id in self.nx
 
@@ -276,7 +277,7 @@ class Graph:
             out.append((node, port or self.node(node).output_ports[0]))
         return out
 
-    # ---- editing: nodes ----------------------------------------------------------------
+    # ---- editing: nodes --------------------------------------------------------------
     def check_add_node(self, node_id, op, attrs=None, *, lenient=False):
         """Raise the error :meth:`add_node` would raise, without changing anything.
 
@@ -402,7 +403,7 @@ class Graph:
         _rename_references(self, old, new)
         self._emit("node_renamed", (old, new))
 
-    # ---- editing: edges -----------------------------------------------------------------
+    # ---- editing: edges --------------------------------------------------------------
     def resolve_edge(self, src, dst):
         """Parse edge ends into an :class:`Edge`, filling in default ports.
 
@@ -492,7 +493,7 @@ class Graph:
         self._emit("edge_removed", edge)
         return edge, index
 
-    # ---- editing: the rest ---------------------------------------------------------------
+    # ---- editing: the rest -----------------------------------------------------------
     def set_outputs(self, outputs):
         for ref in outputs:
             node, port = parse_ref(ref)
@@ -511,7 +512,7 @@ class Graph:
         setattr(self, key, value)
         self._emit("meta_changed", key)
 
-    # ---- analysis ---------------------------------------------------------------------------
+    # ---- analysis --------------------------------------------------------------------
     def analyse(self):
         """Shapes, errors and warnings of every node, without raising.
 
@@ -590,4 +591,5 @@ class Graph:
         return g
 
     def __repr__(self):
-        return f"<Graph {self.name!r}: {len(self._order)} nodes, {len(self._edges)} edges>"
+        return (f"<Graph {self.name!r}: {len(self._order)} nodes, "
+                f"{len(self._edges)} edges>")

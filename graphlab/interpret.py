@@ -89,7 +89,8 @@ def trace(graph, feeds=None, *, params=None, dtype="float64", training=False,
     contexts = {}
     with np.errstate(all="ignore"):
         for step in sched.forward:
-            ctx = contexts[step.node] = Ctx(training, rng, _state(graph, step.node, dtype))
+            ctx = contexts[step.node] = Ctx(training, rng,
+                                            _state(graph, step.node, dtype))
             args = [values[v] if v else None for v in step.inputs]
             out = step.op.forward(ctx, *args, **step.attrs)
             outs = out if len(step.outputs) > 1 else (out,)
@@ -99,8 +100,9 @@ def trace(graph, feeds=None, *, params=None, dtype="float64", training=False,
         if not grad or sched.loss is None:
             return t
         loss = values[sched.loss]
-        t.grads[sched.loss] = (np.ones_like(loss) if seed is None
-                               else np.broadcast_to(np.asarray(seed, dtype), loss.shape))
+        t.grads[sched.loss] = (
+            np.ones_like(loss) if seed is None
+            else np.broadcast_to(np.asarray(seed, dtype), loss.shape))
         for gstep in sched.backward:
             step = gstep.step
             g = [t.grads.get(v) for v in step.outputs]

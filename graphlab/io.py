@@ -27,11 +27,12 @@ FORMAT_VERSION = 1
 # reader that meets version 2 files one day adds ``1: _v1_to_v2`` here.
 _MIGRATIONS = {}
 
-_TOP_KEYS = ("graphlab", "name", "nodes", "edges", "outputs", "params", "train", "tests")
+_TOP_KEYS = ("graphlab", "name", "nodes", "edges", "outputs", "params", "train",
+             "tests")
 _NODE_KEYS = ("id", "op", "attrs", "ui")
 
 
-# ---- reading ----------------------------------------------------------------------------
+# ---- reading -------------------------------------------------------------------------
 
 def load(path, *, lenient=False):
     """Read a graph file.
@@ -150,7 +151,8 @@ def from_dict(data, *, lenient=False, base_dir="."):
 
     train = data.get("train")
     if train is not None and not isinstance(train, dict):
-        raise FileFormatError("\"train\" must be an object (loss, data, optimizer, ...)")
+        raise FileFormatError("\"train\" must be an object (loss, data, optimizer, "
+                              "...)")
     g.train = train
     tests = data.get("tests", [])
     if not isinstance(tests, list) or not all(isinstance(t, dict) for t in tests):
@@ -161,8 +163,8 @@ def from_dict(data, *, lenient=False, base_dir="."):
     params = data.get("params")
     if params is not None:
         if not isinstance(params, str):
-            raise FileFormatError("\"params\" must be the path of a .npz file, relative "
-                                  "to the graph file")
+            raise FileFormatError("\"params\" must be the path of a .npz file, "
+                                  "relative to the graph file")
         g.params_file = params
         g.params = load_params(g, os.path.join(base_dir, params))
     return g
@@ -224,7 +226,7 @@ def load_params(g, path):
     return params
 
 
-# ---- writing ----------------------------------------------------------------------------
+# ---- writing -------------------------------------------------------------------------
 
 def to_dict(g):
     """The graph as a JSON-ready dict, in file order."""
@@ -356,4 +358,5 @@ def save_params(params, path):
     try:
         _atomic_write(path, lambda f: np.savez(f, **arrays))
     except OSError as e:
-        raise GraphError(f"cannot save parameters: {e.strerror or e}", file=path) from None
+        raise GraphError(f"cannot save parameters: {e.strerror or e}",
+                         file=path) from None

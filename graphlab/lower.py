@@ -172,7 +172,8 @@ def _plan_backward(graph, sched, var, input_grads):
             if v not in saved:
                 saved.append(v)
     sched.saved = saved
-    sched.grads = {n: "g_" + v for n, (v, _, _) in sched.params.items() if v in has_grad}
+    sched.grads = {n: "g_" + v for n, (v, _, _) in sched.params.items()
+                   if v in has_grad}
     sched.grads.update({n: "g_" + v for n, (v, _, dt) in sched.inputs.items()
                         if v in has_grad and dt.startswith("float")})
 
@@ -198,8 +199,8 @@ def _vjp_reads(gstep):
         fields = set()
         for port, target in zip(step.op.input_ports, gstep.targets):
             if target is not None:
-                fields |= {f for _, f, _, _ in
-                           string.Formatter().parse(step.op.vjp_template(port, step.attrs))
+                template = step.op.vjp_template(port, step.attrs)
+                fields |= {f for _, f, _, _ in string.Formatter().parse(template)
                            if f}
         reads = [names[f] for f in sorted(fields) if names.get(f)]
     # unbroadcasting reads the input's shape

@@ -44,7 +44,8 @@ class GradStep:
 
     def __str__(self):
         outs = ", ".join(t or "_" for t in self.targets)
-        return f"{outs} += vjp[{self.step.op.name}]({', '.join(g or '0' for g in self.grads_in)})"
+        grads = ", ".join(g or "0" for g in self.grads_in)
+        return f"{outs} += vjp[{self.step.op.name}]({grads})"
 
 
 @dataclass

@@ -171,7 +171,8 @@ def window_warning(axes):
             continue
         p = pad[0] + pad[1]
         exact = (size - span + p) / stride + 1
-        text = f"({size} − {span} + {p})/{stride} + 1 = {exact:.3g} → {math.floor(exact)}"
+        text = (f"({size} − {span} + {p})/{stride} + 1 = {exact:.3g} → "
+                f"{math.floor(exact)}")
         if text not in sums:
             sums.append(text)
         lost.append((dropped, noun))

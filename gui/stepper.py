@@ -67,7 +67,8 @@ _LABEL_BG = QColor(20, 22, 25, 230)
 
 def _recurrent(graph, node):
     """Whether ``node`` is a node whose op declares a recurrence (RNN, LSTM, GRU)."""
-    return node in graph and getattr(graph.node(node).op_def, "recurrence", None) is not None
+    return (node in graph
+            and getattr(graph.node(node).op_def, "recurrence", None) is not None)
 
 
 def short_value(v):

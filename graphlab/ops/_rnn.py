@@ -9,7 +9,10 @@ scratch arrays from step to step, and turn its gradients back into the ports'.
 
 import numpy as np
 
-__all__ = ["rnn_bias", "rnn_buffers", "rnn_dtype", "rnn_grads", "rnn_input_grad", "rnn_needs", "rnn_output_grad", "rnn_param_grads", "rnn_sigmoid", "rnn_split_grads", "rnn_stack", "rnn_stack_weights", "rnn_state", "rnn_wanted", "rnn_weight_grad"]
+__all__ = ["rnn_bias", "rnn_buffers", "rnn_dtype", "rnn_grads", "rnn_input_grad",
+           "rnn_needs", "rnn_output_grad", "rnn_param_grads", "rnn_sigmoid",
+           "rnn_split_grads", "rnn_stack", "rnn_stack_weights", "rnn_state",
+           "rnn_wanted", "rnn_weight_grad"]
 
 
 def rnn_dtype(*arrays):

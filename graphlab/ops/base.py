@@ -172,10 +172,12 @@ class Attr:
             return self._range(float(value), name)
         if kind == "bool":
             if not isinstance(value, bool):
-                raise AttrError(f"attribute '{name}' must be true or false, got {value!r}")
+                raise AttrError(f"attribute '{name}' must be true or false, got "
+                                f"{value!r}")
             return value
         if kind == "str":
-            if not isinstance(value, str) or (self.choices and value not in self.choices):
+            if not isinstance(value, str) or (self.choices
+                                               and value not in self.choices):
                 raise AttrError(f"attribute '{name}' must be one of "
                                 f"{', '.join(map(repr, self.choices))}, got {value!r}")
             return value
@@ -183,8 +185,8 @@ class Attr:
             n = 2 if kind == "pair" else self.n
             if isinstance(value, (list, tuple)):
                 if n is not None and len(value) != n:
-                    raise AttrError(f"attribute '{name}' must be an integer or a list of "
-                                    f"{n} integers, got {value!r}")
+                    raise AttrError(f"attribute '{name}' must be an integer or a "
+                                    f"list of {n} integers, got {value!r}")
                 vals = tuple(_int(v, name) for v in value)
             else:
                 vals = (_int(value, name),) * (n or 1)
@@ -194,8 +196,8 @@ class Attr:
         if kind == "padding":
             if isinstance(value, str):
                 if value not in ("valid", "same", "full"):
-                    raise AttrError(f"attribute '{name}' must be an integer, a pair, or "
-                                    f"'valid', 'same', 'full', got {value!r}")
+                    raise AttrError(f"attribute '{name}' must be an integer, a pair, "
+                                    f"or 'valid', 'same', 'full', got {value!r}")
                 return value
             vals = Attr("ints", n=self.n, min=0).normalise(value, name)
             return vals
@@ -207,7 +209,8 @@ class Attr:
             return _int(value, name)
         if kind == "shape":
             if not isinstance(value, (list, tuple)):
-                raise AttrError(f"attribute '{name}' must be a list of sizes, got {value!r}")
+                raise AttrError(f"attribute '{name}' must be a list of sizes, got "
+                                f"{value!r}")
             out = []
             for d in value:
                 if isinstance(d, str) and d.isidentifier():
@@ -345,7 +348,8 @@ class Op:
     @property
     def doc(self):
         """The first line of the op's docstring."""
-        return (type(self).__doc__ or "").strip().splitlines()[0] if type(self).__doc__ else ""
+        doc = type(self).__doc__
+        return doc.strip().splitlines()[0] if doc else ""
 
     def resolve_attrs(self, attrs, *, node=None):
         """Validate ``attrs`` (as written in a file) and fill in defaults.
@@ -357,14 +361,16 @@ class Op:
         """
         attrs = attrs or {}
         if not isinstance(attrs, dict):
-            raise AttrError(f"{self.name}: 'attrs' must be an object, got {attrs!r}", node=node)
+            raise AttrError(f"{self.name}: 'attrs' must be an object, got {attrs!r}",
+                            node=node)
         out = {}
         for key in attrs:
             if key not in self.attrs:
                 close = difflib.get_close_matches(key, self.attrs, n=1)
                 known = ", ".join(self.attrs) or "none"
                 hint = f"did you mean '{close[0]}'?" if close else f"known: {known}"
-                raise AttrError(f"{self.name} has no attribute '{key}' ({hint})", node=node)
+                raise AttrError(f"{self.name} has no attribute '{key}' ({hint})",
+                                node=node)
         for key, spec in self.attrs.items():
             if key in attrs:
                 try:

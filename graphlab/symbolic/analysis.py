@@ -170,7 +170,8 @@ def jacobian(expl, node, wrt=None, max_size=4096):
     up = t.grads.get(step.outputs[k])
     edge = t.edge_grads.get((name, port))
     if up is not None and edge is not None and len(op.outputs) == 1:
-        vjp_error = forms.rel_error((matrix.T @ np.ravel(up)).reshape(np.shape(x)), edge)
+        vjp_error = forms.rel_error(
+            (matrix.T @ np.ravel(up)).reshape(np.shape(x)), edge)
     return Jacobian(node, port, src, matrix, expr, vjp_error)
 
 

@@ -22,7 +22,8 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 __all__ = ["OpForm", "op_form", "ref_symbol", "latex_name", "to_latex", "to_text",
-           "fmt_number", "fmt_value", "latex_value", "latex_to_text", "norm", "dfrac", "rel_error"]
+           "fmt_number", "fmt_value", "latex_value", "latex_to_text", "norm", "dfrac",
+           "rel_error"]
 
 
 # ---- derived forms, cached per (op, attrs) ------------------------------------------

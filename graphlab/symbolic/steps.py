@@ -273,8 +273,8 @@ class SumStep:
         parts = " + ".join(forms.dfrac(self.loss, self.ref) + r"\big|_{" +
                            forms.latex_name(e.dst) + "}" for e, _ in self.terms)
         values = " + ".join(forms.latex_value(g) for _, g in self.terms)
-        return (forms.dfrac(self.loss, self.ref) + " = " + parts + " = " + values + " = "
-                + forms.latex_value(self.grad))
+        return (forms.dfrac(self.loss, self.ref) + " = " + parts + " = " + values
+                + " = " + forms.latex_value(self.grad))
 
     @cached_property
     def text(self):

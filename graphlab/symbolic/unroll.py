@@ -26,7 +26,8 @@ from ..ops.base import get_op
 from ..ops.recurrent import GateSplit
 from . import forms
 
-__all__ = ["recurrent_node", "unroll_plan", "unroll_finish", "UnrollPlan", "Unrolled", "BPTTStep"]
+__all__ = ["recurrent_node", "unroll_plan", "unroll_finish", "UnrollPlan", "Unrolled",
+           "BPTTStep"]
 
 _WEIGHTS = ("w_ih", "w_hh", "b_ih", "b_hh")
 
