@@ -36,10 +36,9 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..shapes import fmt, same_dim
-from ._rnn import (rnn_bias, rnn_buffers, rnn_dtype, rnn_grads, rnn_input_grad,
-                   rnn_needs, rnn_output_grad, rnn_param_grads, rnn_sigmoid,
-                   rnn_split_grads, rnn_stack, rnn_stack_weights, rnn_state,
-                   rnn_wanted, rnn_weight_grad)
+from ._rnn import (rnn_bias, rnn_buffers, rnn_dtype, rnn_grads, rnn_needs,
+                   rnn_output_grad, rnn_param_grads, rnn_sigmoid, rnn_stack,
+                   rnn_stack_weights, rnn_state, rnn_wanted, rnn_weight_grad)
 from .base import Attr, Op, register
 
 __all__ = ["RNN", "LSTM", "GRU", "Recurrence", "CellOp", "GateSplit"]
