@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import ExecutionError
 from .lower import lower
 from .ops.base import Ctx, unbroadcast
-from .program import init_params
+from .program import as_feed, init_params
 
 __all__ = ["Trace", "trace"]
 
@@ -65,7 +66,6 @@ def trace(graph, feeds=None, *, params=None, dtype="float64", training=False,
     seed : array_like, optional
         Gradient arriving at the first output (default 1 for a scalar).
     """
-    from .program import as_feed
     sched = lower(graph, outputs=outputs, grad=grad)
     dtype = np.dtype(dtype)
     values = {}
@@ -77,7 +77,6 @@ def trace(graph, feeds=None, *, params=None, dtype="float64", training=False,
     for node, (v, shape, dt) in sched.inputs.items():
         value = feeds.get(node, graph.node(node).resolved["value"])
         if value is None:
-            from .errors import ExecutionError
             raise ExecutionError(f"no value for Input '{node}': feed one", node=node)
         values[v] = as_feed(node, value, shape,
                             dtype if dt.startswith("float") else np.dtype(dt), bound)

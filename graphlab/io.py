@@ -7,6 +7,7 @@ one :class:`GraphError` naming the file and node; shapes are checked later by
 was spelled, so that saving an unchanged graph reproduces its file.
 """
 
+import difflib
 import json
 import os
 import tempfile
@@ -180,7 +181,6 @@ def _read_node(g, i, nd, lenient):
         raise GraphError(f"nodes[{i}] has no \"{missing}\"", node=node_id)
     for key in nd:
         if key not in _NODE_KEYS:
-            import difflib
             close = difflib.get_close_matches(key, _NODE_KEYS, n=1)
             hint = f" (did you mean \"{close[0]}\"?)" if close else ""
             raise GraphError(f"unknown key \"{key}\"{hint}; a node has id, op, attrs "

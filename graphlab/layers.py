@@ -9,32 +9,34 @@ the editor's layer shortcuts place, read and resize layers with them.
 """
 
 import numbers
+from dataclasses import dataclass
+from typing import Callable
 
 from .ops import get_op
 
 __all__ = ["LAYERS", "BY_OP", "LayerKind"]
 
 
+@dataclass
 class LayerKind:
     """How one kind of layer sizes its parameters.
 
     ``settings`` are the user-facing numbers with their defaults; ``in_axis``
     is the axis of the input that the weights must match; ``shapes(settings,
-    n_in)`` gives ``{port: shape}``.
+    n_in)`` gives ``{port: shape}`` and ``read(shapes)`` gives back
+    ``(settings, n_in)``; ``inits`` the init rule of each weight port.
     """
 
-    def __init__(self, name, op, prefix, settings, in_axis, shapes, read, inits,
-                 default_in, doc):
-        self.name = name
-        self.op = op
-        self.prefix = prefix
-        self.settings = settings
-        self.in_axis = in_axis
-        self.shapes = shapes
-        self.read = read
-        self.inits = inits
-        self.default_in = default_in
-        self.doc = doc
+    name: str
+    op: str
+    prefix: str
+    settings: dict
+    in_axis: int
+    shapes: Callable
+    read: Callable
+    inits: dict
+    default_in: int
+    doc: str
 
     @property
     def ports(self):

@@ -35,6 +35,7 @@ import signal
 import threading
 import time
 
+import networkx as nx
 import numpy as np
 
 from . import data as datasets
@@ -164,7 +165,6 @@ class Trainer:
     # ---- setup -----------------------------------------------------------------------
     def _find_metric_refs(self):
         """The CrossEntropyLoss behind the loss: its logits and target refs."""
-        import networkx as nx
         g = self.graph
         node = self.loss.partition(":")[0]
         candidates = [node] if g.node(node).op == "CrossEntropyLoss" else [

@@ -231,9 +231,14 @@ def _rnn_formula(g, out, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *,
     return grads
 
 
+def _formula_port(formula, port, key=None):
+    """A port's entry of ``formulas``: that gradient of ``formula``'s result."""
+    return lambda g, out, *inputs, **attrs: formula(g, out, *inputs,
+                                                    **attrs)[key or port]
+
+
 def _rnn_formula_port(port, key=None):
-    return lambda g, out, *inputs, **attrs: _rnn_formula(g, out, *inputs,
-                                                         **attrs)[key or port]
+    return _formula_port(_rnn_formula, port, key)
 
 
 _RNN_BPTT = (r"\delta A_t &= \delta H_t \odot \phi'(A_t),\quad \phi' = 1 - H_t^{2}"
@@ -377,8 +382,7 @@ def _lstm_formula(g, out, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None)
 
 
 def _lstm_formula_port(port, key=None):
-    return lambda g, out, *inputs, **attrs: _lstm_formula(g, out, *inputs,
-                                                          **attrs)[key or port]
+    return _formula_port(_lstm_formula, port, key)
 
 
 _LSTM_BPTT = (r"\delta C_t &= \delta H_t \odot O_t \odot (1 - \tanh^{2} C_t)"
@@ -572,8 +576,7 @@ def _gru_formula(g, out, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None):
 
 
 def _gru_formula_port(port):
-    return lambda g, out, *inputs, **attrs: _gru_formula(g, out, *inputs,
-                                                         **attrs)[port]
+    return _formula_port(_gru_formula, port)
 
 
 _GRU_BPTT = (r"\delta N^{a}_t &= \delta H_t \odot (1 - Z_t) \odot (1 - N_t^{2}),\quad"
