@@ -1,0 +1,68 @@
+"""Weights inside their layer: which Parameters the canvas draws as rows.
+
+A Parameter that feeds exactly one node (by one edge) is, by default, drawn
+inside that node as a row with its name and shape (``w 6×1×5×5``) instead of as
+a box of its own with a wire. This is a way of looking at the graph only: the
+graph and its file keep every Parameter as a node, and every edit goes
+through the same undo commands in both views. Plain functions of a
+:class:`graphlab.Graph`, so that the scene, the layout and the tests agree.
+"""
+
+from graphlab.shapes import fmt
+
+__all__ = ["absorbed", "inside_ports", "row_text"]
+
+
+def absorbed(graph, enabled=True, shown=()):
+    """``{parameter id: (consumer id, port)}`` for the Parameters drawn inside.
+
+    Parameters
+    ----------
+    graph : graphlab.Graph
+    enabled : bool
+        False: every Parameter is a node of its own (View → Show weights as
+        nodes).
+    shown : collection of str
+        Consumers whose weights are shown as nodes anyway (per node, from its
+        context menu).
+    """
+    if not enabled:
+        return {}
+    outputs = {o.partition(":")[0] for o in graph.outputs}
+    fed = {}
+    for e in graph.edges:
+        fed.setdefault(e.src, []).append(e)
+    out = {}
+    for n in graph.nodes:
+        node = graph.node(n)
+        if node.op != "Parameter" or node.placeholder or n in outputs:
+            continue
+        edges = fed.get(n, ())
+        if len(edges) != 1:
+            continue
+        e = edges[0]
+        if e.dst in shown or graph.node(e.dst).placeholder:
+            continue
+        out[n] = (e.dst, e.dst_port)
+    return out
+
+
+def inside_ports(absorbed_map):
+    """``{consumer id: frozenset of ports}`` whose Parameter is drawn inside."""
+    out = {}
+    for dst, port in absorbed_map.values():
+        out.setdefault(dst, set()).add(port)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def row_text(graph, param, consumer, port):
+    """``(name, shape text)`` of a weight row: the port's name when the
+    Parameter is named ``<consumer>_<port>`` (as layer shortcuts name them),
+    else the Parameter's own id."""
+    name = port if param == f"{consumer}_{port}" else param
+    node = graph.node(param)
+    try:
+        shape = node.resolved.get("shape")
+    except Exception:
+        shape = node.attrs.get("shape")
+    return name, fmt(list(shape)) if shape is not None else "?"
