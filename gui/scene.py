@@ -397,6 +397,11 @@ class GraphScene(QGraphicsScene):
                 members = [n] + hidden
                 item.group_params = sum(stats[m].params for m in members if m in stats)
                 label = group_summary(g, members, self.model.report, name)
+                main = next((m for m in g.topological_order() if m in members
+                             and not g.node(m).placeholder
+                             and g.node(m).op_def.family != "sources"), n)
+                item.summary_colour = family_colour(
+                    None if g.node(main).placeholder else g.node(main).op_def.family)
                 dim = {e.dst_port for e in g.edges if e.dst == n and e.src in hidden}
                 item.set_collapsed(len(hidden), label, dim)
             else:

@@ -342,6 +342,7 @@ def _unrolled_graph(graph, node, kind, attrs, ins, N, T, H):
                                                              value=zeros)
     cells = []
     for t in range(1, T + 1):
+        before = set(g.nodes)
         e_t = np.zeros(T)
         e_t[t - 1] = 1.0
         e = _add(g, prefix(f"e{t}"), "Constant", value=e_t.tolist())
@@ -350,6 +351,9 @@ def _unrolled_graph(graph, node, kind, attrs, ins, N, T, H):
         h, c = _cell(g, prefix, kind, attrs, t, x_t, h, c, w, sel, H)
         cells.append({"t": t, "x": x_t, "h_prev": h_prev, "c_prev": c_prev, "h": h,
                       "c": c})
+        for n in g.nodes:  # one layer group per time step: the editor keeps it
+            if n not in before:  # together and can collapse it to one box
+                g.update_ui(n, group=f"{node}_t{t}")
     outs = {"h": h, "c": c}
     uses_y = any(e.src == node and e.src_port == "y" for e in graph.edges) or any(
         parse_ref(r)[0] == node and parse_ref(r)[1] in (None, "y")

@@ -128,6 +128,8 @@ def paint_summary(item, painter, lod, header, border, bw):
     below (two lines at most), all at least the minimum size on screen."""
     from .node import title_font
     r = item.geo.rect
+    if item.error is None and getattr(item, "summary_colour", None) is not None:
+        header = item.summary_colour  # the group's main op, not its last ReLU
     painter.setRenderHint(painter.RenderHint.Antialiasing, lod > 0.3)
     painter.setPen(QPen(C.node_border, 1))
     painter.setBrush(QBrush(C.node_body.darker(130)))
