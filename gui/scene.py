@@ -185,10 +185,7 @@ class GraphScene(QGraphicsScene):
 
     def inside_of(self, node_id):
         """``{port: parameter}`` drawn inside the node."""
-        vs = self.view_state
-        if node_id not in vs.inside:
-            return {}
-        return {port: p for p, (dst, port) in vs.absorbed.items() if dst == node_id}
+        return dict(self.view_state.rows.get(node_id, {}))
 
     def _channel(self, p1, p2, edge):
         """Height of a free horizontal channel for a long wire whose plain curve

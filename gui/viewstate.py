@@ -57,6 +57,9 @@ class ViewState:
         self.vertical = vertical
         self.absorbed = absorbed(graph, weights_inside, shown)
         self.inside = inside_ports(self.absorbed)
+        self.rows = {}  # consumer -> {port: parameter}
+        for param, (dst, port) in self.absorbed.items():
+            self.rows.setdefault(dst, {})[port] = param
         self.groups = groups_of(graph)
         self.rep_of_hidden = {}
         self.collapsed_reps = {}

@@ -151,14 +151,21 @@ class NodeGeometry:
 _cache = {}
 
 
+_sides = {}
+
+
 def side_ports(op):
     """A layer op's weight inputs (``w``, ``b``, ``gamma``…): rows on the left
     of its box when laid out top to bottom."""
-    from ..layers import LAYERS
-    for kind in LAYERS.values():
-        if kind.op == op:
-            return frozenset(kind.ports)
-    return frozenset()
+    ports = _sides.get(op)
+    if ports is None:
+        from ..layers import LAYERS
+        ports = frozenset()
+        for kind in LAYERS.values():
+            if kind.op == op:
+                ports = frozenset(kind.ports)
+        _sides[op] = ports
+    return ports
 
 
 def geometry_for(node, vertical=False, inside=()):
