@@ -1,16 +1,21 @@
 """Weights inside their layer: which Parameters the canvas draws as rows.
 
-A Parameter that feeds exactly one node (by one edge) is, by default, drawn
-inside that node as a row with its name and shape (``w 6×1×5×5``) instead of as
-a box of its own with a wire. This is a way of looking at the graph only: the
+A Parameter (or a Constant) that feeds exactly one node (by one edge) is, by
+default, drawn inside that node as a row with its name and shape
+(``w 6×1×5×5``) instead of as a box of its own with a wire, as Netron draws a
+model's initializers. This is a way of looking at the graph only: the
 graph and its file keep every Parameter as a node, and every edit goes
 through the same undo commands in both views. Plain functions of a
 :class:`graphlab.Graph`, so that the scene, the layout and the tests agree.
 """
 
+import numpy as np
+
 from graphlab.shapes import fmt
 
-__all__ = ["absorbed", "inside_ports", "row_text"]
+__all__ = ["absorbed", "inside_ports", "row_text", "INSIDE_OPS"]
+
+INSIDE_OPS = ("Parameter", "Constant")
 
 
 def absorbed(graph, enabled=True, shown=()):
@@ -35,7 +40,7 @@ def absorbed(graph, enabled=True, shown=()):
     out = {}
     for n in graph.nodes:
         node = graph.node(n)
-        if node.op != "Parameter" or node.placeholder or n in outputs:
+        if node.op not in INSIDE_OPS or node.placeholder or n in outputs:
             continue
         edges = fed.get(n, ())
         if len(edges) != 1:
@@ -61,6 +66,12 @@ def row_text(graph, param, consumer, port):
     else the Parameter's own id."""
     name = port if param == f"{consumer}_{port}" else param
     node = graph.node(param)
+    if node.op == "Constant":
+        value = node.attrs.get("value")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return name, f"= {value:g}"
+        shape = list(np.shape(value)) if value is not None else None
+        return name, (fmt(shape) if shape is not None else "?") + " const"
     try:
         shape = node.resolved.get("shape")
     except Exception:

@@ -408,7 +408,8 @@ class NodeItem(QGraphicsItem):
         from ..weights import row_text
         graph = self._scene.graph
         name, shape = row_text(graph, param, self.node_id, port)
-        frozen = graph.node(param).attrs.get("trainable", True) is False
+        frozen = graph.node(param).op == "Constant" \
+            or graph.node(param).attrs.get("trainable", True) is False
         painter.setPen(Qt.NoPen)
         painter.setBrush(QColor(255, 255, 255, 10))
         painter.drawRect(QRectF(2, c.y() - 8, w - 4, 16))
@@ -421,7 +422,8 @@ class NodeItem(QGraphicsItem):
         painter.drawText(QRectF(c.x() + 9, c.y() - 8, w / 2, 16),
                          Qt.AlignVCenter | Qt.AlignLeft, name)
         name_w = _fm("label").horizontalAdvance(name) + 16
-        text = shape + ("  frozen" if frozen else "")
+        text = shape + ("  frozen" if frozen and "const" not in shape
+                        and not shape.startswith("=") else "")
         painter.setPen(C.shape_text if not frozen else C.text_dim)
         painter.drawText(QRectF(c.x() + 9 + name_w, c.y() - 8, w - name_w - 16, 16),
                          Qt.AlignVCenter | Qt.AlignRight,

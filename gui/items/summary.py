@@ -99,6 +99,10 @@ def parameter_tooltip(graph, param):
     """HTML: a Parameter's id, shape, count, whether it trains, and its values
     (a heatmap, min and max) when it has any."""
     node = graph.node(param)
+    if node.op == "Constant":
+        from ..weights import row_text
+        _, text = row_text(graph, param, "", "")
+        return f"<b>{param}</b> · Constant {text}<br>not trained"
     try:
         shape = list(node.resolved.get("shape"))
     except Exception:
