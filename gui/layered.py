@@ -348,7 +348,8 @@ def _cut(lengths, gap, k, total):
 
 
 def _pav(targets, offsets, weights=None):
-    """Positions ``y`` minimising Σ w·(y − target)² with y[i+1] ≥ y[i] + offsets[i]."""
+    """Positions ``y`` minimising Σ w·(y − target)² subject to
+    y[i+1] ≥ y[i] + offsets[i] (pool adjacent violators)."""
     shift, acc = [], 0.0
     for i in range(len(targets)):
         shift.append(acc)

@@ -387,20 +387,25 @@ class GraphScene(QGraphicsScene):
         for n, rep in self._rep_of_hidden.items():
             reps[rep].append(n)
         stats = self.model.stats
+        topo = None
         for n, item in self.node_items.items():
             hidden = reps.get(n, [])
             if hidden:
+                if topo is None:
+                    topo = {m: i for i, m in enumerate(g.topological_order())}
+                    grp = self._group_of
+                    leaving = {e.src for e in g.edges
+                               if grp.get(e.src) != grp.get(e.dst)}
                 name = self._group_of.get(n, "")
-                members = [n] + hidden
+                members = sorted([n] + hidden, key=topo.get)
                 item.group_params = sum(stats[m].params for m in members if m in stats)
-                label = group_summary(g, members, self.model.report, name)
-                main = next((m for m in g.topological_order() if m in members
-                             and not g.node(m).placeholder
+                label = group_summary(g, members, self.model.report, name, topo,
+                                      leaving)
+                main = next((m for m in members if not g.node(m).placeholder
                              and g.node(m).op_def.family != "sources"), n)
                 item.summary_colour = family_colour(
                     None if g.node(main).placeholder else g.node(main).op_def.family)
-                dim = {e.dst_port for e in g.edges if e.dst == n and e.src in hidden}
-                item.set_collapsed(len(hidden), label, dim)
+                item.set_collapsed(len(hidden), label, set())
             else:
                 item.set_collapsed(0, "", set())
         # edges: hide those inside a collapsed group or from a weight drawn
@@ -412,7 +417,9 @@ class GraphScene(QGraphicsScene):
             a = self._rep_of_hidden.get(e.src, e.src)
             b = self._rep_of_hidden.get(e.dst, e.dst)
             item.logical_visible = a != b and e.src not in self._absorbed
-            item.dim = e.src in self._rep_of_hidden or e.dst in self._rep_of_hidden
+            # a wire meets a collapsed box at its border, not at a port: drawn
+            # as any other (dashing every wire of a collapsed model read as dim)
+            item.dim = False
             item.setVisible(item.logical_visible and not self.bundled)
             self._place_edge(item)
         # frames

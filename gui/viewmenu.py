@@ -16,11 +16,12 @@ out when its saved positions do not suit the view.
 
 from PySide6.QtGui import QAction, QActionGroup
 
-from .layout import auto_layout, overlapping
+from .layout import DEFAULT_ASPECT, auto_layout, overlapping
 from .viewstate import COLLAPSE_ABOVE, ViewState
 
 __all__ = ["build_view_actions", "add_view_menu", "add_node_view_actions",
-           "sync_view_actions", "prepare_view", "laid_vertical"]
+           "sync_view_actions", "set_view", "view_aspect", "prepare_view",
+           "laid_vertical"]
 
 
 def _setting(window, key, default):
@@ -98,6 +99,36 @@ def sync_view_actions(window):
             a.blockSignals(True)
             a.setChecked(on)
             a.blockSignals(False)
+
+
+def view_aspect(window):
+    """Width / height of the canvas (a 1600×1000 window's before it is shown)."""
+    vp = window.view.viewport()
+    w, h = vp.width(), vp.height()
+    if not window.isVisible() or w < 200 or h < 200:
+        return DEFAULT_ASPECT
+    return w / h
+
+
+def set_view(window, vertical=None, weights_inside=None, shown=None, relayout=False):
+    """Show the graph another way (direction, weights inside or as nodes, the
+    nodes whose weights are shown as nodes); lays it out, one undo step, when
+    asked (a new direction) or when boxes would overlap. The graph's
+    structure is not touched. False if nothing changed."""
+    s = window.scene
+    changed = ((vertical is not None and vertical != s.vertical)
+               or (weights_inside is not None and weights_inside != s.weights_inside)
+               or (shown is not None and set(shown) != s.weights_shown))
+    if not changed:
+        return False
+    s.set_view(vertical, weights_inside, shown)
+    sync_view_actions(window)
+    if relayout:
+        window.editor.auto_layout(quiet=True)
+    else:
+        window.editor.layout_if_needed()
+    window.view.fit_view()
+    return True
 
 
 def _set_direction(window, vertical):

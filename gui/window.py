@@ -33,7 +33,6 @@ from .editor import FRAGMENT_MIME, Editor
 from .guard import guarded
 from .inspector import Inspector
 from .items.node import NodeItem, human
-from .layout import DEFAULT_ASPECT, auto_layout, overlapping
 from .model import GraphModel
 from .palette import Palette
 from .scene import GraphScene
@@ -44,7 +43,8 @@ from .viewmenu import (
     add_view_menu,
     build_view_actions,
     prepare_view,
-    sync_view_actions,
+    set_view,
+    view_aspect,
 )
 
 __all__ = ["MainWindow"]
@@ -115,7 +115,7 @@ class MainWindow(QMainWindow):
         self.path = os.fspath(path) if path else None
         self.scene.weights_shown = set()
         needs = prepare_view(graph, self.scene.vertical, self.scene.weights_inside,
-                             self._aspect())
+                             view_aspect(self))
         self.model.set_graph(graph)
         self._update_title()
         self._fitted = False
@@ -779,35 +779,13 @@ class MainWindow(QMainWindow):
             raise OSError(f"cannot write {out}")
         return pm
 
-    # ---- view modes ------------------------------------------------------------------
-    def _aspect(self):
-        vp = self.view.viewport()
-        w, h = vp.width(), vp.height()
-        if not self.isVisible() or w < 200 or h < 200:
-            return DEFAULT_ASPECT
-        return w / h
-
+    # ---- view modes (gui.viewmenu) ------------------------------------------------------
     def _layout_view(self):
-        return self.scene.view_for(), self._aspect()
+        return self.scene.view_for(), view_aspect(self)
 
     def set_view(self, vertical=None, weights_inside=None, shown=None, relayout=False):
-        """Show the graph another way (direction, weights inside or as nodes);
-        lays it out (one undo step) if the direction changed or boxes would
-        overlap. The graph's structure is not touched."""
-        s = self.scene
-        changed = ((vertical is not None and vertical != s.vertical)
-                   or (weights_inside is not None and weights_inside != s.weights_inside)
-                   or (shown is not None and set(shown) != s.weights_shown))
-        if not changed:
-            return False
-        s.set_view(vertical, weights_inside, shown)
-        sync_view_actions(self)
-        if relayout:
-            self.editor.auto_layout(quiet=True)
-        else:
-            self.editor.layout_if_needed()
-        self.view.fit_view()
-        return True
+        """Show the graph another way (:func:`gui.viewmenu.set_view`)."""
+        return set_view(self, vertical, weights_inside, shown, relayout)
 
 
 def _remove(path):

@@ -71,15 +71,21 @@ def op_summary(graph, node_id):
     return name
 
 
-def group_summary(graph, members, report=None, name=None):
-    """``(name · op · op …, output shape text)`` of a group of nodes."""
+def group_summary(graph, members, report=None, name=None, topo=None, leaving=None):
+    """``(name · op · op …, output shape text)`` of a group of nodes.
+
+    ``topo`` (``{node: index}`` in topological order) and ``leaving`` (nodes
+    that feed a node of another group) save work when already known."""
     keep = set(members)
-    order = [n for n in graph.topological_order() if n in keep]
+    if topo is None:
+        topo = {n: i for i, n in enumerate(graph.topological_order())}
+    order = sorted(keep, key=topo.get)
     ops = [n for n in order if graph.node(n).op not in ("Parameter", "Constant")]
     parts = [op_summary(graph, n) for n in ops]
     # the tensor that leaves the group: the last member feeding an outsider,
     # else the last op
-    leaving = [e.src for e in graph.edges if e.src in keep and e.dst not in keep]
+    if leaving is None:
+        leaving = {e.src for e in graph.edges if e.src in keep and e.dst not in keep}
     last = None
     for n in order:
         if n in leaving:

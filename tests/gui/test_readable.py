@@ -34,7 +34,7 @@ def resnet():
     return resnet_graph(18)
 
 
-# ---- weights inside their layer ----------------------------------------------------
+# ---- weights inside their layer ------------------------------------------------------
 def test_weights_are_rows_inside_their_layer_by_default(make_window):
     w = make_window(sample("lenet5"))
     s = w.scene
@@ -120,7 +120,7 @@ def test_weights_of_one_node_shown_as_nodes_from_its_context_menu(make_window):
     assert overlapping(w.graph, view=s.view_state) == []
 
 
-# ---- layout ----------------------------------------------------------------------------
+# ---- layout --------------------------------------------------------------------------
 def _contiguous_and_apart(graph, view, positions):
     """No box overlaps another, and no box of a group's outsiders lies inside
     the group's bounding box."""
@@ -193,7 +193,7 @@ def test_direction_is_a_view_menu_choice_and_one_undo_step(make_window):
     assert w.scene.vertical
 
 
-# ---- collapsed groups ------------------------------------------------------------------
+# ---- collapsed groups ----------------------------------------------------------------
 def test_big_graphs_open_with_groups_collapsed_to_summary_rows(make_window, tmp_path):
     path = tmp_path / "resnet.graph.json"
     gl.save(resnet(), str(path))
@@ -203,8 +203,8 @@ def test_big_graphs_open_with_groups_collapsed_to_summary_rows(make_window, tmp_
     assert len(w.graph) > 100 and len(boxes) <= 20
     assert not w.isWindowModified()
     head, shape = s.node_items["l2_0_out"].group_label
-    assert head == ("layer2.0 · Conv2D 128@3×3/2 · BN · ReLU · Conv2D 128@3×3 · BN · "
-                    "Conv2D 128@1×1/2 · BN · Add · ReLU")
+    assert head == ("layer2.0 · Conv2D 128@3×3/2 · BN · ReLU · Conv2D 128@3×3 · "
+                    "BN · Conv2D 128@1×1/2 · BN · Add · ReLU")
     assert shape == "N×128×16×16"
     # expanding one group makes room for it (one undo step)
     before = w.undo_stack.count()
@@ -222,10 +222,11 @@ def test_lenet_summary_reads_like_a_keras_row():
     head, shape = group_summary(g, [n for n in g.nodes
                                     if g.node(n).ui.get("group") == "conv1"],
                                 g.analyse(), "conv1")
-    assert f"{head} → {shape}" == "conv1 · Conv2D 6@5×5 · ReLU · MaxPool 2×2 → N×6×14×14"
+    assert f"{head} → {shape}" == \
+        "conv1 · Conv2D 6@5×5 · ReLU · MaxPool 2×2 → N×6×14×14"
 
 
-# ---- labels at every zoom --------------------------------------------------------------
+# ---- labels at every zoom ------------------------------------------------------------
 def _name_heights(w):
     """On-screen height (px) of every visible box's name at the current zoom,
     from the view transform and the metrics of the font the box draws it in."""
@@ -264,7 +265,7 @@ def test_names_stay_9_px_when_zoomed_far_out():
         assert title_px(lod) * lod >= 9.0 and title_px(lod) >= 12
 
 
-# ---- screenshots -----------------------------------------------------------------------
+# ---- screenshots ---------------------------------------------------------------------
 def test_screenshot_has_the_requested_size(tmp_path):
     out = tmp_path / "shot.png"
     env = dict(os.environ, GRAPHLAB_GUI_HOME=str(tmp_path / "home"))
