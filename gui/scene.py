@@ -66,7 +66,8 @@ class GraphScene(QGraphicsScene):
         self.vertical = True
         self.weights_inside = True
         self.weights_shown = set()  # nodes whose weights are shown as nodes
-        self.view_state = ViewState(model.graph, self.vertical, self.weights_inside)
+        self.view_state = None  # built by rebuild(), again on each change
+        self._view_fresh = False
         m = model
         m.graph_reset.connect(self.rebuild)
         m.node_added.connect(self._on_node_added)
@@ -122,6 +123,7 @@ class GraphScene(QGraphicsScene):
         self.weights_shown &= set(g.nodes)
         self.view_state = ViewState(g, self.vertical, self.weights_inside,
                                     self.weights_shown)
+        self._view_fresh = True
         for n in g.nodes:
             self._add_node_item(n)
         for e in g.edges:
@@ -364,8 +366,11 @@ class GraphScene(QGraphicsScene):
         inside their layer, collapsed groups, group frames."""
         self._groups_dirty = False
         g = self.graph
-        vs = self.view_state = ViewState(g, self.vertical, self.weights_inside,
-                                         self.weights_shown)
+        if not self._view_fresh:
+            self.view_state = ViewState(g, self.vertical, self.weights_inside,
+                                        self.weights_shown)
+        self._view_fresh = False
+        vs = self.view_state
         groups = vs.groups
         self._group_of = {n: name for name, ms in groups.items() for n in ms}
         old_hidden = set(self._rep_of_hidden) | set(self._absorbed)
@@ -457,6 +462,7 @@ class GraphScene(QGraphicsScene):
             self.weights_shown = set(shown)
         self.view_state = ViewState(self.graph, self.vertical, self.weights_inside,
                                     self.weights_shown)
+        self._view_fresh = True
         for item in self.node_items.values():
             item.refresh()
         self._update_groups(replace_all=True)
