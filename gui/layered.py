@@ -154,7 +154,8 @@ def _acyclic_groups(nodes, edges, groups, order):
     succ = {n: [] for n in nodes}
     for s, _, d, _ in edges:
         succ[s].append(d)
-    for name in sorted(groups, key=lambda g: min(order.get(n, 0) for n in groups[g])):
+    for name in sorted(groups, key=lambda g: min((order.get(n, 0) for n in groups[g]),
+                                                 default=0)):
         members = [n for n in groups[name] if n in visible and n not in owner]
         if len(members) < 2:
             continue

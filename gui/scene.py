@@ -285,9 +285,10 @@ class GraphScene(QGraphicsScene):
         if item is not None:
             item.refresh()
             self._groups_dirty = True  # a layer's caption shows its settings
-        consumer = self.view_state.absorbed.get(node_id)
-        if consumer is not None and consumer[0] in self.node_items:
-            self.node_items[consumer[0]].update()  # its weight row
+        if node_id in self.view_state.absorbed:  # its weight rows
+            for n, rows in self.view_state.rows.items():
+                if node_id in rows.values() and n in self.node_items:
+                    self.node_items[n].update()
 
     def _on_ui_changed(self, node_id):
         item = self.node_items.get(node_id)

@@ -14,7 +14,7 @@ any item, so that the layout can place boxes for a view before it is shown
 """
 
 from .items.port import geometry_for, summary_geometry
-from .weights import absorbed, inside_ports
+from .weights import absorbed, shared
 
 __all__ = ["ViewState", "COLLAPSE_ABOVE", "representative"]
 
@@ -43,7 +43,12 @@ class ViewState:
     Attributes
     ----------
     absorbed : dict
-        ``{parameter: (consumer, port)}`` drawn inside their consumer.
+        ``{parameter: (consumer, port)}`` drawn inside their consumer (the
+        first one, for weights ``shared`` by several).
+    shared : dict
+        ``{parameter: [(consumer, port), ...]}`` drawn inside each consumer.
+    rows : dict
+        ``{consumer: {port: parameter}}``.
     inside : dict
         ``{consumer: frozenset of ports}`` with a weight row.
     rep_of_hidden : dict
@@ -56,10 +61,15 @@ class ViewState:
         self.graph = graph
         self.vertical = vertical
         self.absorbed = absorbed(graph, weights_inside, shown)
-        self.inside = inside_ports(self.absorbed)
+        self.shared = shared(graph, weights_inside, shown)
         self.rows = {}  # consumer -> {port: parameter}
         for param, (dst, port) in self.absorbed.items():
             self.rows.setdefault(dst, {})[port] = param
+        for param, uses in self.shared.items():
+            self.absorbed[param] = uses[0]
+            for dst, port in uses:
+                self.rows.setdefault(dst, {})[port] = param
+        self.inside = {n: frozenset(ports) for n, ports in self.rows.items()}
         self.groups = groups_of(graph)
         self.rep_of_hidden = {}
         self.collapsed_reps = {}

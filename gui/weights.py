@@ -3,7 +3,9 @@
 A Parameter (or a Constant) that feeds exactly one node (by one edge) is, by
 default, drawn inside that node as a row with its name and shape
 (``w 6×1×5×5``) instead of as a box of its own with a wire, as Netron draws a
-model's initializers. This is a way of looking at the graph only: the
+model's initializers. So is a weight shared by several nodes of the same op
+through the same port (the cells of an unrolled RNN, tied weights): a row in
+each of them (:func:`shared`). This is a way of looking at the graph only: the
 graph and its file keep every Parameter as a node, and every edit goes
 through the same undo commands in both views. Plain functions of a
 :class:`graphlab.Graph`, so that the scene, the layout and the tests agree.
@@ -13,7 +15,7 @@ import numpy as np
 
 from graphlab.shapes import fmt
 
-__all__ = ["absorbed", "inside_ports", "row_text", "INSIDE_OPS"]
+__all__ = ["absorbed", "shared", "inside_ports", "row_text", "INSIDE_OPS"]
 
 INSIDE_OPS = ("Parameter", "Constant")
 
@@ -49,6 +51,32 @@ def absorbed(graph, enabled=True, shown=()):
         if e.dst in shown or graph.node(e.dst).placeholder:
             continue
         out[n] = (e.dst, e.dst_port)
+    return out
+
+
+def shared(graph, enabled=True, shown=(), limit=64):
+    """``{parameter id: [(consumer, port), ...]}`` for the weights shared by two
+    or more nodes of one op through one port name (at most ``limit``), drawn
+    inside each of them."""
+    if not enabled:
+        return {}
+    outputs = {o.partition(":")[0] for o in graph.outputs}
+    fed = {}
+    for e in graph.edges:
+        fed.setdefault(e.src, []).append(e)
+    out = {}
+    for n, edges in fed.items():
+        node = graph.node(n)
+        if (node.op not in INSIDE_OPS or node.placeholder or n in outputs
+                or not 2 <= len(edges) <= limit):
+            continue
+        dsts = [graph.node(e.dst) for e in edges]
+        if len({(d.op, e.dst_port) for d, e in zip(dsts, edges)}) != 1 or any(
+                d.placeholder for d in dsts) or any(e.dst in shown for e in edges):
+            continue
+        if len({e.dst for e in edges}) != len(edges):
+            continue
+        out[n] = [(e.dst, e.dst_port) for e in edges]
     return out
 
 

@@ -117,8 +117,10 @@ def parameter_tooltip(graph, param):
     count = 1
     for d in shape or []:
         count *= d if isinstance(d, int) else 1
+    users = len({e.dst for e in graph.out_edges(param)})
     lines = [f"<b>{param}</b> · Parameter {fmt(shape) if shape is not None else '?'}"
-             f" · {count:,} numbers",
+             f" · {count:,} numbers" + (f" · shared by {users} nodes" if users > 1
+                                        else ""),
              "trainable" if trainable else "frozen: not updated by the optimizer",
              f"init: {node.attrs.get('init', 'xavier_uniform')}"]
     value = graph.params.get(param) if hasattr(graph, "params") else None

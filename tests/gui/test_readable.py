@@ -279,3 +279,19 @@ def test_screenshot_has_the_requested_size(tmp_path):
                         "--size", "big"], cwd=ROOT, env=env, capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 2 and "--size" in r.stderr
+
+
+def test_a_weight_shared_by_nodes_of_one_op_is_a_row_in_each():
+    from gui.viewstate import ViewState
+    b = gl.GraphBuilder("tied")
+    x = b.input("x", ["N", 4])
+    w = b.parameter("w", [4, 4])
+    h = b.op("Linear", x, w, name="fc1")
+    b.op("Linear", h, w, name="fc2")
+    g = b.build()
+    view = ViewState(g, True, True)
+    assert "w" in view.hidden
+    assert view.rows == {"fc1": {"w": "w"}, "fc2": {"w": "w"}}
+    assert ViewState(g, True, False).rows == {}
+    from gui.items.summary import parameter_tooltip
+    assert "shared by 2 nodes" in parameter_tooltip(g, "w")
