@@ -16,7 +16,6 @@ __all__ = ["auto_layout", "overlapping", "COLUMN_GAP", "ROW_GAP", "DEFAULT_ASPEC
 
 COLUMN_GAP = 100.0  # room for a bezier and its shape label between columns
 ROW_GAP = 26.0
-GROUP_GAP = 50.0  # between a group's box and a node outside it: frame and title tab
 _LIGHT = ("Parameter", "Constant")  # nodes that move aside for the data path
 DEFAULT_ASPECT = 1.3  # the canvas of a 1600×1000 window, docks open
 
