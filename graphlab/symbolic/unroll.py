@@ -338,12 +338,16 @@ def _unrolled_graph(graph, node, op, attrs, ins, N, T, H):
              for port, out in op.recurrence.state.items()}
     cells = []
     for t in range(1, T + 1):
+        before = set(g.nodes)
         e_t = np.zeros(T)
         e_t[t - 1] = 1.0
         e = _add(g, prefix(f"e{t}"), "Constant", value=e_t.tolist())
         x_t = _add(g, prefix(f"x{t}"), "MatMul", {"a": xT, "b": e})
         prev, state = state, _cell(g, prefix, op, attrs, t, x_t, state, w, sel, H)
         cells.append({"t": t, "x": x_t, "prev": prev, "h": state["h"]})
+        for n in g.nodes:  # one layer group per time step: the editor keeps it
+            if n not in before:  # together and can collapse it to one box
+                g.update_ui(n, group=f"{node}_t{t}")
     outs = dict(state)
     uses_y = any(e.src == node and e.src_port == "y" for e in graph.edges) or any(
         parse_ref(r)[0] == node and parse_ref(r)[1] in (None, "y")
