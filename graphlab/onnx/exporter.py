@@ -32,9 +32,19 @@ class Exporter:
         self.values = Program(graph, dtype="float32", training=False).params
         self.nodes, self.initializers = [], []
         self._names = set()
+        self._node_names = set()
+        self._emitted = set()
         self.node_id = None  # the graphlab node being exported
 
     # ---- names and values ----------------------------------------------------------------
+    def _node_name(self, hint):
+        name, k = hint, 1
+        while name in self._node_names:
+            k += 1
+            name = f"{hint}_{k}"
+        self._node_names.add(name)
+        return name
+
     def fresh(self, hint):
         """A value name not used yet, built from ``hint``."""
         name, k = hint, 1
@@ -60,14 +70,30 @@ class Exporter:
         if edge is None:
             return None
         src = self.graph.node(edge.src)
+        self.emit_source(edge.src)
         return self.value_name(edge.src, edge.src_port, src.output_ports[0])
 
+    def emit_source(self, node_id):
+        """The initializer of a Parameter or Constant, made when first read (a
+        recurrent op reorders its weights into initializers of its own)."""
+        if node_id in self._emitted or self.graph.node(node_id).op not in (
+                "Parameter", "Constant"):
+            return
+        self._emitted.add(node_id)
+        self._names.discard(node_id)
+        self.const(self.values[node_id], node_id, np.float32)
+
     def constant_input(self, port):
-        """The value feeding ``port`` if it comes from a Parameter or a Constant."""
+        """``(value, source id)`` if ``port`` reads a Parameter or a Constant that
+        nothing else reads, else ``(None, None)``."""
         edge = self.graph.in_edges(self.node_id).get(port)
         if edge is None or self.graph.node(edge.src).op not in ("Parameter", "Constant"):
-            return None
-        return self.values[edge.src]
+            return None, None
+        if len(self.graph.out_edges(edge.src)) > 1 or edge.src in self._emitted:
+            return None, None
+        self._emitted.add(edge.src)
+        self._names.discard(edge.src)
+        return self.values[edge.src], edge.src
 
     def shape(self, port=None, node=None):
         """The inferred shape of the current node's input ``port`` (or output
@@ -98,9 +124,14 @@ class Exporter:
         if outputs is None:
             outputs = [self.fresh(f"{self.node_id}.{op_type.lower()}")]
         attrs = {k: v for k, v in attrs.items() if v is not None}
+        inputs = list(inputs)
+        while inputs and inputs[-1] in (None, ""):  # absent optional inputs
+            inputs.pop()
+        # The node making the graphlab node's value is named by its id, so that
+        # a round trip keeps the ids; helper nodes are ID/OpType.
+        name = self.node_id if outputs[0] == self.output() else f"{self.node_id}/{op_type}"
         node = helper.make_node(op_type, ["" if i is None else i for i in inputs],
-                                list(outputs), name=self.fresh(f"{self.node_id}/{op_type}"),
-                                **attrs)
+                                list(outputs), name=self._node_name(name), **attrs)
         self.nodes.append(node)
         return outputs[0]
 
@@ -177,9 +208,7 @@ def export_model(graph, path=None, *, outputs=None, opset=None):
                                       elem.INT64 if dtype == "int64" else elem.FLOAT))
             continue
         if node.op in ("Parameter", "Constant"):
-            ex._names.discard(node_id)
-            ex.const(ex.values[node_id], node_id, np.float32)
-            continue
+            continue  # made when read (Exporter.emit_source)
         export_mapping(node.op, node_id).export(ex)
     outs = []
     for ref in outputs:
@@ -190,6 +219,7 @@ def export_model(graph, path=None, *, outputs=None, opset=None):
         port = port or node.output_ports[0]
         if port not in node.output_ports:
             raise GraphError(f"'{ref}' names no output of this {node.op}", node=node_id)
+        ex.emit_source(node_id)
         name = ex.value_name(node_id, port, node.output_ports[0])
         shape = ex.report.shapes[node_id][node.output_ports.index(port)]
         integer = node.op == "Input" and node.resolved["dtype"] == "int64" or (

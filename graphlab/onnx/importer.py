@@ -103,10 +103,11 @@ class Importer:
         """A Parameter node holding ``value`` (a Constant for scalars)."""
         value = np.asarray(value)
         node_id = self.new_id(hint)
-        if value.ndim == 0 and not trainable:
-            self.graph.add_node(node_id, "Constant", {"value": float(value)},
+        if not trainable and value.size <= 1024:  # small: inline, not a parameter
+            self.graph.add_node(node_id, "Constant",
+                                {"value": np.asarray(value, np.float64).tolist()},
                                 self._ui())
-            self.shapes[node_id] = ()
+            self.shapes[node_id] = tuple(value.shape)
             return node_id
         attrs = {"shape": list(value.shape)}
         if not trainable:

@@ -76,6 +76,8 @@ def attributes(node):
     out = {}
     for a in node.attribute:
         v = helper.get_attribute_value(a)
+        if isinstance(v, list):
+            v = [x.decode() if isinstance(x, bytes) else x for x in v]
         out[a.name] = v.decode() if isinstance(v, bytes) else v
     return out
 

@@ -287,9 +287,13 @@ class _MaxUnpool(Mapping):
             r = ex.add("Mul", [r, ex.const(np.int64(hw), "plane")])
             r = ex.add("Reshape", [r, ex.ints([-1, c, 1, 1])])
             idx = ex.add("Add", [idx, r])
-        ex.add("MaxUnpool", [ex.input("x"), idx, ex.ints(list(out), "output_shape")
-                             if all(isinstance(d, int) for d in out) else None],
-               [ex.output()], kernel_shape=list(kernel), strides=list(stride),
+        size = None
+        if a["output_size"] is not None:  # N·C read at run time, H·W given
+            nc = ex.add("Shape", [ex.input("x")], start=0, end=2)
+            size = ex.add("Concat", [nc, ex.ints(list(a["output_size"]), "size")],
+                          axis=0)
+        ex.add("MaxUnpool", [ex.input("x"), idx, size], [ex.output()],
+               kernel_shape=list(kernel), strides=list(stride),
                pads=list(a["padding"]) * 2)
 
     def import_(self, im):
@@ -308,6 +312,8 @@ class _MaxUnpool(Mapping):
         if im.has(2):
             out = im.input_const(2, "output_shape")
             op_attrs["output_size"] = [int(d) for d in np.ravel(out)[2:]]
+            if any(isinstance(d, str) for d in op_attrs["output_size"]):
+                raise Refused("an output_shape known only at run time")
         im.bind(0, im.add("MaxUnpool2D", {"x": im.x(0), "indices": src}, op_attrs))
 
 

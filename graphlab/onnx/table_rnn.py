@@ -37,21 +37,28 @@ class _Recurrent(Mapping):
         rows = _rows(order, hidden)
 
         def weight(port):
-            value = ex.constant_input(port)
-            if value is not None:
-                return ex.const(np.asarray(value)[rows][None], f"{ex.node_id}.{port}")
+            value, source = ex.constant_input(port)
+            if value is not None:  # reordered in place of the Parameter's own
+                return ex.const(np.asarray(value)[rows][None], source)
             w = ex.add("Gather", [ex.input(port), ex.ints(rows, "gate_rows")], axis=0)
             return ex.unsqueeze(w, [0])
 
         def bias():
-            names = [ex.input(p) for p in ("b_ih", "b_hh")]
-            if names == [None, None]:
+            edges = ex.graph.in_edges(ex.node_id)
+            if "b_ih" not in edges and "b_hh" not in edges:
                 return None
-            values = [ex.constant_input(p) for p in ("b_ih", "b_hh")]
+            sources = [ex.graph.in_edges(ex.node_id).get(p) for p in ("b_ih", "b_hh")]
+            movable = all(e is None or (ex.graph.node(e.src).op in ("Parameter",
+                                                                    "Constant")
+                                        and len(ex.graph.out_edges(e.src)) == 1)
+                          for e in sources)
+            values = [ex.constant_input(p)[0] if movable else None
+                      for p in ("b_ih", "b_hh")]
             zero = np.zeros(gates * hidden, np.float32)
-            if all(v is not None or n is None for v, n in zip(values, names)):
+            if movable:
                 parts = [zero if v is None else np.asarray(v)[rows] for v in values]
                 return ex.const(np.concatenate(parts)[None], f"{ex.node_id}.b")
+            names = [ex.input(p) for p in ("b_ih", "b_hh")]
             parts = [ex.add("Gather", [n, ex.ints(rows, "gate_rows")], axis=0)
                      if n is not None else ex.const(zero, "zero_bias") for n in names]
             return ex.unsqueeze(ex.add("Concat", parts, axis=0), [0])
