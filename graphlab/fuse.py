@@ -164,8 +164,8 @@ def _conv_pool_chain(steps, i, producer, private, kept, readers):
         j = producer.get(steps[j].inputs[0])
         if j is None or not private(steps[act].inputs[0], reader):
             return None
-    if steps[j].op.name != "Conv2D":
-        return None
+    if steps[j].op.name != "Conv2D" or steps[j].attrs.get("groups", 1) != 1:
+        return None  # grouped convolutions run unfused
     return j, act, i
 
 
