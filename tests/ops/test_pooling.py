@@ -32,15 +32,17 @@ def loop_max_pool(x, kernel, stride, pads):
     return out, idx
 
 
-def loop_avg_pool(x, kernel, stride, pads):
+def loop_avg_pool(x, kernel, stride, pads, count_include_pad=True):
     N, C, H, W = x.shape
     (kh, kw), (sh, sw), ((pt, pb), (pl, pr)) = kernel, stride, pads
     xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    inside = np.pad(np.ones((H, W)), ((pt, pb), (pl, pr)))
     Ho, Wo = (xp.shape[2] - kh) // sh + 1, (xp.shape[3] - kw) // sw + 1
     out = np.zeros((N, C, Ho, Wo))
     for n, c, p, q in np.ndindex(N, C, Ho, Wo):
-        out[n, c, p, q] = xp[n, c, p * sh:p * sh + kh, q * sw:q * sw + kw].sum() / (
-            kh * kw)
+        rows, cols = slice(p * sh, p * sh + kh), slice(q * sw, q * sw + kw)
+        count = kh * kw if count_include_pad else inside[rows, cols].sum()
+        out[n, c, p, q] = xp[n, c, rows, cols].sum() / count
     return out
 
 
@@ -102,6 +104,14 @@ CASES = [
     ("avgpool-same-asymmetric", "AvgPool2D",
      {"kernel": [2, 3], "stride": [1, 2], "padding": "same"}, [normal(1, 2, 5, 7)],
      lambda x: (loop_avg_pool(x, (2, 3), (1, 2), ((0, 1), (1, 1))),)),
+    ("avgpool-exclude-pad-3-stride2-pad1", "AvgPool2D",
+     {"kernel": 3, "stride": 2, "padding": 1, "count_include_pad": False},
+     [normal(2, 2, 7, 6)],
+     lambda x: (loop_avg_pool(x, (3, 3), (2, 2), ((1, 1), (1, 1)), False),)),
+    ("avgpool-exclude-pad-same", "AvgPool2D",
+     {"kernel": [2, 3], "stride": 1, "padding": "same", "count_include_pad": False},
+     [normal(1, 2, 4, 5)],
+     lambda x: (loop_avg_pool(x, (2, 3), (1, 1), ((0, 1), (1, 1)), False),)),
     ("avgpool-valid-drops-input", "AvgPool2D", {"kernel": 3, "padding": "valid"},
      [normal(1, 1, 7, 8)],
      lambda x: (loop_avg_pool(x, (3, 3), (3, 3), ((0, 0), (0, 0))),)),
@@ -384,3 +394,13 @@ def test_vjp_skips_gradients_nobody_needs(case, name, attrs, inputs, ref):
     gs = tuple(np.ones_like(o) if o.dtype.kind == "f" else None for o in outs)
     g = gs if len(op.outputs) > 1 else gs[0]
     assert all(gr is None for gr in op.vjp(ctx, g, out, *inputs, **resolved))
+
+
+def test_avg_pool_count_include_pad_false_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    x = normal(2, 3, 6, 7)
+    (out,), _ = run_op("AvgPool2D", [x], {"kernel": 3, "stride": 2, "padding": 1,
+                                          "count_include_pad": False})
+    want = torch.nn.functional.avg_pool2d(torch.tensor(x), 3, 2, 1,
+                                          count_include_pad=False)
+    np.testing.assert_allclose(out, want.numpy(), rtol=1e-12)
