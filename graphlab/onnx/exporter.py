@@ -35,6 +35,7 @@ class Exporter:
         self._node_names = set()
         self._emitted = set()
         self.node_id = None  # the graphlab node being exported
+        self.outputs = list(graph.outputs)  # what the model returns
 
     # ---- names and values ----------------------------------------------------------------
     def _node_name(self, hint):
@@ -194,6 +195,7 @@ def export_model(graph, path=None, *, outputs=None, opset=None):
         raise GraphError("the graph has no outputs to export: set \"outputs\" or "
                          "pass --output ID")
     ex = Exporter(graph, opset)
+    ex.outputs = outputs
     for node_id in graph.nodes:
         ex._names.update(ex.value_name(node_id, p, graph.node(node_id).output_ports[0])
                          for p in graph.node(node_id).output_ports)

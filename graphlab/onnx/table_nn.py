@@ -175,6 +175,18 @@ def _ceil_mode_changes(im, kernel, stride, padding):
     return False
 
 
+def _flat_indices_agree(ex, pool_id):
+    """Whether a MaxPool2D's indices can stay ONNX's flat ones: read only by
+    MaxUnpool2D nodes whose output planes are the pool's input planes (then a
+    flat index over N·C·H·W names the same element on both sides)."""
+    if f"{pool_id}:indices" in ex.outputs:
+        return False
+    plane = tuple(ex.shape("x", node=pool_id)[1:])
+    uses = ex.graph.out_edges(pool_id, "indices")
+    return all(ex.graph.node(e.dst).op == "MaxUnpool2D" and e.dst_port == "indices"
+               and tuple(ex.report.shape(e.dst)[1:]) == plane for e in uses)
+
+
 def _indices_to_unpool_only(im):
     for consumer in im.consumers.get(im.node.output[1], []):
         if consumer.op_type != "MaxUnpool" or list(consumer.input).index(
@@ -199,11 +211,11 @@ class _Pool(Mapping):
                    count_include_pad=int(a.get("count_include_pad", True)), **common)
             return
         uses = ex.graph.out_edges(ex.node_id, "indices")
-        listed = any(r in (f"{ex.node_id}:indices",) for r in ex.graph.outputs)
+        listed = f"{ex.node_id}:indices" in ex.outputs
         if not uses and not listed:
             ex.add("MaxPool", [ex.input("x")], [ex.output()], **common)
             return
-        if listed or any(ex.graph.node(e.dst).op != "MaxUnpool2D" for e in uses):
+        if not _flat_indices_agree(ex, ex.node_id):
             # Per-plane indices, as graphlab's: the flat ONNX index modulo H·W.
             flat = ex.fresh(f"{ex.node_id}.flat_indices")
             ex.add("MaxPool", [ex.input("x")], [ex.output(), flat], **common)
@@ -275,7 +287,8 @@ class _MaxUnpool(Mapping):
         out = ex.shape()
         edge = ex.graph.in_edges(ex.node_id)["indices"]
         idx = ex.input("indices")
-        if ex.graph.node(edge.src).op != "MaxPool2D":
+        if not (ex.graph.node(edge.src).op == "MaxPool2D"
+                and _flat_indices_agree(ex, edge.src)):
             # Per-plane indices made flat: + (n·C + c)·Ho·Wo.
             if any(isinstance(d, str) for d in out[1:]):
                 ex.refuse("MaxUnpool2D of sizes known only at run time")
@@ -303,6 +316,7 @@ class _MaxUnpool(Mapping):
         if im.graph.node(node_id).op != "MaxPool2D" or port != "indices":
             raise Refused("its indices must come from a MaxPool (ONNX's are flat over "
                           "N·C·H·W, graphlab's per plane)")
+        pool_input = im.shapes[im.graph.in_edges(node_id)["x"].src]
         kernel = list(attrs["kernel_shape"])
         pads = _ints(attrs, "pads", [0, 0, 0, 0])
         if pads[:2] != pads[2:]:
@@ -314,7 +328,12 @@ class _MaxUnpool(Mapping):
             op_attrs["output_size"] = [int(d) for d in np.ravel(out)[2:]]
             if any(isinstance(d, str) for d in op_attrs["output_size"]):
                 raise Refused("an output_shape known only at run time")
-        im.bind(0, im.add("MaxUnpool2D", {"x": im.x(0), "indices": src}, op_attrs))
+        node = im.add("MaxUnpool2D", {"x": im.x(0), "indices": src}, op_attrs)
+        if tuple(im.shapes[node][1:]) != tuple(pool_input[1:]):
+            raise Refused("its output planes differ from its MaxPool's input planes, "
+                          "so ONNX's flat indices (over N·C·H·W) and graphlab's per "
+                          "plane name different elements")
+        im.bind(0, node)
 
 
 # ---- resampling -------------------------------------------------------------------

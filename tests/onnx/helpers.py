@@ -22,9 +22,12 @@ def feeds_for(g, batch, seed=0):
             continue
         shape = [batch if d == "N" else (3 if isinstance(d, str) else d)
                  for d in shapes[node_id]]
-        if node.resolved["dtype"] == "int64":
+        labels = any(g.node(e.dst).op == "CrossEntropyLoss" and e.dst_port == "target"
+                     for e in g.out_edges(node_id))
+        if node.resolved["dtype"] == "int64" or labels:
             classes = _classes(g, node_id, shapes)
-            feeds[node_id] = rng.integers(0, classes, shape).astype(np.int64)
+            feeds[node_id] = rng.integers(0, classes, shape).astype(
+                node.resolved["dtype"])
         else:
             feeds[node_id] = rng.uniform(0.05, 1.0, shape).astype(np.float32)
     return feeds
