@@ -82,7 +82,7 @@ def simplify(g, shapes):
             last = chain[-1]
             outs = consumers.get(last, [])
             if last in outputs or len(outs) != 1 or g.node(outs[0].dst).op not in \
-                    _SHAPE_OPS:
+                    _SHAPE_OPS:  # (a chain may end at an output, not pass one)
                 break
             chain.append(outs[0].dst)
         done.update(chain)
@@ -96,8 +96,6 @@ def simplify(g, shapes):
             if kind is None:
                 continue
             last = part[-1]
-            if last in outputs:
-                break
             if kind == "reshape" and len(part) == 1:
                 break
             targets = [(e.dst, e.dst_port) for e in consumers.get(last, [])]
@@ -111,12 +109,14 @@ def simplify(g, shapes):
                 new_ref = keep
                 shapes[keep] = out_shape
                 part = part[1:]
+            listed = [new_ref if r == last else r for r in g.outputs]
             for dst, port in targets:
                 g.disconnect(dst, port)
             for n in reversed(part):
                 g.remove_node(n)
             for dst, port in targets:
                 g.connect(new_ref, f"{dst}:{port}")
+            g.set_outputs(listed)
             consumers = {}
             for e in g.edges:
                 consumers.setdefault(e.src, []).append(e)

@@ -144,7 +144,7 @@ class _Elementwise(Mapping):
     def import_(self, im):
         op, names = self._by_onnx[im.node.op_type]
         defaults = {o: d for o, d in names.values()}
-        attrs = check_attrs(im, (), defaults)
+        attrs = check_attrs(im, tuple(defaults))
         values = {name: attrs.get(o, d) for name, (o, d) in names.items()}
         if im.node.op_type in ("Softmax", "LogSoftmax") and im.opset < 13:
             raise Refused(f"opset {im.opset}'s {im.node.op_type} flattens to 2-D; "

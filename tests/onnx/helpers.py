@@ -72,3 +72,36 @@ def assert_export_matches(g, batches=(1, 3), outputs=None, rtol=1e-4, atol=1e-5,
             np.testing.assert_allclose(got[name], value, rtol=rtol, atol=atol,
                                        err_msg=f"{ref} at batch {batch}")
     return model
+
+
+def make_model(nodes, inputs, outputs, inits=(), opset=18):
+    """An ONNX model from ``onnx.helper`` pieces: inputs and outputs as
+    ``(name, shape)`` (float) or ``(name, shape, elem_type)``; ``inits`` as
+    ``{name: array}``."""
+    helper = onnx.helper
+
+    def info(spec):
+        name, shape, *elem = spec
+        return helper.make_tensor_value_info(name, elem[0] if elem else
+                                             onnx.TensorProto.FLOAT, shape)
+
+    g = helper.make_graph(nodes, "test", [info(i) for i in inputs],
+                          [info(o) for o in outputs],
+                          [onnx.numpy_helper.from_array(np.asarray(v), k)
+                           for k, v in dict(inits).items()])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 10
+    return model
+
+
+def assert_import_matches(model, feeds, rtol=1e-4, atol=1e-5):
+    """Import ``model``; the executor gives onnxruntime's numbers."""
+    g = gl.from_onnx(model)
+    g.check()
+    want = run_onnx(model, feeds)
+    got = Program(g, dtype="float32", training=False).forward(
+        {k: v for k, v in feeds.items() if k in g})
+    for (name, value), ref in zip(want.items(), g.outputs):
+        np.testing.assert_allclose(got[ref], value, rtol=rtol, atol=atol,
+                                   err_msg=name)
+    return g
