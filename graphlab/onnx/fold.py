@@ -1,8 +1,9 @@
 """Values known at import time, and the shape ops that read or move data.
 
-A node whose inputs are all constants (initializers that are not weights,
-``Constant`` nodes, shapes) is computed here instead of imported: its output
-becomes a constant. Sizes known only symbolically (``"N"``) travel in object
+A node whose inputs are all constants (initializers, ``Constant`` nodes,
+shapes) is computed here instead of imported: its output becomes a constant,
+a trainable weight when computed from weights (PyTorch's exporter reorders
+recurrent gates with ``Slice`` and ``Concat`` of the weights). Sizes known only symbolically (``"N"``) travel in object
 arrays through ``Shape``, ``Gather``, ``Slice``, ``Concat``, ``Unsqueeze`` and
 ``Squeeze``; arithmetic on them is refused. ``ConstantOfShape`` of such a
 shape is a :class:`Filled` value, which recurrent ops read as "no initial
@@ -52,8 +53,6 @@ def fold(im):
     values = [im.const(n) for n in names]
     if any(v is None for v in values):
         return False
-    if any(im.trainable.get(n) for n in names):
-        return False  # computed from weights: imported, so that they train
     if any(isinstance(v, Filled) for v in values):
         return False
     if any(v.dtype == object for v in values):
@@ -74,8 +73,13 @@ def fold(im):
         raise
     except Exception as e:
         raise Refused(f"cannot compute it from its constant inputs: {e}") from None
+    # Computed from weights alone (PyTorch reorders LSTM gates with Slice and
+    # Concat): the result is a weight too, trainable where it is a Parameter.
+    trainable = any(im.trainable.get(n) for n in names)
     for k, r in enumerate(results):
         im.bind_const(k, np.asarray(r))
+        if k < len(node.output) and node.output[k]:
+            im.trainable[node.output[k]] = trainable and np.asarray(r).dtype.kind == "f"
     return True
 
 
