@@ -180,7 +180,7 @@ def _disjoint_flush_pool(pool):
         return False
     padding = pool.attrs["padding"]
     if not isinstance(padding, str):
-        return not any(padding)
+        return not any(p != (0, 0) if isinstance(p, tuple) else p for p in padding)
     sizes = pool.in_shapes[0][2:]
     if any(isinstance(s, str) for s in sizes):
         return padding == "valid"  # "same" pads by the size, unknown here

@@ -60,7 +60,7 @@ def _import_padding(im, attrs, kernel, stride, dilation):
         return [b for b, _ in pairs]
     if all(p is not None and tuple(p) == pr for p, pr in zip(same, pairs)):
         return "same"
-    raise Refused(f"asymmetric pads {pads} are not supported")
+    return pads  # before… then after…, as graphlab's asymmetric padding
 
 
 def _ints(attrs, key, default):
@@ -254,7 +254,8 @@ class _Pool(Mapping):
             raise Refused("ceil_mode=1 is not supported (it adds a partial window "
                           "here)")
         if not isinstance(padding, str):
-            for p, k in zip(padding, kernel):
+            sides = padding if len(padding) == 4 else padding * 2
+            for p, k in zip(sides, kernel * 2):
                 if 2 * p > k:
                     raise Refused(f"padding {p} is more than half the kernel {k}")
         op_attrs = {"kernel": kernel, "stride": stride, "padding": padding}

@@ -268,7 +268,8 @@ class Conv2D(Op):
     attrs = {
         "stride": Attr("pair", (1, 1), min=1, doc="step between windows"),
         "padding": Attr("padding", (0, 0), n=2,
-                        doc='int, pair, or "valid", "same", "full"'),
+                        doc='int, pair, "valid", "same", "full", or [top, left, '
+                            'bottom, right]'),
         "dilation": Attr("pair", (1, 1), min=1, doc="spacing of kernel taps"),
         "groups": _GROUPS,
     }
@@ -324,7 +325,8 @@ class Conv1D(Op):
     inputs = ("x", "w", "b?")
     attrs = {
         "stride": Attr("ints", (1,), n=1, min=1, doc="step between windows"),
-        "padding": Attr("padding", (0,), n=1, doc='int, or "valid", "same", "full"'),
+        "padding": Attr("padding", (0,), n=1,
+                        doc='int, "valid", "same", "full", or [left, right]'),
         "dilation": Attr("ints", (1,), n=1, min=1, doc="spacing of kernel taps"),
         "groups": _GROUPS,
     }

@@ -46,7 +46,8 @@ class _Pool2D(Op):
         "stride": Attr("pair", None, min=1,
                        doc="step between windows (default: kernel)"),
         "padding": Attr("padding", (0, 0), n=2,
-                        doc='int, pair, or "valid", "same", "full"'),
+                        doc='int, pair, "valid", "same", "full", or [top, left, '
+                            'bottom, right]'),
     }
 
     def check_attrs(self, attrs, *, node=None):
@@ -55,10 +56,11 @@ class _Pool2D(Op):
         padding = attrs["padding"]
         if not isinstance(padding, str):
             for p, k in zip(padding, attrs["kernel"]):
-                if 2 * p > k:
-                    raise AttrError(f"{self.name}: padding {p} is more than half the "
-                                    f"kernel {k}: a window would read only padding",
-                                    node=node)
+                for side in (p if isinstance(p, tuple) else (p,)):
+                    if 2 * side > k:
+                        raise AttrError(f"{self.name}: padding {side} is more than "
+                                        f"half the kernel {k}: a window would read "
+                                        "only padding", node=node)
 
     def _out_hw(self, x, kernel, stride, padding):
         _check_rank4(self.name, x)

@@ -103,6 +103,11 @@ case("conv-same-lower-even", one("Conv", {"auto_pad": "SAME_LOWER"}, ("x", "w"),
 case("conv-asymmetric-pads-as-same", one("Conv", {"pads": [1, 0, 1, 1],
                                                   "strides": [2, 2]}, ("x", "w"),
                                          w=w(2, 4, 3, 3)), [X4], {"x": x4})
+case("conv-asymmetric-pads", one("Conv", {"pads": [0, 2, 1, 1]}, ("x", "w"),
+                                 w=w(2, 4, 3, 3)), [X4], {"x": x4})
+case("maxpool-asymmetric-pads", one("MaxPool", {"kernel_shape": [3, 3],
+                                                "strides": [2, 2],
+                                                "pads": [1, 0, 0, 1]}), [X4], {"x": x4})
 case("conv1d", one("Conv", {"pads": [1, 1], "group": 2}, ("x", "w", "b"),
                    w=w(4, 2, 3), b=w(4)), [("x", [N, 4, 9])], {"x": w(3, 4, 9)})
 case("conv-transpose", one("ConvTranspose", {"strides": [2, 2], "pads": [1, 1, 1, 1],
@@ -246,8 +251,9 @@ REFUSALS = [
      X4, "node 'the_maxpool' (MaxPool): ceil_mode=1 is not supported"),
     (one("MaxPool", {"kernel_shape": [2, 2], "dilations": [2, 2]}), X4,
      "node 'the_maxpool' (MaxPool): dilations=[2, 2] is not supported"),
-    (one("Conv", {"pads": [0, 0, 2, 1]}, ("x", "w"), w=w(2, 4, 3, 3)), X4,
-     "node 'the_conv' (Conv): asymmetric pads [0, 0, 2, 1] are not supported"),
+    (one("ConvTranspose", {"pads": [0, 0, 2, 1]}, ("x", "w"), w=w(4, 2, 3, 3)), X4,
+     "node 'the_convtranspose' (ConvTranspose): asymmetric pads [0, 0, 2, 1] are "
+     "not supported"),
     (one("Conv", {"auto_pad": "SAME_LOWER", "strides": [2, 2]}, ("x", "w"),
          w=w(2, 4, 2, 2)), X4, "node 'the_conv' (Conv): auto_pad=SAME_LOWER"),
     (one("Conv", {}, ("x", "w"), w=w(2, 4, 3, 3, 3)), ("x", [N, 4, 5, 5, 5]),
