@@ -35,6 +35,7 @@ from .inspector import Inspector
 from .items.node import NodeItem, human
 from .layout import auto_layout, overlapping
 from .model import GraphModel
+from .onnx_files import OPEN_FILTER, OnnxFiles, export_formats
 from .palette import Palette
 from .scene import GraphScene
 from .util import settings_dir
@@ -45,12 +46,10 @@ __all__ = ["MainWindow"]
 log = logging.getLogger("gui")
 MAX_RECENT = 8
 FILE_FILTER = "Graph files (*.graph.json *.json);;All files (*)"
-OPEN_FILTER = ("Graphs and ONNX models (*.graph.json *.json *.onnx);;ONNX models "
-               "(*.onnx);;All files (*)")
 _DOCK_FEATURES = QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable
 
 
-class MainWindow(QMainWindow):
+class MainWindow(OnnxFiles, QMainWindow):
     """The graph editor.
 
     Parameters
@@ -175,9 +174,8 @@ class MainWindow(QMainWindow):
         A("open", "&Open…", self.open_dialog, QKeySequence.Open)
         A("save", "&Save", self.save, QKeySequence.Save)
         A("saveAs", "Save &As…", self.save_as, QKeySequence.SaveAs)
-        A("export", "&Export…", self.export_dialog, "Ctrl+Shift+E",
-          "Write the graph as an ONNX model" + (" or PyTorch source"
-                                                if _export_formats()[1:] else ""))
+        A("export", "&Export…", self.export_dialog, "Ctrl+Shift+E", "Write the graph "
+          "as " + " or ".join(what for _, what in export_formats()))
         A("quit", "&Quit", self.close, QKeySequence.Quit)
         undo = self.undo_stack.createUndoAction(self, "&Undo")
         undo.setObjectName("undo")
@@ -558,38 +556,6 @@ class MainWindow(QMainWindow):
                                               OPEN_FILTER)
         return path or None
 
-    def ask_export_path(self):
-        """Where to export, the format by its suffix (tests replace this)."""
-        filters = ";;".join(f"{what} (*{suffix})" for suffix, what in _export_formats())
-        path, chosen = QFileDialog.getSaveFileName(self, "Export", self._dir(), filters)
-        if path and not os.path.splitext(path)[1]:
-            path += next(s for s, what in _export_formats() if what in chosen)
-        return path or None
-
-    @guarded
-    def export_dialog(self):
-        path = self.ask_export_path()
-        return self.export_to(path) if path else False
-
-    def export_to(self, path):
-        """Write the graph as ONNX (``.onnx``) or PyTorch source (``.py``)."""
-        try:
-            if path.lower().endswith(".py"):
-                from graphlab.io import _atomic_write
-                from graphlab.torch import to_source
-                text = to_source(self.graph).encode("utf-8")
-                _atomic_write(path, lambda f: f.write(text))
-            else:
-                from graphlab.onnx import to_onnx
-                to_onnx(self.graph, path)
-        except GraphlabError as e:
-            where = f"node '{e.node}': " if e.node else ""
-            self.statusBar().showMessage(f"Cannot export: {where}{e.message}", 15000)
-            self._failed("Cannot export", f"{path}: {where}{e.message}")
-            return False
-        self.statusBar().showMessage(f"Exported {os.path.basename(path)}", 8000)
-        return True
-
     def ask_save_path(self):
         path, _ = QFileDialog.getSaveFileName(self, "Save graph as", self._dir(),
                                               FILE_FILTER)
@@ -598,9 +564,8 @@ class MainWindow(QMainWindow):
         return path or None
 
     def _dir(self):
-        if self.path:
-            return os.path.dirname(self.path)
-        return getattr(self, "_imported_dir", None) or os.getcwd()
+        return os.path.dirname(self.path) if self.path else (self._imported_dir
+                                                              or os.getcwd())
 
     def maybe_save(self):
         """Ask about unsaved changes; False if the user cancelled."""
@@ -644,16 +609,7 @@ class MainWindow(QMainWindow):
             self._open_failed(path, f"{type(e).__name__}: {e}")
             return False
         if path.lower().endswith(".onnx"):
-            # Imported: untitled, so that saving asks for a graph file and never
-            # writes over the model.
-            self.autosave.discard()
-            self.set_graph(g)
-            self._imported_dir = os.path.dirname(os.path.abspath(path))
-            self._add_recent(path)
-            self.statusBar().showMessage(
-                f"Imported {os.path.basename(path)}: {len(g)} nodes; Save As writes "
-                "it as a graph file", 12000)
-            return True
+            return self.opened_onnx(g, path)
         recovered = False
         auto = newer_autosave(path)
         if auto is not None and self._should_recover(auto, path):
@@ -835,13 +791,3 @@ def _remove(path):
         os.remove(path)
     except OSError:
         pass
-
-
-def _export_formats():
-    """``[(suffix, description)]`` that File → Export can write here."""
-    formats = [(".onnx", "ONNX model")]
-    try:
-        from graphlab.torch import to_source  # noqa: F401
-    except ImportError:
-        return formats
-    return formats + [(".py", "PyTorch source")]

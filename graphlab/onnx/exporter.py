@@ -37,7 +37,7 @@ class Exporter:
         self.node_id = None  # the graphlab node being exported
         self.outputs = list(graph.outputs)  # what the model returns
 
-    # ---- names and values ----------------------------------------------------------------
+    # ---- names and values ------------------------------------------------------------
     def _node_name(self, hint):
         name, k = hint, 1
         while name in self._node_names:
@@ -88,7 +88,8 @@ class Exporter:
         """``(value, source id)`` if ``port`` reads a Parameter or a Constant that
         nothing else reads, else ``(None, None)``."""
         edge = self.graph.in_edges(self.node_id).get(port)
-        if edge is None or self.graph.node(edge.src).op not in ("Parameter", "Constant"):
+        if edge is None or self.graph.node(edge.src).op not in ("Parameter",
+                                                                "Constant"):
             return None, None
         if len(self.graph.out_edges(edge.src)) > 1 or edge.src in self._emitted:
             return None, None
@@ -115,7 +116,7 @@ class Exporter:
         raise GraphError(f"{reason}: ONNX has no form for it",
                          node=self.node_id)
 
-    # ---- building ----------------------------------------------------------------------------
+    # ---- building --------------------------------------------------------------------
     def add(self, op_type, inputs, outputs=None, **attrs):
         """Append an ONNX node; returns its (first) output name.
 
@@ -130,7 +131,8 @@ class Exporter:
             inputs.pop()
         # The node making the graphlab node's value is named by its id, so that
         # a round trip keeps the ids; helper nodes are ID/OpType.
-        name = self.node_id if outputs[0] == self.output() else f"{self.node_id}/{op_type}"
+        name = (self.node_id if outputs[0] == self.output()
+                else f"{self.node_id}/{op_type}")
         node = helper.make_node(op_type, ["" if i is None else i for i in inputs],
                                 list(outputs), name=self._node_name(name), **attrs)
         self.nodes.append(node)
@@ -167,7 +169,7 @@ class Exporter:
                         None if output is None else [output])
 
 
-# ---- the model ---------------------------------------------------------------------------
+# ---- the model -----------------------------------------------------------------------
 
 def _value_info(onnx, name, shape, elem_type):
     dims = [d if isinstance(d, int) else str(d) for d in shape]
@@ -226,7 +228,8 @@ def export_model(graph, path=None, *, outputs=None, opset=None):
         shape = ex.report.shapes[node_id][node.output_ports.index(port)]
         integer = node.op == "Input" and node.resolved["dtype"] == "int64" or (
             node.op == "MaxPool2D" and port == "indices")
-        outs.append(_value_info(onnx, name, shape, elem.INT64 if integer else elem.FLOAT))
+        outs.append(_value_info(onnx, name, shape,
+                                elem.INT64 if integer else elem.FLOAT))
     g = onnx.helper.make_graph(ex.nodes, _graph_name(graph), inputs, outs,
                                ex.initializers)
     model = onnx.helper.make_model(

@@ -3,7 +3,8 @@
 A node whose inputs are all constants (initializers, ``Constant`` nodes,
 shapes) is computed here instead of imported: its output becomes a constant,
 a trainable weight when computed from weights (PyTorch's exporter reorders
-recurrent gates with ``Slice`` and ``Concat`` of the weights). Sizes known only symbolically (``"N"``) travel in object
+recurrent gates with ``Slice`` and ``Concat`` of the weights). Sizes known
+only symbolically (``"N"``) travel in object
 arrays through ``Shape``, ``Gather``, ``Slice``, ``Concat``, ``Unsqueeze`` and
 ``Squeeze``; arithmetic on them is refused. ``ConstantOfShape`` of such a
 shape is a :class:`Filled` value, which recurrent ops read as "no initial
@@ -57,8 +58,9 @@ def fold(im):
         return False
     if any(v.dtype == object for v in values):
         if node.op_type not in _SYMBOLIC_OK:
+            names = [str(d) for v in values for d in v.ravel() if isinstance(d, str)]
             raise Refused("it computes with a size known only at run time ("
-                          f"{', '.join(str(d) for v in values for d in v.ravel() if isinstance(d, str))})")
+                          f"{', '.join(names)})")
         out = np.asarray(_symbolic(im, node, [im.const(n) if n else None
                                               for n in node.input]), dtype=object)
         if not any(isinstance(d, str) for d in out.ravel()):
@@ -111,7 +113,8 @@ def _symbolic(im, node, ins):
     if op == "Unsqueeze":
         axes = ins[1] if len(ins) > 1 and ins[1] is not None else attrs.get("axes")
         out = x
-        for a in sorted(int(a) % (x.ndim + len(np.ravel(axes))) for a in np.ravel(axes)):
+        rank = x.ndim + len(np.ravel(axes))
+        for a in sorted(int(a) % rank for a in np.ravel(axes)):
             out = np.expand_dims(out, a)
         return out
     if op == "Squeeze":
@@ -119,8 +122,8 @@ def _symbolic(im, node, ins):
         return np.squeeze(x, axis=None if axes is None else tuple(
             int(a) for a in np.ravel(axes)))
     if op == "Concat":
-        return np.concatenate([np.asarray(v, dtype=object) for v in ins if v is not None],
-                              axis=attrs["axis"])
+        return np.concatenate([np.asarray(v, dtype=object) for v in ins
+                               if v is not None], axis=attrs["axis"])
     if op == "Slice":
         starts, ends = np.ravel(ins[1]), np.ravel(ins[2])
         axes = np.ravel(ins[3]) if len(ins) > 3 and ins[3] is not None else range(
@@ -250,7 +253,8 @@ def _reshape_shape(in_shape, spec, allowzero):
             out.append(int(d))
     if -1 in out:
         known = [d for d in out if d != -1]
-        ints_in = np.prod([d for d in in_shape if not isinstance(d, str)], dtype=np.int64)
+        ints_in = np.prod([d for d in in_shape if not isinstance(d, str)],
+                          dtype=np.int64)
         ints_out = np.prod([d for d in known if not isinstance(d, str)], dtype=np.int64)
         syms_in = sorted(d for d in in_shape if isinstance(d, str))
         syms_out = sorted(d for d in known if isinstance(d, str))

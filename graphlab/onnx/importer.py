@@ -45,7 +45,7 @@ class Importer:
         self.group = None
         self.consumers = {}
 
-    # ---- naming ----------------------------------------------------------------------------
+    # ---- naming ----------------------------------------------------------------------
     def new_id(self, hint):
         base = _identifier(hint)
         node_id, k = base, 1
@@ -54,7 +54,7 @@ class Importer:
             node_id = f"{base}_{k}"
         return node_id
 
-    # ---- values ---------------------------------------------------------------------------
+    # ---- values ----------------------------------------------------------------------
     def const(self, name):
         """The value of ONNX value ``name`` if known at import time, else None."""
         if not name:
@@ -131,7 +131,7 @@ class Importer:
             return self.shapes[self.refs[name]]
         return tuple(np.shape(self.consts[name]))
 
-    # ---- building ---------------------------------------------------------------------------
+    # ---- building --------------------------------------------------------------------
     def _ui(self):
         return {"group": self.group} if self.group else {}
 
@@ -251,7 +251,7 @@ def _block_group(node):
     return _identifier(scopes[0]) if scopes else None
 
 
-# ---- the model ---------------------------------------------------------------------------
+# ---- the model -----------------------------------------------------------------------
 
 def _load(onnx, path_or_model):
     if isinstance(path_or_model, onnx.ModelProto):
@@ -355,7 +355,8 @@ def _add_input(imp, vi, dynamic):
         dtype = "float32"
     else:
         raise GraphError(f"graph input '{vi.name}' has element type "
-                         f"{onnx.TensorProto.DataType.Name(elem)}; graphlab reads float "
+                         f"{onnx.TensorProto.DataType.Name(elem)}; graphlab reads "
+                         "float "
                          "and integer inputs")
     shape = []
     for i, d in enumerate(t.shape.dim):

@@ -222,7 +222,8 @@ class _Clip(Mapping):
         if lo is not None:
             lo = float(np.asarray(lo).reshape(()))
             if lo == 0:
-                ref = im.add("ReLU", {"x": ref}, suffix="relu" if hi is not None else "")
+                ref = im.add("ReLU", {"x": ref},
+                             suffix="relu" if hi is not None else "")
             else:
                 c = im.parameter(np.float32(lo), im.new_id(f"{ref}_min"))
                 ref = im.add("Maximum", {"a": ref, "b": c}, suffix="min")
@@ -296,7 +297,8 @@ class _Linear(Mapping):
             w = im.ref(name_b, "w")
         elif wv is not None and wv.dtype != object:
             # A constant B (in×out) is stored as Linear's out×in weight.
-            w = im.parameter(wv.T, im.param_hint(1, "w"), im.trainable.get(name_b, False))
+            w = im.parameter(wv.T, im.param_hint(1, "w"),
+                             im.trainable.get(name_b, False))
         else:
             w = im.transpose(im.ref(name_b), [1, 0])
         bias = None

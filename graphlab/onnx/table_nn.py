@@ -20,7 +20,7 @@ from .table import Mapping, check_attrs, mapping
 __all__ = []
 
 
-# ---- padding --------------------------------------------------------------------------
+# ---- padding -------------------------------------------------------------------------
 
 def _export_pads(ex, kernel, stride, padding, dilation):
     """``pads`` (begin…, end…) for the input's sizes, or ``auto_pad``."""

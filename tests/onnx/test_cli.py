@@ -112,7 +112,8 @@ def test_a_graph_is_never_saved_over_an_onnx_file(tmp_path):
 
 
 def test_without_onnx_graphlab_imports_and_says_how_to_install(tmp_path):
-    code = ("import sys; sys.modules['onnx'] = None; sys.modules['onnxruntime'] = None\n"
+    code = ("import sys; sys.modules['onnx'] = None\n"
+            "sys.modules['onnxruntime'] = None\n"
             "import graphlab as gl, graphlab.cli\n"
             "try:\n"
             "    gl.from_onnx('m.onnx')\n"

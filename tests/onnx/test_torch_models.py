@@ -72,8 +72,9 @@ class ConvBNDropout(nn.Module):
             nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
             nn.MaxPool2d(2), nn.Dropout(0.3),
             nn.Conv2d(8, 16, 3, stride=2), nn.BatchNorm2d(16), nn.LeakyReLU(0.1))
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(16 * 2 * 2, 5),
-                                  nn.BatchNorm1d(5), nn.LogSoftmax(dim=1))
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.5),
+                                  nn.Linear(16 * 2 * 2, 5), nn.BatchNorm1d(5),
+                                  nn.LogSoftmax(dim=1))
         for m in self.modules():
             if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
                 m.running_mean.uniform_(-0.5, 0.5)
