@@ -286,8 +286,6 @@ def import_model(path_or_model, *, name=None):
     g = imp.graph
     for node_id, (x, y) in layered_layout(g).items():
         g.update_ui(node_id, pos=[round(x), round(y)])
-    if path:
-        g.source = path
     return g
 
 
