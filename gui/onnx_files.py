@@ -13,7 +13,7 @@ from graphlab.errors import GraphlabError
 
 from .guard import guarded
 
-__all__ = ["OnnxFiles", "export_formats", "OPEN_FILTER"]
+__all__ = ["OnnxFiles", "export_formats", "export_tip", "OPEN_FILTER"]
 
 OPEN_FILTER = ("Graphs and ONNX models (*.graph.json *.json *.onnx);;ONNX models "
                "(*.onnx);;All files (*)")
@@ -29,10 +29,18 @@ def export_formats():
     return formats + [(".py", "PyTorch source")]
 
 
+def export_tip():
+    return "Write the graph as " + " or ".join(w for _, w in export_formats())
+
+
 class OnnxFiles:
     """Opening ``.onnx`` models and exporting, for the main window."""
 
     _imported_dir = None
+
+    def import_dir(self):
+        """Where dialogs start for an imported model: beside it."""
+        return self._imported_dir or os.getcwd()
 
     def opened_onnx(self, graph, path):
         """Show an imported model: untitled, so that saving asks for a graph

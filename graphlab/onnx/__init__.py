@@ -8,24 +8,10 @@ exported model) are the optional extra ``graphlab[onnx]``: they are imported
 when these functions are called, never when graphlab is imported.
 """
 
-from ..errors import GraphlabError
+from ._common import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, require_onnx
 
 __all__ = ["from_onnx", "to_onnx", "require_onnx", "DEFAULT_OPSET", "MIN_OPSET",
            "MAX_OPSET"]
-
-DEFAULT_OPSET = 18
-MIN_OPSET = 17  # SPEC section 5: opsets 17 and newer
-MAX_OPSET = 25  # the newest that onnxruntime 1.32 runs (issue 22)
-
-
-def require_onnx():
-    """The ``onnx`` module, or a one-line error saying how to install it."""
-    try:
-        import onnx
-    except ImportError:
-        raise GraphlabError("ONNX support needs the onnx package: pip install "
-                            "graphlab[onnx]") from None
-    return onnx
 
 
 def from_onnx(path_or_model, *, name=None):

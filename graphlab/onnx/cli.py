@@ -18,13 +18,13 @@ EXPORT_FORMATS = (".onnx", ".py")
 
 def cmd_import(args, ctx):
     from .. import io
-    from . import from_onnx
+    from .importer import import_model
     out = args.path
     if not out.endswith(".json"):
         print(f"graphlab import: error: -o must name a graph file (.graph.json), "
               f"got {out!r}", file=sys.stderr)
         return 2
-    g = from_onnx(args.file)
+    g = import_model(args.file)
     for node, message in g.check():
         ctx.warn(message, node)
     io.save(g, out)
@@ -38,8 +38,15 @@ def cmd_import(args, ctx):
     return 0
 
 
+def _load_checked(path, ctx):
+    from .. import io
+    g = io.load(path)
+    for node, message in g.check():
+        ctx.warn(message, node)
+    return g
+
+
 def cmd_export(args, ctx):
-    from ..cli import _load_checked
     out = args.path
     suffix = os.path.splitext(out)[1].lower()
     if suffix not in EXPORT_FORMATS:
@@ -60,9 +67,10 @@ def cmd_export(args, ctx):
         _atomic_write(out, lambda f: f.write(source.encode("utf-8")))
         ctx.emit({"output": out, "format": "py"}, f"wrote {out}")
         return 0
-    from . import DEFAULT_OPSET, to_onnx
+    from ._common import DEFAULT_OPSET
+    from .exporter import export_model
     g = _load_checked(args.file, ctx)
-    model = to_onnx(g, out, outputs=args.outputs or None, opset=args.opset)
+    model = export_model(g, out, outputs=args.outputs or None, opset=args.opset)
     outputs = [o.name for o in model.graph.output]
     opset = args.opset or DEFAULT_OPSET
     ctx.emit({"output": out, "format": "onnx", "opset": opset, "outputs": outputs},

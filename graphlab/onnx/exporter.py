@@ -9,12 +9,13 @@ executor computes in evaluation mode (Dropout off, running statistics).
 """
 
 import os
+import tempfile
 
 import numpy as np
 
 from ..errors import GraphError
 from ..graph import parse_ref
-from . import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, require_onnx
+from ._common import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, require_onnx
 
 __all__ = ["export_model", "Exporter"]
 
@@ -188,7 +189,7 @@ def _opset(opset):
 
 def export_model(graph, path=None, *, outputs=None, opset=None):
     """Build (and write) the ONNX model of ``graph``; see :func:`graphlab.to_onnx`."""
-    from .table import export_mapping
+    from .mappings import export_mapping
     onnx = require_onnx()
     opset = _opset(opset)
     graph.check()
@@ -247,9 +248,22 @@ def _graph_name(graph):
 
 
 def _write(model, path):
-    from ..io import _atomic_write
+    """Atomically: a temporary file beside ``path``, then a rename (graphlab.io
+    sits below this package and cannot be imported from here)."""
     data = model.SerializeToString()
+    directory = os.path.dirname(os.path.abspath(path))
     try:
-        _atomic_write(path, lambda f: f.write(data))
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path),
+                                   dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
     except OSError as e:
         raise GraphError(f"cannot write: {e.strerror or e}", file=path) from None

@@ -19,8 +19,8 @@ selection matrix (exact for finite values).
 
 import numpy as np
 
-from .importer import Refused
-from .table import Mapping, attributes, axis_of, check_attrs, mapping
+from ._common import (Mapping, Refused, attributes, axis_of, check_attrs, mapping,
+                      reshape_target)
 
 __all__ = ["Filled", "fold"]
 
@@ -273,7 +273,6 @@ def _reshape_shape(in_shape, spec, allowzero):
 
 
 def _to_target(in_shape, out):
-    from .importer import reshape_target
     return reshape_target(in_shape, [-1 if d == "?" else d for d in out])
 
 

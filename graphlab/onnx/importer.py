@@ -19,13 +19,9 @@ import numpy as np
 
 from ..errors import GraphError, GraphlabError
 from ..graph import Graph
-from . import require_onnx
+from ._common import Refused, require_onnx, reshape_target
 
-__all__ = ["import_model", "Importer", "Refused"]
-
-
-class Refused(Exception):
-    """Raised by a mapping: the node cannot be imported exactly (the reason)."""
+__all__ = ["import_model", "Importer"]
 
 
 class Importer:
@@ -195,22 +191,6 @@ class Importer:
                         suffix="transpose")
 
 
-def reshape_target(in_shape, shape):
-    """Graphlab's Reshape ``shape`` attribute for a known output ``shape``:
-    the input's leading size as ``"N"``, one other unknown size as -1."""
-    out = []
-    for i, d in enumerate(shape):
-        if isinstance(d, (int, np.integer)):
-            out.append(int(d))
-        elif in_shape and d == in_shape[0] and "N" not in out:
-            out.append("N")
-        else:
-            out.append(-1)
-    if out.count(-1) > 1:
-        raise Refused(f"the shape {list(shape)} has more than one size known only at "
-                      "run time")
-    return out
-
 
 def _identifier(text):
     text = re.sub(r"[^A-Za-z0-9_]+", "_", str(text)).strip("_") or "node"
@@ -269,7 +249,7 @@ def import_model(path_or_model, *, name=None):
     """Read an ONNX model; see :func:`graphlab.from_onnx`."""
     from ..layout import layered_layout
     from .fold import fold
-    from .table import import_mapping
+    from .mappings import import_mapping
     onnx = require_onnx()
     model, path = _load(onnx, path_or_model)
     if name is None:

@@ -12,6 +12,8 @@ Assumes a graph whose shapes are known (``shapes`` maps refs to shapes).
 
 import numpy as np
 
+from ._common import reshape_target
+
 __all__ = ["simplify"]
 
 _SHAPE_OPS = ("Reshape", "Transpose", "Flatten")
@@ -64,7 +66,6 @@ def _remove_dead(g, outputs):
 
 def simplify(g, shapes):
     """Remove or merge cancelling Reshape/Transpose chains of ``g`` in place."""
-    from .importer import reshape_target
     outputs = {r.partition(":")[0] for r in g.outputs}
     _remove_dead(g, outputs)
     consumers = {}

@@ -9,7 +9,7 @@ one; others compose a few ops of the other side. ``import_`` raises
 :class:`~graphlab.onnx.importer.Refused` with the reason when the ONNX node
 cannot be represented exactly.
 
-This module holds the registry, elementwise, linear-algebra and shape ops;
+This module holds the elementwise, linear-algebra and shape ops;
 :mod:`graphlab.onnx.table_nn` the layers (convolution, pooling,
 normalisation, recurrent, losses); :mod:`graphlab.onnx.fold` the values
 computed at import time.
@@ -17,97 +17,9 @@ computed at import time.
 
 import numpy as np
 
-from ..errors import GraphError
-from .importer import Refused
+from ._common import Mapping, Refused, axis_of, check_attrs, mapping
 
-__all__ = ["Mapping", "mapping", "export_mapping", "import_mapping", "attributes",
-           "EXPORTS", "IMPORTS"]
-
-EXPORTS = {}  # graphlab op → Mapping
-IMPORTS = {}  # ONNX op type → Mapping
-
-
-class Mapping:
-    """One row of the table (see the module docstring)."""
-
-    graphlab = ()
-    onnx = ()
-
-    def export(self, ex):
-        ex.refuse(f"{ex.graph.node(ex.node_id).op} has no ONNX form")
-
-    def import_(self, im):
-        raise Refused(f"graphlab has no op for {im.node.op_type}")
-
-
-def mapping(cls):
-    """Class decorator: register a mapping under its ops, both directions."""
-    m = cls()
-    for op in cls.graphlab:
-        assert op not in EXPORTS, op
-        EXPORTS[op] = m
-    for op in cls.onnx:
-        assert op not in IMPORTS, op
-        IMPORTS[op] = m
-    return cls
-
-
-def export_mapping(op, node_id):
-    _load()
-    try:
-        return EXPORTS[op]
-    except KeyError:
-        raise GraphError(f"{op} has no ONNX form: graphlab cannot export it",
-                         node=node_id) from None
-
-
-def import_mapping(op_type, opset):
-    _load()
-    return IMPORTS.get(op_type)
-
-
-def _load():
-    from . import fold, table_nn, table_rnn  # noqa: F401  (register their mappings)
-
-
-def attributes(node):
-    """``{name: value}`` of an ONNX node's attributes."""
-    from onnx import helper
-    out = {}
-    for a in node.attribute:
-        v = helper.get_attribute_value(a)
-        if isinstance(v, list):
-            v = [x.decode() if isinstance(x, bytes) else x for x in v]
-        out[a.name] = v.decode() if isinstance(v, bytes) else v
-    return out
-
-
-def check_attrs(im, allowed, defaults=None):
-    """The node's attributes; refuses any not in ``allowed`` unless it has its
-    default value (``defaults``)."""
-    attrs = attributes(im.node)
-    defaults = defaults or {}
-    for k, v in attrs.items():
-        if k in allowed:
-            continue
-        if k in defaults and _same(v, defaults[k]):
-            continue
-        raise Refused(f"{k}={_show(v)} is not supported")
-    return attrs
-
-
-def _same(a, b):
-    return np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
-
-
-def _show(v):
-    return v if not isinstance(v, (list, tuple)) else list(v)
-
-
-def axis_of(axis, rank):
-    if not -rank <= axis < rank:
-        raise Refused(f"axis {axis} is out of range for rank {rank}")
-    return axis % rank
+__all__ = []
 
 
 # ---- elementwise ------------------------------------------------------------------

@@ -14,8 +14,7 @@ time-first.
 import numpy as np
 
 from ..shapes import window
-from .importer import Refused
-from .table import Mapping, check_attrs, mapping
+from ._common import Mapping, Refused, check_attrs, mapping
 
 __all__ = []
 

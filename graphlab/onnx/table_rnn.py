@@ -9,8 +9,7 @@ z, r, h against r, z, n, equal only with ``linear_before_reset=1``.
 
 import numpy as np
 
-from .importer import Refused
-from .table import Mapping, check_attrs, mapping
+from ._common import Mapping, Refused, check_attrs, mapping
 
 __all__ = []
 

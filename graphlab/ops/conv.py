@@ -38,20 +38,37 @@ def _check_bias(op, b, n, what):
                          f"got {fmt(b)}")
 
 
-def _check_groups(op, channels, per_group, out, groups, layout):
-    """x's channels must be ``groups`` × w's channels per group, and the
-    output channels a multiple of ``groups``."""
-    if groups == 1:
-        if not same_dim(channels, per_group):
-            raise ShapeError(f"{op}: x has {channels} channels, w expects "
-                             f"{per_group} (w is {layout})")
-        return
-    if isinstance(channels, int) and channels != per_group * groups:
-        raise ShapeError(f"{op}: x has {channels} channels, but {groups} groups of "
-                         f"{per_group} (w is {layout}) take {per_group * groups}")
-    if isinstance(out, int) and out % groups:
-        raise ShapeError(f"{op}: {out} output channels do not split into {groups} "
-                         "groups")
+def _conv_operands(op, x, w, b, x_layout, w_layout, c_in, c_out, groups=1):
+    """Check the ranks and channels of a convolution's x, w and b; return the
+    kernel's sizes. ``c_in``, ``c_out``: the axes of w with the input and output
+    channels. With ``groups``, a convolution's w holds C/groups input channels
+    per filter; a transposed one's holds C_out/groups output channels."""
+    rank = x_layout.count("×") + 1
+    if len(x) != rank:
+        raise ShapeError(f"{op}: x must have rank {rank} ({x_layout}), got {fmt(x)}")
+    if len(w) != rank:
+        raise ShapeError(f"{op}: w must have rank {rank} ({w_layout}), got {fmt(w)}")
+    transposed = c_in == 0
+    per = w[c_in]
+    if groups == 1 or transposed:
+        if not same_dim(x[1], per):
+            raise ShapeError(f"{op}: x has {x[1]} channels, w expects {per} "
+                             f"(w is {w_layout} = {fmt(w)})")
+    elif isinstance(x[1], int) and isinstance(per, int) and x[1] != per * groups:
+        raise ShapeError(f"{op}: x has {x[1]} channels, but {groups} groups of {per} "
+                         f"(w is {w_layout}, C/groups = {fmt(w)}) take {per * groups}")
+    split = w[c_in] if transposed else w[c_out]
+    if groups > 1 and isinstance(split, int) and split % groups:
+        raise ShapeError(f"{op}: {split} {'input' if transposed else 'output'} "
+                         f"channels do not split into {groups} groups")
+    _check_bias(op, b, _out_channels(w, c_out, groups, transposed),
+                w_layout.split("×")[c_out])
+    return _kernel_dims(op, w, w_layout)
+
+
+def _out_channels(w, c_out, groups, transposed):
+    n = w[c_out]
+    return n * groups if transposed and isinstance(n, int) else n
 
 
 _GROUPS = Attr("int", 1, min=1, doc="channel groups: each sees C/groups inputs "
@@ -281,14 +298,7 @@ class Conv2D(Op):
 
     def shape(self, x, w, b=None, *, stride, padding, dilation, groups):
         op = self.name
-        if len(x) != 4:
-            raise ShapeError(f"{op}: x must have rank 4 (N×C×H×W), got {fmt(x)}")
-        if len(w) != 4:
-            raise ShapeError(f"{op}: w must have rank 4 (O×C×kh×kw), got {fmt(w)}")
-        _check_groups(op, x[1], w[1], w[0], groups,
-                      f"O×C{'/groups' if groups > 1 else ''}×kh×kw = {fmt(w)}")
-        _check_bias(op, b, w[0], "O")
-        kernel = _kernel_dims(op, w, "O×C×kh×kw")
+        kernel = _conv_operands(op, x, w, b, "N×C×H×W", "O×C×kh×kw", 1, 0, groups)
         hw = window_shape(op, x[2:], kernel, stride, padding, dilation,
                           ("row", "column"), ("H", "W"))
         return (x[0], w[0]) + hw
@@ -338,14 +348,7 @@ class Conv1D(Op):
 
     def shape(self, x, w, b=None, *, stride, padding, dilation, groups):
         op = self.name
-        if len(x) != 3:
-            raise ShapeError(f"{op}: x must have rank 3 (N×C×L), got {fmt(x)}")
-        if len(w) != 3:
-            raise ShapeError(f"{op}: w must have rank 3 (O×C×k), got {fmt(w)}")
-        _check_groups(op, x[1], w[1], w[0], groups,
-                      f"O×C{'/groups' if groups > 1 else ''}×k = {fmt(w)}")
-        _check_bias(op, b, w[0], "O")
-        kernel = _kernel_dims(op, w, "O×C×k")
+        kernel = _conv_operands(op, x, w, b, "N×C×L", "O×C×k", 1, 0, groups)
         (length,) = window_shape(op, x[2:], kernel, stride, padding, dilation,
                                  ("input",), ("L",))
         return (x[0], w[0], length)
@@ -445,21 +448,9 @@ class ConvTranspose2D(Op):
     def shape(self, x, w, b=None, *, stride, padding, output_padding, dilation,
               groups):
         op = self.name
-        if len(x) != 4:
-            raise ShapeError(f"{op}: x must have rank 4 (N×C×H×W), got {fmt(x)}")
-        if len(w) != 4:
-            raise ShapeError(f"{op}: w must have rank 4 (C_in×C_out×kh×kw), "
-                             f"got {fmt(w)}")
-        if not same_dim(x[1], w[0]):
-            raise ShapeError(f"{op}: x has {x[1]} channels, w expects {w[0]} "
-                             f"(w is C_in×C_out{'/groups' if groups > 1 else ''}×kh×kw"
-                             f" = {fmt(w)})")
-        if groups > 1 and isinstance(w[0], int) and w[0] % groups:
-            raise ShapeError(f"{op}: {w[0]} input channels do not split into "
-                             f"{groups} groups")
-        c_out = w[1] * groups if isinstance(w[1], int) else w[1]
-        _check_bias(op, b, c_out, "C_out")
-        kernel = _kernel_dims(op, w, "C_in×C_out×kh×kw")
+        kernel = _conv_operands(op, x, w, b, "N×C×H×W", "C_in×C_out×kh×kw", 0, 1,
+                                groups)
+        c_out = _out_channels(w, 1, groups, True)
         hw = tuple(_conv_transpose2d_size(*a) for a in zip(
             x[2:], kernel, stride, padding, output_padding, dilation))
         for axis, size, out in zip("HW", x[2:], hw):

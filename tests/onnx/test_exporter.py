@@ -161,8 +161,7 @@ def test_op_exports_with_the_executors_numbers(case):
 
 
 def test_every_op_but_the_fused_ones_has_an_export_mapping():
-    from graphlab.onnx.table import EXPORTS, _load
-    _load()
+    from graphlab.onnx.mappings import EXPORTS
     sources = {"Input", "Parameter", "Constant"}
     missing = set(gl.op_names()) - set(EXPORTS) - sources
     assert not missing
