@@ -16,13 +16,15 @@ from .io import dumps, load, loads, save
 from .ops import get_op, op_names, ops_by_family
 from .program import Program, compile
 from .symbolic import explain
+from .torch import from_torch_state, to_torch
 from .train import Callback, History, Trainer, train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GraphBuilder", "Graph", "Node", "Edge", "load", "loads", "save", "dumps",
-    "compile", "Program", "explain", "train", "Trainer", "History", "Callback", "get_op", "op_names", "ops_by_family",
+    "compile", "Program", "explain", "train", "Trainer", "History", "Callback",
+    "to_torch", "from_torch_state", "get_op", "op_names", "ops_by_family",
     "GraphlabError", "GraphError", "FileFormatError", "CycleError", "PortError",
     "DuplicateEdgeError", "AttrError", "ShapeError", "LoweringError",
     "ExecutionError", "TrainingError",
