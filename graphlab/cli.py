@@ -262,6 +262,8 @@ def _parser():
     add_train_command(command)
     add_bench_command(command)
     add_test_command(command)
+    from .torch.cli import add_export_command
+    add_export_command(command)
     return p
 
 

@@ -10,7 +10,7 @@ import sys
 from ..errors import GraphlabError, TrainingError
 from . import require_torch
 
-__all__ = ["cmd_train_torch", "child_argv", "cmd_export_py"]
+__all__ = ["cmd_train_torch", "child_argv", "cmd_export", "add_export_command"]
 
 
 class _Quiet:
@@ -83,10 +83,33 @@ def cmd_train_torch(args, ctx):
     return report_train(args, ctx, g, trainer, history, extra)
 
 
-def cmd_export_py(graph, path, origin=None):
-    """Write ``path`` (PyTorch source) and its weights; returns the message."""
+def cmd_export(args, ctx):
+    """``graphlab export FILE -o OUT.py [--output ID]...``."""
+    from ..cli import _load_checked, _Usage
+    if not args.out.endswith(".py"):
+        raise _Usage(f"-o {args.out}: graphlab export writes PyTorch source; name "
+                     "the file OUT.py")
+    g = _load_checked(args.file, ctx)
     require_torch()
     from .export import write_export
-    weights = write_export(graph, path, origin=origin)
-    return (f"wrote {path} (PyTorch source, one nn.Module) and its weights {weights}; "
-            f"run it: python {path}")
+    try:
+        weights = write_export(g, args.out, outputs=args.output or None,
+                               origin=args.file)
+    except OSError as e:
+        raise GraphlabError(f"cannot write {args.out}: {e.strerror or e}") from None
+    ctx.emit({"source": args.out, "weights": weights},
+             f"wrote {args.out} (PyTorch source, one nn.Module) and its weights "
+             f"{weights}; run it: python {args.out}")
+    return 0
+
+
+def add_export_command(command):
+    """Add ``graphlab export`` through ``command`` (as :func:`graphlab.cli._parser`
+    defines it)."""
+    c = command("export", cmd_export, "write the graph as standalone PyTorch source "
+                "(OUT.py, with its weights in OUT.npz)")
+    c.add_argument("-o", "--out", required=True, metavar="OUT.py",
+                   help="the Python file to write")
+    c.add_argument("--output", action="append", metavar="ID",
+                   help="a node the module returns (default: the graph's outputs)")
+    return c
