@@ -344,8 +344,9 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def launch(argv, nproc, *, stdout=None, grace=10.0):
-    """Run ``python -m graphlab ARGV`` in ``nproc`` processes of one group.
+def launch(argv, nproc, *, stdout=None, grace=10.0, module="graphlab"):
+    """Run ``python -m graphlab ARGV`` in ``nproc`` processes of one group
+    (``python ARGV`` when ``module`` is None).
 
     Each process gets torchrun's variables (``RANK``, ``WORLD_SIZE``,
     ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``) and runs in a session of
@@ -368,7 +369,7 @@ def launch(argv, nproc, *, stdout=None, grace=10.0):
         err = None if rank == 0 else tempfile.TemporaryFile()
         logs.append(err)
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "graphlab"] + list(argv), env=env,
+            [sys.executable] + (["-m", module] if module else []) + list(argv), env=env,
             stdout=stdout if rank == 0 else subprocess.DEVNULL, stderr=err,
             start_new_session=True))
     signals = []
