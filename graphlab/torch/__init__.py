@@ -24,7 +24,8 @@ def require_torch():
 
 
 def to_torch(graph, *, outputs=None, dtype="float32", seed=0, training=True):
-    """The graph as a ``torch.nn.Module``; see :func:`graphlab.torch.module.to_torch`."""
+    """The graph as a ``torch.nn.Module``; see
+    :func:`graphlab.torch.module.to_torch`."""
     require_torch()
     from .module import to_torch as build
     return build(graph, outputs=outputs, dtype=dtype, seed=seed, training=training)

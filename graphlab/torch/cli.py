@@ -5,7 +5,6 @@ saying how to install it when it is missing).
 """
 
 import argparse
-import sys
 
 from ..errors import GraphlabError, TrainingError
 from . import require_torch

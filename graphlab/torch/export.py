@@ -109,8 +109,9 @@ def to_source(graph, *, outputs=None, class_name=None, origin=None, stem="model"
     what = ("the graph's Input values" if all(
         graph.node(n).resolved["value"] is not None for n, *_ in info.inputs)
         else "random inputs of the right shapes (N = 2)")
+    source = f" from {os.path.basename(origin)}" if origin else ""
     parts = [_HEADER.format(name=graph.name or "graph", cls=info.class_name,
-                            origin=f" from {os.path.basename(origin)}" if origin else "",
+                            origin=source,
                             stem=stem, what=what)]
     for name in info.helpers:
         parts.append("\n\n" + inspect.getsource(getattr(helpers, name)).rstrip("\n")

@@ -154,7 +154,8 @@ def from_torch_state(graph, module):
             written.append(node)
     for node, attr, _ in (info.stats if info else []):
         for key in ("running_mean", "running_var"):
-            params[f"{node}.{key}"] = state[f"{attr}.{key}"].detach().cpu().numpy().copy()
+            value = state[f"{attr}.{key}"].detach().cpu().numpy()
+            params[f"{node}.{key}"] = value.copy()
             written.append(f"{node}.{key}")
     graph.params = params
     return written

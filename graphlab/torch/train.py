@@ -244,7 +244,7 @@ class TorchTrainer(Trainer):
             g.params = saved
         return module.to(self.device)
 
-    # ---- control -----------------------------------------------------------------------
+    # ---- control ---------------------------------------------------------------------
     def stop(self, reason="stopped"):
         """Ask training to stop after the current batch (thread-safe); with several
         processes, every process stops after the same batch."""
@@ -267,7 +267,7 @@ class TorchTrainer(Trainer):
             signal.signal(signal.SIGTERM, previous)
         return both
 
-    # ---- the step ------------------------------------------------------------------------
+    # ---- the step --------------------------------------------------------------------
     def _train_batch(self, feeds, epoch, batch):
         if self.world == 1:
             return super()._train_batch(feeds, epoch, batch)
@@ -323,7 +323,7 @@ class TorchTrainer(Trainer):
             return out.correct
         return super()._correct(out, feeds)
 
-    # ---- evaluation and files ------------------------------------------------------------
+    # ---- evaluation and files --------------------------------------------------------
     def evaluate(self, part="test"):
         if self.world > 1:  # every rank evaluates with rank 0's running statistics
             for b in self.module.buffers():

@@ -42,7 +42,8 @@ EXTRA = {
     "Upsample2D nearest": lambda b: _weighted(b, b.op(
         "Upsample2D", _vec(b, "x", (1, 2, 2, 3)), scale=[2, 3]), (1, 2, 4, 9)),
     "RNN relu": lambda b: b.sum(b.mul(b.port(b.rnn(
-        _vec(b, "x", (2, 3, 2)), 4, nonlinearity="relu"), "y"), _vec(b, "w", (2, 3, 4)))),
+        _vec(b, "x", (2, 3, 2)), 4, nonlinearity="relu"), "y"),
+        _vec(b, "w", (2, 3, 4)))),
     "Sum all keepdims": lambda b: _weighted(b, b.op(
         "Sum", _vec(b, "a", (2, 3)), keepdims=True), (1, 1)),
     "Transpose default": lambda b: _weighted(b, b.op(

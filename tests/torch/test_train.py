@@ -53,8 +53,8 @@ def _steps(graph, steps, batch, trainer_cls, **kw):
             if len(seen) == steps:
                 trainer.stop()
 
-    trainer = trainer_cls(graph, dtype="float64", batch_size=batch, callbacks=[Record()],
-                          handle_sigint=False, **kw)
+    trainer = trainer_cls(graph, dtype="float64", batch_size=batch,
+                          callbacks=[Record()], handle_sigint=False, **kw)
     trainer.fit()
     return np.array(seen), trainer
 
