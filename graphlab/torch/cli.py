@@ -65,7 +65,6 @@ def cmd_train_torch(args, ctx):
     g = load_train_graph(args, quiet)
     options = trainer_options(args)
     options["progress"] = options["progress"] and rank == 0
-    options.pop("threads")
     trainer = TorchTrainer(g, device=args.device, **options)
     if rank == 0:
         warn_resumed(args, ctx, g, trainer)

@@ -200,6 +200,8 @@ class TorchTrainer(Trainer):
         self._requested = None
         self._scale = 1.0
         self._count = 0
+        if options.get("threads"):  # PyTorch's own threads, as BLAS's for NumPy
+            torch.set_num_threads(int(options["threads"]))
         super().__init__(graph, **options)
         torch.manual_seed(self.config.seed * 1000 + self.rank)  # Dropout masks
 
