@@ -84,20 +84,20 @@ def cmd_train_torch(args, ctx):
 def cmd_export(args, ctx):
     """``graphlab export FILE -o OUT.py [--output ID]...``."""
     from ..cli import _load_checked, _Usage
-    if not args.out.endswith(".py"):
-        raise _Usage(f"-o {args.out}: graphlab export writes PyTorch source; name "
+    if not args.path.endswith(".py"):
+        raise _Usage(f"-o {args.path}: graphlab export writes PyTorch source; name "
                      "the file OUT.py")
     g = _load_checked(args.file, ctx)
     require_torch()
     from .export import write_export
     try:
-        weights = write_export(g, args.out, outputs=args.output or None,
+        weights = write_export(g, args.path, outputs=args.outputs or None,
                                origin=args.file)
     except OSError as e:
-        raise GraphlabError(f"cannot write {args.out}: {e.strerror or e}") from None
-    ctx.emit({"source": args.out, "weights": weights},
-             f"wrote {args.out} (PyTorch source, one nn.Module) and its weights "
-             f"{weights}; run it: python {args.out}")
+        raise GraphlabError(f"cannot write {args.path}: {e.strerror or e}") from None
+    ctx.emit({"output": args.path, "format": "py", "weights": weights},
+             f"wrote {args.path} (PyTorch source, one nn.Module) and its weights "
+             f"{weights}; run it: python {args.path}")
     return 0
 
 
@@ -106,8 +106,8 @@ def add_export_command(command):
     defines it)."""
     c = command("export", cmd_export, "write the graph as standalone PyTorch source "
                 "(OUT.py, with its weights in OUT.npz)")
-    c.add_argument("-o", "--out", required=True, metavar="OUT.py",
+    c.add_argument("-o", dest="path", required=True, metavar="OUT.py",
                    help="the Python file to write")
-    c.add_argument("--output", action="append", metavar="ID",
+    c.add_argument("--output", dest="outputs", action="append", metavar="ID",
                    help="a node the module returns (default: the graph's outputs)")
     return c

@@ -40,7 +40,8 @@ def _known(sizes):
 
 # ---- the rules: step, input expressions → one PyTorch expression -----------------
 
-def _window_call(step, x, kernel, stride, dilation, padding, fn, extra=""):
+def _window_call(step, x, kernel, stride, dilation, padding, fn, extra="",
+                 groups=1):
     """A convolution-like ``F`` call: symmetric padding inline, else F.pad first."""
     from .helpers import pads
     sizes = step.in_shapes[0][2:]
@@ -64,6 +65,8 @@ def _window_call(step, x, kernel, stride, dilation, padding, fn, extra=""):
         args += f", padding={_lit(tuple(padding))}"
     if any(d != 1 for d in dilation):
         args += f", dilation={_lit(dilation)}"
+    if groups != 1:
+        args += f", groups={groups}"
     return f"{fn}({x}{extra}{args})"
 
 
@@ -72,7 +75,7 @@ def _conv(fn):
         a = step.attrs
         kernel = tuple(step.in_shapes[1][2:])
         return _window_call(step, x, kernel, tuple(a["stride"]), tuple(a["dilation"]),
-                            a["padding"], fn, f", {w}, {b}")
+                            a["padding"], fn, f", {w}, {b}", a.get("groups", 1))
     return rule
 
 
@@ -80,7 +83,8 @@ def _conv_transpose2d(step, x, w, b=None):
     a = step.attrs
     return (f"F.conv_transpose2d({x}, {w}, {b}, stride={_lit(a['stride'])}, "
             f"padding={_lit(a['padding'])}, output_padding={_lit(a['output_padding'])}"
-            f", dilation={_lit(a['dilation'])})")
+            f", dilation={_lit(a['dilation'])}" + (
+                f", groups={a['groups']})" if a.get("groups", 1) != 1 else ")"))
 
 
 def _pool_symmetric(step):
@@ -112,10 +116,13 @@ def _max_pool2d(step, x):
 def _avg_pool2d(step, x):
     a = step.attrs
     sym = _pool_symmetric(step)
+    count = a.get("count_include_pad", True)
     if sym is None:
         return (f"avg_pool2d({x}, {_lit(a['kernel'])}, {_lit(a['stride'])}, "
-                f"{a['padding']!r})")
-    return f"F.avg_pool2d({x}, {_lit(a['kernel'])}, {_lit(a['stride'])}, {_lit(sym)})"
+                f"{a['padding']!r}" + (")" if count else ", False)"))
+    return (f"F.avg_pool2d({x}, {_lit(a['kernel'])}, {_lit(a['stride'])}, "
+            f"{_lit(sym)}" + (")" if count or not any(sym) else
+                              ", count_include_pad=False)"))
 
 
 def _max_unpool2d(step, x, indices):

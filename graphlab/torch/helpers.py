@@ -71,9 +71,14 @@ def _axis(mode, a):
     return mode[a] if isinstance(mode, (tuple, list)) else mode
 
 
-def avg_pool2d(x, kernel, stride, mode):
-    """Mean pooling with any padding (padding counted in the mean)."""
-    return F.avg_pool2d(pad_window(x, kernel, stride, (1, 1), mode), kernel, stride)
+def avg_pool2d(x, kernel, stride, mode, count_include_pad=True):
+    """Mean pooling with any padding, counted in the mean or (count_include_pad
+    false) not."""
+    out = F.avg_pool2d(pad_window(x, kernel, stride, (1, 1), mode), kernel, stride)
+    if count_include_pad:
+        return out
+    inside = pad_window(torch.ones_like(x[:1, :1]), kernel, stride, (1, 1), mode)
+    return out / F.avg_pool2d(inside, kernel, stride)
 
 
 def max_unpool2d(x, indices, size):

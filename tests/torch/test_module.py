@@ -172,3 +172,28 @@ def test_frozen_parameter_is_a_buffer_and_batchnorm_statistics_come_back():
     from_torch_state(g, m)
     assert g.params["bn.running_mean"].shape == (2,)
     assert np.abs(g.params["bn.running_mean"]).sum() > 0
+
+
+NEWER_ATTRS = {  # attributes other branches add; checked once they exist
+    "Conv2D groups": ("Conv2D", "groups", lambda b: _weighted(b, b.op(
+        "Conv2D", _vec(b, "x", (2, 4, 5, 5)), _vec(b, "w", (6, 2, 3, 3)),
+        _vec(b, "c", (6,)), groups=2, padding="same"), (2, 6, 5, 5))),
+    "AvgPool2D count_include_pad false": ("AvgPool2D", "count_include_pad",
+                                          lambda b: _weighted(b, b.op(
+                                              "AvgPool2D", _vec(b, "x", (2, 2, 5, 5)),
+                                              kernel=2, stride=2, padding="same",
+                                              count_include_pad=False),
+                                              (2, 2, 3, 3))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NEWER_ATTRS))
+def test_newer_attributes(name, monkeypatch):
+    from graphlab.ops import get_op
+    op, attr, build = NEWER_ATTRS[name]
+    if attr not in get_op(op).attrs:
+        pytest.skip(f"{op} has no {attr} attribute in this graphlab")
+    b = gl.GraphBuilder(name)
+    b.output(b.sum(build(b), name="f"))
+    for training in (True, False):
+        compare(b.build(), training, monkeypatch)
