@@ -89,10 +89,12 @@ def test_export_command_writes_a_file_that_runs_on_its_own(tmp_path, capsys):
 
 
 def test_export_refuses_another_suffix(tmp_path, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(["export", sample("lenet5"), "-o", str(tmp_path / "x.txt")])
-    assert e.value.code == 2
-    assert "OUT.py" in capsys.readouterr().err
+    try:
+        code = main(["export", sample("lenet5"), "-o", str(tmp_path / "x.txt")])
+    except SystemExit as e:  # a usage error, as argparse reports it
+        code = e.code
+    assert code == 2
+    assert ".py" in capsys.readouterr().err
 
 
 def test_source_has_one_forward_line_per_node():
