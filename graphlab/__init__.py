@@ -17,7 +17,8 @@ from .ops import get_op, op_names, ops_by_family
 from .program import Program, compile
 from .symbolic import explain
 from .torch import from_torch_state, to_torch
-from .train import Callback, History, Trainer, train
+from .train import Callback, History, Trainer
+from .backends import train
 
 __version__ = "0.1.0"
 

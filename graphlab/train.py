@@ -899,15 +899,13 @@ class _Accum:
 
 
 def train(graph, epochs=None, batch_size=None, lr=None, callbacks=(), seed=None,
-          backend="numpy", **options):
+          **options):
     """Train ``graph`` as its ``train`` section says; returns a :class:`History`.
 
     The trained values go to ``graph.params``, so that :func:`graphlab.save`
     writes them to the sidecar ``.npz``. Keyword options are those of
     :class:`Trainer` (``progress``, ``data``, ``checkpoint``, ``resume``,
     ``bptt``, ``early_stopping``, ``optimizer``, ``dtype``…).
-    ``backend="torch"`` runs the steps on PyTorch, with ``device`` ("cpu" or
-    "cuda") and ``nproc`` processes (see :mod:`graphlab.torch.train`).
 
     Examples
     --------
@@ -921,13 +919,5 @@ def train(graph, epochs=None, batch_size=None, lr=None, callbacks=(), seed=None,
     --------
     Trainer : the same, with :meth:`Trainer.stop` and :meth:`Trainer.evaluate`.
     """
-    if backend == "torch":
-        from .torch import require_torch
-        require_torch()
-        from .torch.train import train_torch
-        return train_torch(graph, epochs=epochs, batch_size=batch_size, lr=lr,
-                           callbacks=callbacks, seed=seed, **options)
-    if backend != "numpy":
-        raise TrainingError(f"backend {backend!r}: choose 'numpy' or 'torch'")
     return Trainer(graph, epochs=epochs, batch_size=batch_size, lr=lr,
                    callbacks=callbacks, seed=seed, **options).fit()

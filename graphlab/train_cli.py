@@ -12,8 +12,7 @@ __all__ = ["cmd_train", "add_train_command"]
 def cmd_train(args, ctx):
     """``graphlab train FILE [--epochs N] [--batch-size B] [--lr X] [--save P.npz]``."""
     if args.backend == "torch":
-        from .torch.cli import cmd_train_torch
-        return cmd_train_torch(args, ctx)
+        return _cmd_train_torch(args, ctx)
     if args.nproc or args.device != "cpu":
         from .cli import _Usage
         raise _Usage("--device and --nproc need --backend torch")
@@ -89,6 +88,43 @@ def report_train(args, ctx, g, trainer, history, extra=None):
     obj.update(extra or {})
     ctx.emit(obj, "\n".join(lines))
     return 130 if history.stopped == "interrupted" else 0
+
+
+def _cmd_train_torch(args, ctx):
+    """``graphlab train FILE --backend torch [--device D] [--nproc N]``."""
+    from .torch import require_torch
+    require_torch()
+    from .torch.cli import Quiet, child_argv
+    from .torch.train import TorchTrainer, check_device, distributed_env, launch
+    env = distributed_env()
+    if args.nproc is not None and args.nproc < 1:
+        raise TrainingError("--nproc must be 1 or more")
+    if env is not None and args.nproc and args.nproc != env[1]:
+        raise TrainingError(f"--nproc {args.nproc}, but torchrun started "
+                            f"{env[1]} processes: leave out --nproc under torchrun")
+    if env is None and args.nproc and args.nproc > 1:
+        check_device(args.device)
+        load_train_graph(args, ctx)  # errors once, here, not in every process
+        return launch(child_argv(args), args.nproc)
+    rank = env[0] if env else 0
+    quiet = ctx if rank == 0 else Quiet(ctx)
+    g = load_train_graph(args, quiet)
+    options = trainer_options(args)
+    options["progress"] = options["progress"] and rank == 0
+    trainer = TorchTrainer(g, device=args.device, **options)
+    if rank == 0:
+        warn_resumed(args, ctx, g, trainer)
+    try:
+        history = trainer.fit()
+    except RuntimeError as e:  # a peer failed or left: gloo and nccl say so here
+        if trainer.world == 1:
+            raise
+        raise TrainingError("another training process failed or was stopped "
+                            f"({str(e).splitlines()[0][:160]})") from None
+    extra = {"backend": "torch", "world_size": trainer.world, "device": args.device}
+    if rank != 0:
+        return 130 if history.stopped == "interrupted" else 0
+    return report_train(args, ctx, g, trainer, history, extra)
 
 
 def _plural(n, word):

@@ -1,18 +1,21 @@
-"""``graphlab train --backend torch`` and ``graphlab export FILE -o OUT.py``.
+"""``graphlab export FILE -o OUT.py``, and what ``graphlab train --backend torch``
+needs beside :mod:`graphlab.train_cli`.
 
-Loaded only when one of them runs; they import PyTorch (with a one-line error
-saying how to install it when it is missing).
+The commands import PyTorch only when they run (with a one-line error saying
+how to install it when it is missing). This module imports nothing of the
+command line's, so that it stays out of the cli's import cycle.
 """
 
 import argparse
+import sys
 
-from ..errors import GraphlabError, TrainingError
+from ..errors import GraphlabError
 from . import require_torch
 
-__all__ = ["cmd_train_torch", "child_argv", "cmd_export", "add_export_command"]
+__all__ = ["child_argv", "cmd_export", "add_export_command"]
 
 
-class _Quiet:
+class Quiet:
     """The context of ranks other than 0: they neither warn nor print."""
 
     def __init__(self, ctx):
@@ -44,50 +47,16 @@ def child_argv(args):
     return argv
 
 
-def cmd_train_torch(args, ctx):
-    """``graphlab train FILE --backend torch [--device D] [--nproc N]``."""
-    require_torch()
-    from ..train_cli import (load_train_graph, report_train, trainer_options,
-                             warn_resumed)
-    from .train import TorchTrainer, check_device, distributed_env, launch
-    env = distributed_env()
-    if args.nproc is not None and args.nproc < 1:
-        raise TrainingError("--nproc must be 1 or more")
-    if env is not None and args.nproc and args.nproc != env[1]:
-        raise TrainingError(f"--nproc {args.nproc}, but torchrun started "
-                            f"{env[1]} processes: leave out --nproc under torchrun")
-    if env is None and args.nproc and args.nproc > 1:
-        check_device(args.device)
-        load_train_graph(args, ctx)  # errors once, here, not in every process
-        return launch(child_argv(args), args.nproc)
-    rank = env[0] if env else 0
-    quiet = ctx if rank == 0 else _Quiet(ctx)
-    g = load_train_graph(args, quiet)
-    options = trainer_options(args)
-    options["progress"] = options["progress"] and rank == 0
-    trainer = TorchTrainer(g, device=args.device, **options)
-    if rank == 0:
-        warn_resumed(args, ctx, g, trainer)
-    try:
-        history = trainer.fit()
-    except RuntimeError as e:  # a peer failed or left: gloo and nccl say so here
-        if trainer.world == 1:
-            raise
-        raise TrainingError("another training process failed or was stopped "
-                            f"({str(e).splitlines()[0][:160]})") from None
-    extra = {"backend": "torch", "world_size": trainer.world, "device": args.device}
-    if rank != 0:
-        return 130 if history.stopped == "interrupted" else 0
-    return report_train(args, ctx, g, trainer, history, extra)
-
-
 def cmd_export(args, ctx):
     """``graphlab export FILE -o OUT.py [--output ID]...``."""
-    from ..cli import _load_checked, _Usage
+    from .. import io
     if not args.path.endswith(".py"):
-        raise _Usage(f"-o {args.path}: graphlab export writes PyTorch source; name "
-                     "the file OUT.py")
-    g = _load_checked(args.file, ctx)
+        print(f"graphlab export: error: -o {args.path}: graphlab export writes "
+              "PyTorch source; name the file OUT.py", file=sys.stderr)
+        return 2
+    g = io.load(args.file)
+    for node, message in g.check():
+        ctx.warn(message, node)
     require_torch()
     from .export import write_export
     try:

@@ -55,9 +55,22 @@ def load_weights(module, path):
 '''
 
 
+def _class_count(graph, report, node):
+    """Classes an integer Input indexes: the last size of the logits of the
+    CrossEntropyLoss it is the target of (2 when none says)."""
+    for e in graph.out_edges(node):
+        if graph.node(e.dst).op == "CrossEntropyLoss" and e.dst_port == "target":
+            logits = graph.in_edges(e.dst).get("logits")
+            if logits is not None:
+                port = graph.node(logits.src).output_ports.index(logits.src_port)
+                shape = report.shapes.get(logits.src, [None] * (port + 1))[port]
+                if shape and isinstance(shape[-1], int):
+                    return shape[-1]
+    return 2
+
+
 def _example(graph, info):
     """Source lines building example feeds for ``__main__``."""
-    from ..testing import _class_count
     report = graph.analyse()
     lines = []
     for node, arg, shape, dtype in info.inputs:
@@ -114,8 +127,9 @@ def to_source(graph, *, outputs=None, class_name=None, origin=None, stem="model"
                             origin=source,
                             stem=stem, what=what)]
     for name in info.helpers:
-        parts.append("\n\n" + inspect.getsource(getattr(helpers, name)).rstrip("\n")
-                     + "\n")
+        text = helpers.STATS_SOURCE if name == "Stats" else inspect.getsource(
+            getattr(helpers, name))
+        parts.append("\n\n" + text.rstrip("\n") + "\n")
     parts.append("\n\n" + info.source)
     renamed = {n: a for n, a, *_ in info.params if a != n}
     renamed.update({n: a for n, a, _ in info.stats if a != n})

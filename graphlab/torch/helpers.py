@@ -5,26 +5,45 @@ module calls them, and :func:`graphlab.torch.to_source` copies the source of
 those a graph uses into the exported file (so that file imports nothing from
 graphlab). They must therefore use only ``torch``, ``F`` (``torch.nn.functional``),
 ``nn`` and ``math``, and other functions of this module by name.
+
+Like all of graphlab, this module does not import PyTorch when imported:
+:func:`load` does, binding ``torch``, ``F`` and ``nn`` here (and defining
+:class:`Stats`, from ``STATS_SOURCE``) before any helper runs.
 """
 
 import math
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+__all__ = ["HELPERS", "STATS_SOURCE", "load", "pads", "pad_window", "max_pool2d",
+           "avg_pool2d", "max_unpool2d", "maxout", "dropout", "kl_div", "js_div",
+           "rnn", "lstm", "gru", "upsample2d"]
 
-__all__ = ["HELPERS", "Stats", "pads", "pad_window", "max_pool2d", "avg_pool2d",
-           "max_unpool2d", "maxout", "dropout", "kl_div", "js_div", "rnn", "lstm",
-           "gru", "upsample2d"]
+torch = F = nn = Stats = None  # bound by load()
 
-
-class Stats(nn.Module):
+STATS_SOURCE = '''class Stats(nn.Module):
     """BatchNorm running statistics of one node, as buffers."""
 
     def __init__(self, channels):
         super().__init__()
         self.register_buffer("running_mean", torch.zeros(channels))
         self.register_buffer("running_var", torch.ones(channels))
+'''
+
+
+def load():
+    """Import PyTorch into this module (once); returns ``{name: helper}``, the
+    namespace a generated module runs in."""
+    global torch, F, nn, Stats
+    if torch is None:
+        import torch as _torch
+        import torch.nn.functional as _F
+        from torch import nn as _nn
+        torch, F, nn = _torch, _F, _nn
+        ns = {"torch": torch, "nn": nn}
+        exec(STATS_SOURCE, ns)
+        Stats = ns["Stats"]
+    out = {"torch": torch, "F": F, "nn": nn, "math": math}
+    out.update({name: globals()[name] for name in HELPERS})
+    return out
 
 
 def pads(size, kernel, stride, dilation, mode):

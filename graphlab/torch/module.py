@@ -7,61 +7,61 @@ executed as it is; its values are those the executor starts from
 ``attrs.value``, then the ``init`` rule with the same seed).
 """
 
+import functools
+
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from . import helpers
 from .emit import module_source
 
-__all__ = ["to_torch", "from_torch_state", "GraphModule"]
+__all__ = ["to_torch", "from_torch_state", "graph_module_class"]
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+@functools.lru_cache(maxsize=None)
+def graph_module_class():
+    """``GraphModule``, the base of the modules :func:`to_torch` builds (defined
+    on first use, so that importing graphlab never imports PyTorch).
 
+    Feeds may be NumPy arrays or numbers, converted to the module's float dtype
+    (or int64 for labels), and an Input with a ``value`` need not be fed.
+    ``graph_source`` holds the class source; ``graph_info`` what it declares.
+    """
+    helpers.load()
+    torch, nn = helpers.torch, helpers.nn
 
-class GraphModule(nn.Module):
-    """Base of the modules :func:`to_torch` builds: feeds may be NumPy arrays or
-    numbers, converted to the module's float dtype (or int64 for labels), and an
-    Input with a ``value`` need not be fed. ``graph_source`` holds the class
-    source; ``graph_info`` what it declares."""
+    class GraphModule(nn.Module):
+        graph_info = None
+        graph_values = {}
 
-    graph_info = None
-    graph_values = {}
+        def __init__(self):
+            super().__init__()
+            # Follows .double(), .to(device): the dtype and device feeds take.
+            self.register_buffer("_anchor", torch.zeros(0), persistent=False)
 
-    def __init__(self):
-        super().__init__()
-        # Follows .double(), .to(device): the dtype and device feeds take.
-        self.register_buffer("_anchor", torch.zeros(0), persistent=False)
+        def __call__(self, *args, **feeds):
+            return super().__call__(*args, **self._convert(feeds))
 
-    def __call__(self, *args, **feeds):
-        return super().__call__(*args, **self._convert(feeds))
-
-    def _convert(self, feeds):
-        dtype, device = self._anchor.dtype, self._anchor.device
-        out = {}
-        for node, arg, _, kind in self.graph_info.inputs:
-            value = feeds.pop(node, None)
-            if value is None:
-                value = self.graph_values.get(node)
+        def _convert(self, feeds):
+            dtype, device = self._anchor.dtype, self._anchor.device
+            out = {}
+            for node, arg, _, kind in self.graph_info.inputs:
+                value = feeds.pop(node, None)
                 if value is None:
-                    raise TypeError(f"no value for Input '{node}': feed one")
-            want = dtype if kind.startswith("float") else torch.int64
-            if isinstance(value, torch.Tensor):
-                t = value.to(device=device, dtype=want) if value.dtype != want or \
-                    value.device != device else value
-            else:
-                t = torch.as_tensor(np.asarray(value), dtype=want, device=device)
-            out[node] = t
-        if feeds:
-            raise TypeError(f"there is no Input {', '.join(map(repr, feeds))} to feed")
-        return out
+                    value = self.graph_values.get(node)
+                    if value is None:
+                        raise TypeError(f"no value for Input '{node}': feed one")
+                want = dtype if kind.startswith("float") else torch.int64
+                if isinstance(value, torch.Tensor):
+                    t = value.to(device=device, dtype=want) if value.dtype != want \
+                        or value.device != device else value
+                else:
+                    t = torch.as_tensor(np.asarray(value), dtype=want, device=device)
+                out[node] = t
+            if feeds:
+                raise TypeError(f"there is no Input {', '.join(map(repr, feeds))} "
+                                "to feed")
+            return out
 
-
-def _namespace():
-    ns = {"torch": torch, "F": F, "nn": nn, "math": __import__("math")}
-    ns.update({name: getattr(helpers, name) for name in helpers.HELPERS})
-    return ns
+    return GraphModule
 
 
 def to_torch(graph, *, outputs=None, dtype="float32", seed=0, training=True):
@@ -96,13 +96,14 @@ def to_torch(graph, *, outputs=None, dtype="float32", seed=0, training=True):
     -12.0
     """
     from ..program import init_params
+    ns = helpers.load()
+    torch = ns["torch"]
     graph.check()
     info = module_source(graph, outputs=outputs)
-    ns = _namespace()
     exec(compile(info.source, f"<graphlab.torch: {graph.name}>", "exec"), ns)
-    cls = type(info.class_name, (GraphModule, ns[info.class_name]), {
+    cls = type(info.class_name, (graph_module_class(), ns[info.class_name]), {
         "graph_info": info, "graph_source": info.source})
-    module = cls().to(_DTYPES[str(np.dtype(dtype))])
+    module = cls().to(getattr(torch, str(np.dtype(dtype))))
     values = init_params(graph, info.schedule, np.float64, seed)
     with torch.no_grad():
         for node, attr, shape, _ in info.params:
@@ -140,6 +141,7 @@ def from_torch_state(graph, module):
     list of str
         The keys written.
     """
+    helpers.load()
     inner = getattr(module, "module", module)
     info = getattr(inner, "graph_info", None)
     state = inner.state_dict()

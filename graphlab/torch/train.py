@@ -41,8 +41,6 @@ import tempfile
 import time
 
 import numpy as np
-import torch
-import torch.distributed as dist
 
 from ..errors import ExecutionError, TrainingError
 from ..train import Trainer
@@ -50,6 +48,19 @@ from .module import to_torch
 
 __all__ = ["TorchTrainer", "TorchProgram", "distributed_env", "init_distributed",
            "launch", "train_torch"]
+
+
+torch = dist = None  # PyTorch and torch.distributed, bound by _load_torch()
+
+
+def _load_torch():
+    """Import PyTorch on first use (importing graphlab never does)."""
+    global torch, dist
+    if torch is None:
+        import torch as _torch
+        import torch.distributed as _dist
+        torch, dist = _torch, _dist
+    return torch
 
 
 # ---- the process group -----------------------------------------------------------
@@ -64,6 +75,7 @@ def distributed_env():
 
 def check_device(device):
     """A ``torch.device`` for ``"cpu"``/``"cuda"``, or a one-line TrainingError."""
+    _load_torch()
     if device not in ("cpu", "cuda"):
         raise TrainingError(f"--device {device}: choose cpu or cuda")
     if device == "cuda" and not torch.cuda.is_available():
@@ -193,6 +205,7 @@ class TorchTrainer(Trainer):
     backend = "torch"
 
     def __init__(self, graph, *, device="cpu", distributed=True, **options):
+        _load_torch()
         if distributed:
             self.rank, self.world, self.device = init_distributed(device)
         else:

@@ -82,24 +82,6 @@ def test_two_gloo_processes_equal_one_process_with_the_whole_batch(tmp_path):
     np.testing.assert_allclose(r0, one, rtol=1e-6, atol=1e-9)
 
 
-def test_nproc_two_json_and_save(tmp_path, capfd):
-    g = gl.load(sample("mlp_xor"))
-    path = str(tmp_path / "xor.graph.json")
-    gl.save(g, path)
-    saved = str(tmp_path / "p.npz")
-    code = main(["train", path, "--backend", "torch", "--nproc", "2", "--epochs", "20",
-                 "--json", "--save", saved])
-    out, err = capfd.readouterr()
-    assert code == 0, err
-    lines = out.strip().splitlines()
-    assert len(lines) == 1  # rank 0 alone prints
-    obj = json.loads(lines[0])
-    assert obj["backend"] == "torch" and obj["world_size"] == 2
-    assert obj["epochs"] == 20 and len(obj["history"]) == 20
-    assert set(np.load(saved).files) == set(gl.load(path).params)
-    assert gl.load(path).params_file == "p.npz"
-
-
 def test_torchrun_launch_joins_its_group(tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone",
@@ -165,13 +147,19 @@ def test_ctrl_c_stops_every_process_and_the_run_resumes(tmp_path):
     _, meta = load_checkpoint(ck)
     stopped_at = (meta["epoch"], meta["batch"])
     assert stopped_at >= (1, 0)
+    saved = str(tmp_path / "p.npz")
     resumed = subprocess.run(
         cmd[:cmd.index("--epochs")] + ["--epochs", str(meta["epoch"] + 1), "--resume",
-                                       ck, "--json"],
+                                       ck, "--json", "--save", saved, "--no-link"],
         env=_env(), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    obj = json.loads(resumed.stdout)
-    assert obj["epochs"] == meta["epoch"] + 1 and obj["world_size"] == 2
+    lines = resumed.stdout.strip().splitlines()
+    assert len(lines) == 1  # rank 0 alone prints
+    obj = json.loads(lines[0])
+    assert obj["backend"] == "torch" and obj["world_size"] == 2
+    assert obj["epochs"] == meta["epoch"] + 1
+    assert len(obj["history"]) == meta["epoch"] + 1  # the history came back too
+    assert set(np.load(saved).files) == {"fc1_w", "fc1_b", "fc2_w", "fc2_b"}
 
 
 def test_cuda_without_a_gpu_is_one_line(capsys):
