@@ -135,7 +135,7 @@ SAMPLE_FILES = sorted(glob.glob(os.path.join(SAMPLES, "*.graph.json")))
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: os.path.basename(p)[:-11])
 def test_to_torch_matches_executor_on_samples(path, training, monkeypatch):
-    compare(gl.load(path), training, monkeypatch, rtol=1e-9)
+    compare(gl.load(path), training, monkeypatch)
 
 
 def test_module_names_parameters_by_node_and_trains_with_a_torch_optimizer():
