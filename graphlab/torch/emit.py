@@ -127,8 +127,12 @@ def _avg_pool2d(step, x):
 
 def _max_unpool2d(step, x, indices):
     size = tuple(step.out_shapes[0][2:])
-    if not _known(size):
-        raise NotImplementedError("MaxUnpool2D needs known H and W")
+    if not _known(size):  # sizes known at run time: the pool's input size
+        a = step.attrs
+        size = "(" + ", ".join(
+            f"({x}.shape[{2 + i}] - 1) * {a['stride'][i]} - {2 * a['padding'][i]} + "
+            f"{a['kernel'][i]}" for i in range(2)) + ")"
+        return f"max_unpool2d({x}, {indices}, {size})"
     return f"max_unpool2d({x}, {indices}, {_lit(size)})"
 
 

@@ -197,3 +197,16 @@ def test_newer_attributes(name, monkeypatch):
     b.output(b.sum(build(b), name="f"))
     for training in (True, False):
         compare(b.build(), training, monkeypatch)
+
+
+def test_spatial_sizes_known_only_at_run_time(monkeypatch):
+    # "same" padding and the unpooled size are worked out when the module runs
+    b = gl.GraphBuilder("symbolic H, W")
+    x = b.input("x", ["N", 2, "H", "W"])
+    h = b.conv2d(x, 3, 2, padding="same")
+    p = b.op("MaxPool2D", h, kernel=2, stride=2, padding="same", name="pool")
+    u = b.op("MaxUnpool2D", b.port(p, "out"), b.port(p, "indices"), kernel=2)
+    b.output(b.sum(b.mul(u, u), name="f"))
+    x_value = np.random.default_rng(3).normal(size=(2, 2, 6, 8))
+    module = compare(b.build(), True, monkeypatch, feeds={"x": x_value})
+    assert "pad_window(" in module.graph_source
