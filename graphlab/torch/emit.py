@@ -272,8 +272,13 @@ class ModuleSource:
 
 
 def class_name_for(graph):
-    """A CamelCase class name from the graph's name (``Lenet5`` …)."""
-    words = re.findall(r"[A-Za-z0-9]+", graph.name or "")
+    """A CamelCase class name from the graph file's name (``lstm_digits.graph.json``
+    → ``LstmDigits``), else from the graph's name up to a colon."""
+    import os
+    path = getattr(graph, "path", None)
+    text = os.path.basename(path).split(".")[0] if path else \
+        (graph.name or "").split(":")[0]
+    words = re.findall(r"[A-Za-z0-9]+", text)
     name = "".join(w[:1].upper() + w[1:] for w in words[:4]) or "Graph"
     return ("Graph" + name if name[0].isdigit() else name)[:40]
 
