@@ -471,7 +471,7 @@ def _train_in_processes(graph, nproc, device, callbacks, options):
     import json
 
     from .. import io
-    from ..train import History, _copy_graph
+    from ..train import History
     unsupported = [k for k in options if options[k] is not None and k not in
                    _CLI_OPTIONS and k not in _SECTION_OPTIONS + ("progress",
                                                                  "fresh")]
@@ -480,7 +480,7 @@ def _train_in_processes(graph, nproc, device, callbacks, options):
         raise TrainingError(f"with nproc > 1 the processes run graphlab train: "
                             f"{what} cannot reach them (train with nproc=1, or put "
                             "the settings in the graph's train section)")
-    g = _copy_graph(graph)
+    g = graph.copy()
     section = dict(g.train or {})
     for k in _SECTION_OPTIONS:
         if options.get(k) is not None:
