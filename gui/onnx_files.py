@@ -5,6 +5,7 @@ A mixin of :class:`gui.window.MainWindow`: it uses the window's status bar,
 ``set_graph``, ``_failed`` and ``_add_recent``.
 """
 
+import importlib.util
 import os
 
 from PySide6.QtWidgets import QFileDialog
@@ -22,9 +23,7 @@ OPEN_FILTER = ("Graphs and ONNX models (*.graph.json *.json *.onnx);;ONNX models
 def export_formats():
     """``[(suffix, description)]`` that File → Export can write here."""
     formats = [(".onnx", "ONNX model")]
-    try:
-        from graphlab.torch import to_source  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("torch") is None:  # PyTorch source needs torch
         return formats
     return formats + [(".py", "PyTorch source")]
 
@@ -71,14 +70,17 @@ class OnnxFiles:
     def export_to(self, path):
         """Write the graph as ONNX (``.onnx``) or PyTorch source (``.py``)."""
         try:
-            if path.lower().endswith(".py"):
-                from graphlab.io import _atomic_write
-                from graphlab.torch import to_source
-                text = to_source(self.graph).encode("utf-8")
-                _atomic_write(path, lambda f: f.write(text))
+            if path.lower().endswith(".py"):  # the source and its weights
+                from graphlab.torch import require_torch
+                from graphlab.torch.export import write_export
+                require_torch()
+                write_export(self.graph, path)
             else:
                 from graphlab.onnx import to_onnx
                 to_onnx(self.graph, path)
+        except OSError as e:
+            self._failed("Cannot export", f"{path}: {e.strerror or e}")
+            return False
         except GraphlabError as e:
             where = f"node '{e.node}': " if e.node else ""
             self.statusBar().showMessage(f"Cannot export: {where}{e.message}", 15000)

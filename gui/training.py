@@ -216,6 +216,19 @@ class _SetParams(QUndoCommand):
             self.model.graph.train = copy.deepcopy(self.old_train)
 
 
+def _backend_box():
+    """NumPy, and PyTorch where it is installed (``objectName`` trainBackend)."""
+    import importlib.util
+    box = QComboBox()
+    box.setObjectName("trainBackend")
+    box.setToolTip("What runs the steps: graphlab's generated NumPy code, or "
+                   "PyTorch (the same optimizer, data and checkpoints)")
+    box.addItem("NumPy", "numpy")
+    if importlib.util.find_spec("torch") is not None:
+        box.addItem("PyTorch", "torch")
+    return box
+
+
 class TrainingPanel(QWidget):
     """Train / Stop and the live loss plot."""
 
@@ -248,6 +261,7 @@ class TrainingPanel(QWidget):
         self.batch_size = QSpinBox()
         self.batch_size.setObjectName("trainBatchSize")
         self.batch_size.setRange(1, 1000000)
+        self.backend = _backend_box()
         self.train_button = QPushButton("Train")
         self.train_button.setObjectName("trainStart")
         self.stop_button = QPushButton("Stop")
@@ -265,6 +279,7 @@ class TrainingPanel(QWidget):
         form.addRow("Epochs", self.epochs)
         form.addRow("Learning rate", self.lr)
         form.addRow("Batch size", self.batch_size)
+        form.addRow("Backend", self.backend)
         row = QHBoxLayout()
         row.addWidget(self.train_button)
         row.addWidget(self.stop_button)
@@ -361,15 +376,22 @@ class TrainingPanel(QWidget):
         self.train_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.status.setText("Preparing the data…")
-        self.thread = threading.Thread(target=self._work, args=(work, settings),
+        self.thread = threading.Thread(target=self._work, args=(
+            work, settings, self.backend.currentData()),
                                        name="graphlab-train", daemon=True)
         self.thread.start()
         return True
 
-    def _work(self, graph, settings):
+    def _work(self, graph, settings, backend="numpy"):
         from graphlab.train import Trainer
         bridge = self.bridge
         try:
+            if backend == "torch":  # the same trainer, its steps run by PyTorch
+                from graphlab.torch import require_torch
+                require_torch()
+                from graphlab.torch.train import TorchTrainer
+                settings = dict(settings, distributed=False)
+                Trainer = TorchTrainer  # noqa: N806
             trainer = Trainer(graph, callbacks=[_Callback(bridge)], progress=False,
                               handle_sigint=False, **settings)
             self.trainer = trainer

@@ -54,19 +54,9 @@ def cmd_export(args, ctx):
               f"in {' or '.join(EXPORT_FORMATS)} (ONNX model, PyTorch source)",
               file=sys.stderr)
         return 2
-    if suffix == ".py":
-        try:
-            from ..torch import to_source
-        except ImportError:
-            raise GraphlabError("exporting PyTorch source needs "
-                                "graphlab.torch.to_source, which this graphlab does "
-                                "not have yet; export .onnx instead") from None
-        g = _load_checked(args.file, ctx)
-        source = to_source(g)
-        from ..io import _atomic_write
-        _atomic_write(out, lambda f: f.write(source.encode("utf-8")))
-        ctx.emit({"output": out, "format": "py"}, f"wrote {out}")
-        return 0
+    if suffix == ".py":  # PyTorch source and its weights: graphlab.torch
+        from ..torch.cli import cmd_export as export_torch_source
+        return export_torch_source(args, ctx)
     from ._common import DEFAULT_OPSET
     from .exporter import export_model
     g = _load_checked(args.file, ctx)

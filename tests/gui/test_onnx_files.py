@@ -66,3 +66,12 @@ def test_open_a_refused_model_keeps_the_current_graph(make_window, tmp_path):
     assert not w.open_path(str(bad))
     assert len(w.graph) == len(gl.load(sample("mlp_xor")))
     assert "node 'erf1' (Erf)" in w.statusBar().currentMessage()
+
+
+def test_export_to_py_writes_source_and_weights(make_window, tmp_path):
+    pytest.importorskip("torch")
+    w = make_window(sample("mlp_xor"))
+    out = tmp_path / "model.py"
+    w.ask_export_path = lambda: str(out)
+    w.actions["export"].trigger()
+    assert "class" in out.read_text() and (tmp_path / "model.npz").exists()
