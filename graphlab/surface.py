@@ -46,7 +46,7 @@ def plane_grid(resolution, extent=datasets2d.EXTENT):
     return np.stack([x1.ravel(), x2.ravel()], axis=1)
 
 
-def colors(values, lo=-1.0, hi=1.0):
+def colors(values, lo=-1.0, hi=1.0, strength=1.0):
     """RGB bytes for values: ``lo`` orange, the middle white, ``hi`` blue.
 
     Parameters
@@ -54,6 +54,9 @@ def colors(values, lo=-1.0, hi=1.0):
     values : ndarray
         Any shape; NaN maps to the middle.
     lo, hi : float
+    strength : float
+        How far the ends go from white to full colour (below 1 for a
+        background that points in full colour stand out on).
 
     Returns
     -------
@@ -64,7 +67,7 @@ def colors(values, lo=-1.0, hi=1.0):
     t = np.nan_to_num(t, nan=0.0)[..., None]
     white = np.asarray(WHITE, np.float64)
     end = np.where(t < 0, np.asarray(ORANGE, np.float64), np.asarray(BLUE, np.float64))
-    return np.rint(white + (end - white) * np.abs(t)).astype(np.uint8)
+    return np.rint(white + (end - white) * (np.abs(t) * strength)).astype(np.uint8)
 
 
 def playground_input(graph):

@@ -24,6 +24,9 @@ def cmd_train(args, ctx):
     if trainer.resumed_from_params and not args.resume:
         ctx.warn(f"training continues from the parameters in {g.params_file} (the "
                  "file's \"params\"); --fresh starts from new ones")
+    if args.plot:
+        from .plot import check_plot_path
+        check_plot_path(args.plot)
     history = trainer.fit()
     f = history.final
     lines = []
@@ -45,6 +48,10 @@ def cmd_train(args, ctx):
                          f"now loads them (\"params\": \"{g.params_file}\")")
         else:
             lines.append(f"saved the trained parameters to {args.save}")
+    if args.plot:
+        from .plot import write_training_plot
+        write_training_plot(g, history, args.plot)
+        lines.append(f"wrote the curves to {args.plot}")
     held = "the training set: no held-out split" if trainer.held_out_is_train \
         else "the held-out test set"
     summary = [f"{_plural(f['epochs'], 'epoch')} in {f['seconds']:.1f} s"]
@@ -94,4 +101,7 @@ def add_train_command(command):
     c.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     c.add_argument("--threads", type=int, metavar="T",
                    help="BLAS threads (default: BLAS's own; 1 on a busy machine)")
+    c.add_argument("--plot", metavar="OUT.png", help="write the loss and accuracy "
+                   "curves there (for 2-D data, with the decision surface); needs "
+                   "matplotlib")
     return c
