@@ -46,6 +46,17 @@ def plane_grid(resolution, extent=datasets2d.EXTENT):
     return np.stack([x1.ravel(), x2.ravel()], axis=1)
 
 
+def _lut(strength):
+    """255 colours from orange (0) through white (127) to blue (254)."""
+    t = np.linspace(-1.0, 1.0, 255)[:, None] * strength
+    white = np.asarray(WHITE, np.float64)
+    end = np.where(t < 0, np.asarray(ORANGE, np.float64), np.asarray(BLUE, np.float64))
+    return np.rint(white + (end - white) * np.abs(t)).astype(np.uint8)
+
+
+_LUTS = {}
+
+
 def colors(values, lo=-1.0, hi=1.0, strength=1.0):
     """RGB bytes for values: ``lo`` orange, the middle white, ``hi`` blue.
 
@@ -61,13 +72,18 @@ def colors(values, lo=-1.0, hi=1.0, strength=1.0):
     Returns
     -------
     ndarray, uint8, shape ``values.shape + (3,)``
+        From a table of 255 colours (one lookup per value, fast enough for
+        every frame).
     """
-    v = np.asarray(values, dtype=np.float64)
-    t = np.clip((v - lo) / max(hi - lo, 1e-12) * 2.0 - 1.0, -1.0, 1.0)
-    t = np.nan_to_num(t, nan=0.0)[..., None]
-    white = np.asarray(WHITE, np.float64)
-    end = np.where(t < 0, np.asarray(ORANGE, np.float64), np.asarray(BLUE, np.float64))
-    return np.rint(white + (end - white) * (np.abs(t) * strength)).astype(np.uint8)
+    lut = _LUTS.get(strength)
+    if lut is None:
+        lut = _LUTS[strength] = _lut(strength)
+    v = np.asarray(values, dtype=np.float32)
+    scale = np.float32(254.0 / max(hi - lo, 1e-12))
+    idx = (v - np.float32(lo)) * scale
+    np.clip(idx, 0, 254, out=idx)
+    idx[np.isnan(idx)] = 127
+    return lut[(idx + np.float32(0.5)).astype(np.uint8)]
 
 
 def playground_input(graph):
