@@ -98,7 +98,7 @@ class SurfaceView(QWidget):
 
     def plot_rect(self):
         side = max(10, min(self.width() - 48, self.height() - 40))
-        return QRectF(40, 8, side, side)
+        return QRectF(max(40, (self.width() - side) // 2), 8, side, side)
 
     def to_pixel(self, rect, points):
         e = self.extent
