@@ -116,3 +116,24 @@ def test_screenshot_after_training_from_the_command_line(tmp_path, capsys):
     assert main([sample("mlp_digits"), "--screenshot", str(out), "--playground"]) == 1
     err = capsys.readouterr().err
     assert "point of the plane" in err and err.count("\n") == 1
+
+
+def test_training_dock_offers_the_plane_sets_with_noise_and_size(make_window, qtbot):
+    w = make_window(sample("playground_circle_6"))
+    t = w.open_training()
+    names = [t.dataset.itemText(i) for i in range(t.dataset.count())]
+    assert {"circle", "xor", "gauss", "spiral"} <= set(names)
+    assert t.dataset.currentText() == "circle" and t.size.value() == 500
+    assert t.noise.isEnabled() and t.size.isEnabled()
+    t.dataset.setCurrentText("gauss")
+    t.noise.setValue(0.2)
+    t.size.setValue(120)
+    section, _ = t.overrides()
+    assert section["data"]["dataset"] == "gauss"
+    assert section["data"]["noise"] == 0.2 and section["data"]["size"] == 120
+    t.size.setValue(t.size.minimum())  # "default": the set's own size
+    assert "size" not in t.overrides()[0]["data"]
+    t.dataset.setCurrentText("digits")
+    assert not t.noise.isEnabled() and not t.size.isEnabled()
+    w.open_path(sample("mlp_xor"), ask=False)  # the four-point table stays
+    assert "size" not in w.training.overrides()[0]["data"]
