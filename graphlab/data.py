@@ -75,7 +75,7 @@ def xor(n=None, noise=0.0, seed=0):
 
 
 def spiral(n=500, noise=0.0, seed=0):
-    """Two interleaved spirals, ``n`` points (see :func:`graphlab.datasets2d.spiral`)."""
+    """Two interleaved spirals, ``n`` points (:func:`graphlab.datasets2d.spiral`)."""
     d = datasets2d.spiral(n, noise, seed)
     return {"inputs": d["inputs"], "labels": d["labels"]}
 

@@ -68,10 +68,10 @@ def draw_surface(ax, surf, parts=None):
     """The output over the plane (``surf``: a loaded :class:`~graphlab.surface.Surface`)
     with ``parts`` ``(train, test)`` of points, on a matplotlib axes."""
     from .surface import BLUE, ORANGE, colors
-    extent = float(np.abs(surf.points).max() + 12.0 / (2 * surf.resolution))
+    from .datasets2d import EXTENT as e
     value = surf.compute()["output"]
     lo, hi = (0.0, 1.0) if surf.classifier or value.min() >= 0 else (-1.0, 1.0)
-    ax.imshow(colors(value, lo, hi, strength=0.6), extent=(-extent, extent, -extent, extent),
+    ax.imshow(colors(value, lo, hi, strength=0.6), extent=(-e, e, -e, e),
               interpolation="bilinear", origin="upper")
     if parts is not None:
         palette = np.array([ORANGE, BLUE]) / 255.0
@@ -81,8 +81,8 @@ def draw_surface(ax, surf, parts=None):
             ax.scatter(p[:, 0], p[:, 1], s=16, c=palette[part["labels"].clip(0, 1)],
                        edgecolors=edge, linewidths=0.7, label=label)
         ax.legend(loc="upper right", fontsize="small", framealpha=0.8)
-    ax.set_xlim(-extent, extent)
-    ax.set_ylim(-extent, extent)
+    ax.set_xlim(-e, e)
+    ax.set_ylim(-e, e)
     ax.set_aspect("equal")
     ax.set_xlabel("x₁")
     ax.set_ylabel("x₂")

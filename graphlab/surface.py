@@ -14,11 +14,11 @@ import numpy as np
 
 from . import datasets2d
 from . import data as datasets
-from .errors import TrainingError
+from .errors import GraphlabError, TrainingError
 from .program import Program
 
 __all__ = ["Surface", "plane_grid", "colors", "playground_input", "unit_nodes",
-           "ORANGE", "BLUE"]
+           "output_ref", "ORANGE", "BLUE", "WHITE"]
 
 ORANGE = (245, 147, 34)  # class 0, negative values
 BLUE = (8, 119, 189)  # class 1, positive values
@@ -96,10 +96,10 @@ def playground_input(graph):
     spec = train.get("data") or {}
     try:
         shapes = graph.infer_shapes()
-    except Exception:  # an unfinished graph has no plane to show
+        inputs = [n for n in graph.nodes if graph.node(n).op == "Input"
+                  and str(graph.node(n).resolved["dtype"]).startswith("float")]
+    except GraphlabError:  # an unfinished graph has no plane to show
         return None
-    inputs = [n for n in graph.nodes if graph.node(n).op == "Input"
-              and str(graph.node(n).resolved.get("dtype", "float32")).startswith("float")]
     name = spec.get("dataset")
     if isinstance(name, str) and datasets2d.is_2d(name):
         try:
@@ -134,9 +134,9 @@ def unit_nodes(graph, input_id=None):
     return out
 
 
-def _logits_ref(graph):
-    """The logits of the CrossEntropyLoss behind the loss, else the first output
-    that is not a scalar."""
+def output_ref(graph):
+    """``(ref, is_classifier)``: the logits of the CrossEntropyLoss behind the
+    loss, else the first output of shape N×K."""
     import networkx as nx
     loss = (graph.train or {}).get("loss") or (graph.outputs[0] if graph.outputs
                                                 else None)
@@ -193,7 +193,7 @@ class Surface:
         self.resolution = int(resolution)
         self.points = plane_grid(self.resolution)
         self.feed = datasets2d.featurize(self.points, self.features)
-        self.logits, self.classifier = _logits_ref(graph)
+        self.logits, self.classifier = output_ref(graph)
         if node is not None and node not in unit_nodes(graph, self.input):
             raise TrainingError(f"'{node}' has no N×U output computed from the "
                                 "plane: pick a hidden Linear or an activation",

@@ -214,7 +214,8 @@ class PlaygroundPanel(QWidget):
 
     def _load_epochs(self):
         if not self.running:
-            self.epochs.setValue(int((self.window_.graph.train or {}).get("epochs", 50)))
+            train = self.window_.graph.train or {}
+            self.epochs.setValue(int(train.get("epochs", 50)))
 
     @property
     def running(self):
@@ -266,7 +267,7 @@ class PlaygroundPanel(QWidget):
         features the output layer combines), else the first node."""
         logits = None
         try:
-            logits = surf._logits_ref(self.window_.graph)[0]
+            logits = surf.output_ref(self.window_.graph)[0]
         except GraphlabError:
             pass
         acts = [n for n in nodes if n != logits

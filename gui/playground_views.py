@@ -77,8 +77,7 @@ class SurfaceView(QWidget):
         self.parts = None  # (train, test) of {"points", "labels"}
         self.show_test = True
         self.message = "the output over the plane appears here"
-        self._dots = None  # cached layers: (key, QImage)
-        self._axes = None
+        self._cache = None  # the cached overlay: (key, QImage)
         self.setMinimumSize(300, 300)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
 
@@ -88,12 +87,12 @@ class SurfaceView(QWidget):
 
     def set_points(self, parts):
         self.parts = parts
-        self._dots = None
+        self._cache = None
         self.update()
 
     def set_show_test(self, on):
         self.show_test = bool(on)
-        self._dots = None
+        self._cache = None
         self.update()
 
     def plot_rect(self):
@@ -106,38 +105,31 @@ class SurfaceView(QWidget):
         y = rect.top() + (e - points[:, 1]) / (2 * e) * rect.height()
         return x, y
 
-    def _dot_layer(self, rect):
-        key = (rect.width(), rect.height(), self.show_test, id(self.parts))
-        if self._dots is not None and self._dots[0] == key:
-            return self._dots[1]
-        img = _layer(rect.width() + 1, rect.height() + 1)
+    def _overlay(self):
+        """Points and axes: one layer, drawn again only when the size, the
+        points or the test-point switch change."""
+        key = (self.width(), self.height(), self.show_test, id(self.parts))
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        img = _layer(self.width(), self.height())
+        p = QPainter(img)
+        p.setRenderHint(QPainter.Antialiasing, True)
+        rect = self.plot_rect()
         if self.parts is not None:
-            p = QPainter(img)
-            p.setRenderHint(QPainter.Antialiasing, True)
-            local = QRectF(0, 0, rect.width(), rect.height())
             fills = [QColor(*surf.ORANGE), QColor(*surf.BLUE)]
             r = max(2.5, rect.width() / 130)
             parts = [(self.parts[0], QColor("#ffffff"))]
             if self.show_test:
                 parts.append((self.parts[1], QColor("#111111")))
             for part, rim in parts:
-                xs, ys = self.to_pixel(local, np.asarray(part["points"], float))
+                xs, ys = self.to_pixel(rect, np.asarray(part["points"], float))
                 p.setPen(QPen(rim, 1.0))
                 for x, y, c in zip(xs.tolist(), ys.tolist(),
                                    np.clip(part["labels"], 0, 1).tolist()):
                     p.setBrush(fills[c])
                     p.drawEllipse(QPointF(x, y), r, r)
-            p.end()
-        self._dots = (key, img)
-        return img
-
-    def _axes_layer(self):
-        key = (self.width(), self.height())
-        if self._axes is not None and self._axes[0] == key:
-            return self._axes[1]
-        img = _layer(self.width(), self.height())
-        p = QPainter(img)
-        rect = self.plot_rect()
+        p.setRenderHint(QPainter.Antialiasing, False)
+        p.setBrush(Qt.NoBrush)
         p.setPen(GRID_PEN)
         p.drawRect(rect)
         p.setPen(TEXT)
@@ -153,23 +145,23 @@ class SurfaceView(QWidget):
                        Qt.AlignRight | Qt.AlignVCenter, str(v))
         p.drawText(QRectF(rect.right() - 30, rect.bottom() + 16, 30, 14),
                    Qt.AlignRight, "x₁")
-        p.drawText(QRectF(2, rect.top() - 2, 20, 14), Qt.AlignLeft, "x₂")
+        p.drawText(QRectF(rect.left() - 34, rect.top() - 2, 20, 14), Qt.AlignLeft,
+                   "x₂")
         p.end()
-        self._axes = (key, img)
+        self._cache = (key, img)
         return img
 
     def paintEvent(self, event):
         p = QPainter(self)
         p.fillRect(self.rect(), BACKGROUND)
-        rect = self.plot_rect()
         if self.image is None:
             p.setPen(TEXT)
-            p.drawText(rect, Qt.AlignCenter | Qt.TextWordWrap, self.message)
+            p.drawText(self.plot_rect(), Qt.AlignCenter | Qt.TextWordWrap,
+                       self.message)
         else:
             p.setRenderHint(QPainter.SmoothPixmapTransform, True)
-            p.drawImage(rect, self.image)
-        p.drawImage(rect.topLeft(), self._dot_layer(rect))
-        p.drawImage(0, 0, self._axes_layer())
+            p.drawImage(self.plot_rect(), self.image)
+        p.drawImage(0, 0, self._overlay())
 
 
 class UnitGrid(QWidget):

@@ -34,7 +34,8 @@ def test_output_grid_equals_the_executor_on_the_same_points():
     s.load(g.params)
     got = s.compute()["output"]
     prog = gl.compile(g, dtype="float64", training=False, grad=False)
-    logits = prog.forward({"x": s.points, "y": np.zeros(len(s.points), np.int64)})["out"]
+    y = np.zeros(len(s.points), np.int64)
+    logits = prog.forward({"x": s.points, "y": y})["out"]
     p = np.exp(logits - logits.max(1, keepdims=True))
     p1 = (p[:, 1] / p.sum(1)).reshape(20, 20)
     np.testing.assert_allclose(got, p1, atol=1e-5)
