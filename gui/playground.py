@@ -66,6 +66,7 @@ class _FrameCallback:
 
     def __init__(self, panel, trainer, surface, fps):
         self.bridge = panel.bridge
+        self.units = panel.units
         self.trainer = trainer
         self.surface = surface
         self.interval = 1.0 / fps
@@ -77,7 +78,9 @@ class _FrameCallback:
         if not force and now - self.last < self.interval:
             return
         self.last = now
-        frame = frame_of(self.surface, self.trainer.program.state_dict())
+        # laid out on this thread too: the GUI thread only draws
+        frame = frame_of(self.surface, self.trainer.program.state_dict(),
+                         cols=self.units.cols)
         frame["epoch"] = epoch
         frame["seconds"] = time.perf_counter() - now
         self.frames += 1
@@ -302,7 +305,7 @@ class PlaygroundPanel(QWidget):
 
     def _show(self, frame):
         self.view.set_frame(frame["rgb"])
-        self.units.set_units(self.node, frame["unit_rgb"])
+        self.units.set_units(self.node, frame["unit_rgb"], frame.get("mosaic"))
         self.frames_shown += 1
 
     def show_node(self, node):

@@ -14,7 +14,8 @@ from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from graphlab import surface as surf
 
-__all__ = ["SurfaceView", "UnitGrid", "LossCurves", "frame_of", "RESOLUTION"]
+__all__ = ["SurfaceView", "UnitGrid", "LossCurves", "frame_of", "mosaic",
+           "RESOLUTION"]
 
 RESOLUTION = 100  # grid points per side: 10,000 points a frame
 BACKGROUND = QColor("#1d1f23")
@@ -22,14 +23,16 @@ GRID_PEN = QColor("#3a3f47")
 TEXT = QColor("#9aa1ad")
 
 
-def frame_of(surface, state=None):
+def frame_of(surface, state=None, cols=None):
     """One frame: the surface's values and their colours (any thread).
 
     Returns
     -------
     dict
         ``output`` (R×R values), ``rgb`` (R×R×3 bytes), ``units`` (U×R×R or
-        None), ``unit_rgb`` (U×R×R×3 or None), ``state`` (the values used).
+        None), ``unit_rgb`` (U×R×R×3 or None), ``mosaic`` (the unit tiles laid
+        out ``cols`` a row, when ``cols`` is given), ``state`` (the values
+        used), ``node``.
     """
     if state is not None:
         surface.load(state)
@@ -44,6 +47,8 @@ def frame_of(surface, state=None):
         # each unit on its own symmetric scale: 0 white, its extremes full colour
         lim = np.abs(u).reshape(len(u), -1).max(axis=1)[:, None, None]
         frame["unit_rgb"] = surf.colors(u / np.maximum(lim, 1e-12))
+        if cols:
+            frame["mosaic"] = mosaic(frame["unit_rgb"], cols)
     return frame
 
 
@@ -164,6 +169,21 @@ class SurfaceView(QWidget):
         p.drawImage(0, 0, self._overlay())
 
 
+def mosaic(tiles, cols, gap=6, label=16):
+    """Tiles (U×S×S×3 bytes) in rows of ``cols``, on the background colour, a
+    ``label`` band above each row: one RGB array (any thread)."""
+    n, s = len(tiles), tiles.shape[1]
+    rows = -(-n // cols)
+    sx, sy = s + gap, s + label + 4
+    a = np.empty((rows * sy, cols * sx, 3), np.uint8)
+    a[...] = (BACKGROUND.red(), BACKGROUND.green(), BACKGROUND.blue())
+    for i in range(n):
+        r, c = divmod(i, cols)
+        y, x = r * sy + label, c * sx
+        a[y:y + s, x:x + s] = tiles[i]
+    return a
+
+
 class UnitGrid(QWidget):
     """One small heatmap per unit, at the grid's own resolution (one pixel a
     point); hovering a tile shows its incoming weights."""
@@ -177,6 +197,7 @@ class UnitGrid(QWidget):
         self.tile_px = tile
         self.tiles = None  # U×R×R×3 bytes
         self.mosaic = None  # all tiles as one QImage
+        self.cols = 1  # tiles a row (read by the training thread)
         self.node = None
         self._labels = None
         self.message = "select a hidden layer or an activation to see its units"
@@ -187,36 +208,32 @@ class UnitGrid(QWidget):
     def count(self):
         return 0 if self.tiles is None else len(self.tiles)
 
-    def set_units(self, node, unit_rgb):
+    def set_units(self, node, unit_rgb, mosaic=None):
+        """Show ``unit_rgb`` (U×R×R×3 bytes, or None) of ``node``; ``mosaic``
+        is them laid out already (:func:`mosaic`, for :attr:`cols` columns)."""
         self.node = node
         self.tiles = None if unit_rgb is None else np.asarray(unit_rgb)
         if self.tiles is not None:
             self.tile_px = self.tiles.shape[1]
         self._resize()
-        self._compose()
+        self._compose(mosaic)
         self.update()
 
     def _cols(self):
         step = self.tile_px + self.GAP
-        return max(1, (max(self.width(), step + 4) - 4) // step)
+        self.cols = max(1, (max(self.width(), step + 4) - 4) // step)
+        return self.cols
 
-    def _compose(self):
-        """The tiles laid out in rows, as one image (transparent gaps)."""
+    def _compose(self, laid_out=None):
+        """The tiles laid out in rows, as one image."""
         if self.tiles is None:
             self.mosaic = None
             return
-        n, s = len(self.tiles), self.tile_px
         cols = self._cols()
-        rows = -(-n // cols)
-        sx, sy = s + self.GAP, s + self.LABEL + 4
-        a = np.zeros((rows * sy, cols * sx, 4), np.uint8)
-        for i in range(n):
-            r, c = divmod(i, cols)
-            y, x = r * sy + self.LABEL, c * sx
-            a[y:y + s, x:x + s, :3] = self.tiles[i]
-            a[y:y + s, x:x + s, 3] = 255
-        h, w, _ = a.shape
-        self.mosaic = QImage(a.data, w, h, 4 * w, QImage.Format_RGBA8888).copy()
+        a = laid_out
+        if a is None or a.shape[1] != cols * (self.tile_px + self.GAP):
+            a = mosaic(self.tiles, cols)
+        self.mosaic = _qimage(a)
 
     def _resize(self):
         rows = -(-self.count // self._cols()) if self.count else 1
