@@ -23,11 +23,12 @@ network. When training ends, the trained values go into the graph as one
 undoable step, as the Training dock does.
 """
 
+import contextlib
 import logging
 import threading
 import time
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QUndoCommand
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -60,6 +61,17 @@ class _Bridge(QObject):
     failed = Signal(str)
 
 
+def _one_blas_thread():
+    """One BLAS thread for a frame's small matrix products: a second thread
+    made them several times slower on a busy machine (the Training dock's
+    trainer leaves BLAS alone)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
 class _FrameCallback:
     """On the worker: a frame at most ``fps`` times a second, and every epoch's
     losses."""
@@ -69,7 +81,7 @@ class _FrameCallback:
         self.units = panel.units
         self.trainer = trainer
         self.surface = surface
-        self.interval = 1.0 / fps
+        self.base_interval = self.interval = 1.0 / fps
         self.last = 0.0
         self.frames = 0
 
@@ -78,11 +90,14 @@ class _FrameCallback:
         if not force and now - self.last < self.interval:
             return
         self.last = now
-        # laid out on this thread too: the GUI thread only draws
-        frame = frame_of(self.surface, self.trainer.program.state_dict(),
-                         cols=self.units.cols)
+        with _one_blas_thread():
+            # laid out on this thread too: the GUI thread only draws
+            frame = frame_of(self.surface, self.trainer.program.state_dict(),
+                             cols=self.units.cols)
         frame["epoch"] = epoch
-        frame["seconds"] = time.perf_counter() - now
+        frame["seconds"] = spent = time.perf_counter() - now
+        # frames take at most a quarter of the training thread's time
+        self.interval = max(self.base_interval, 3.0 * spent)
         self.frames += 1
         self.bridge.frame.emit(frame)
 
@@ -214,6 +229,9 @@ class PlaygroundPanel(QWidget):
         window.scene.selectionChanged.connect(self._selection_changed)
         self._load_epochs()
         self.refresh()
+        self._dock_timer = QTimer(self)
+        self._dock_timer.timeout.connect(self._watch_training_dock)
+        self._dock_timer.start(100)
 
     def _load_epochs(self):
         if not self.running:
@@ -340,6 +358,27 @@ class PlaygroundPanel(QWidget):
             self._show(frame_of(self.surface))
 
     # ---- training --------------------------------------------------------------------
+    def _watch_training_dock(self):
+        """Frames while the Training dock trains too: its trainer, once it
+        exists, gets a frame callback that runs on the dock's worker thread."""
+        dock = getattr(self.window_, "training", None)
+        trainer = getattr(dock, "trainer", None)
+        if trainer is None or self.running or self.surface is None \
+                or not self.isVisible():
+            return
+        if any(isinstance(c, _FrameCallback) for c in trainer.callbacks):
+            return
+        try:
+            worker_surface = surf.Surface(self.window_.graph, resolution=RESOLUTION,
+                                          node=self.node)
+        except GraphlabError:
+            return
+        self.curves.clear()
+        self.status.setText("Training from the Training dock…")
+        # appended while the worker runs: picked up from its next callback on
+        trainer.callbacks.append(_FrameCallback(self, trainer, worker_surface,
+                                                self.fps))
+
     def reset(self):
         """Start the next run from new initial values; show them now."""
         if self.running:

@@ -15,9 +15,10 @@ from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 from graphlab import surface as surf
 
 __all__ = ["SurfaceView", "UnitGrid", "LossCurves", "frame_of", "mosaic",
-           "RESOLUTION"]
+           "RESOLUTION", "UNIT_STEP"]
 
 RESOLUTION = 100  # grid points per side: 10,000 points a frame
+UNIT_STEP = 2  # unit tiles use every other point, drawn twice as large
 BACKGROUND = QColor("#1d1f23")
 GRID_PEN = QColor("#3a3f47")
 TEXT = QColor("#9aa1ad")
@@ -44,6 +45,9 @@ def frame_of(surface, state=None, cols=None):
              "node": surface.node}
     u = values["units"]
     if u is not None:
+        # every other grid point: the tiles are drawn twice that size, and a
+        # quarter of the pixels keeps many units cheap to colour and lay out
+        u = u[:, ::UNIT_STEP, ::UNIT_STEP]
         # each unit on its own symmetric scale: 0 white, its extremes full colour
         lim = np.abs(u).reshape(len(u), -1).max(axis=1)[:, None, None]
         frame["unit_rgb"] = surf.colors(u / np.maximum(lim, 1e-12))
@@ -169,12 +173,13 @@ class SurfaceView(QWidget):
         p.drawImage(0, 0, self._overlay())
 
 
-def mosaic(tiles, cols, gap=6, label=16):
+def mosaic(tiles, cols, gap=6 // UNIT_STEP, label=16 // UNIT_STEP):
     """Tiles (U×S×S×3 bytes) in rows of ``cols``, on the background colour, a
-    ``label`` band above each row: one RGB array (any thread)."""
+    ``label`` band above each row: one RGB array (any thread), drawn
+    ``UNIT_STEP`` times its size."""
     n, s = len(tiles), tiles.shape[1]
     rows = -(-n // cols)
-    sx, sy = s + gap, s + label + 4
+    sx, sy = s + gap, s + label + 4 // UNIT_STEP
     a = np.empty((rows * sy, cols * sx, 3), np.uint8)
     a[...] = (BACKGROUND.red(), BACKGROUND.green(), BACKGROUND.blue())
     for i in range(n):
@@ -185,12 +190,12 @@ def mosaic(tiles, cols, gap=6, label=16):
 
 
 class UnitGrid(QWidget):
-    """One small heatmap per unit, at the grid's own resolution (one pixel a
-    point); hovering a tile shows its incoming weights."""
+    """One small heatmap per unit (every ``UNIT_STEP``-th grid point, drawn
+    ``UNIT_STEP`` times as large); hovering a tile shows its incoming weights."""
 
     GAP, LABEL = 6, 16
 
-    def __init__(self, panel, tile=RESOLUTION, parent=None):
+    def __init__(self, panel, tile=RESOLUTION // UNIT_STEP * UNIT_STEP, parent=None):
         super().__init__(parent)
         self.setObjectName("playUnits")
         self.panel = panel
@@ -214,7 +219,7 @@ class UnitGrid(QWidget):
         self.node = node
         self.tiles = None if unit_rgb is None else np.asarray(unit_rgb)
         if self.tiles is not None:
-            self.tile_px = self.tiles.shape[1]
+            self.tile_px = self.tiles.shape[1] * UNIT_STEP
         self._resize()
         self._compose(mosaic)
         self.update()
@@ -231,7 +236,7 @@ class UnitGrid(QWidget):
             return
         cols = self._cols()
         a = laid_out
-        if a is None or a.shape[1] != cols * (self.tile_px + self.GAP):
+        if a is None or a.shape[1] * UNIT_STEP != cols * (self.tile_px + self.GAP):
             a = mosaic(self.tiles, cols)
         self.mosaic = _qimage(a)
 
@@ -316,7 +321,9 @@ class UnitGrid(QWidget):
             p.setPen(TEXT)
             p.drawText(self.rect(), Qt.AlignCenter | Qt.TextWordWrap, self.message)
             return
-        p.drawImage(4, 4, self.mosaic)
+        p.setRenderHint(QPainter.SmoothPixmapTransform, True)
+        p.drawImage(QRectF(4, 4, self.mosaic.width() * UNIT_STEP,
+                           self.mosaic.height() * UNIT_STEP), self.mosaic)
         p.drawImage(0, 0, self._label_layer())
 
 

@@ -44,11 +44,12 @@ def test_surface_and_units_show_what_the_executor_computes(make_window, qtbot):
     got = got[:, :3 * res].reshape(res, res, 3)
     # float32 rounding may move a value across one colour step
     assert np.abs(got.astype(int) - want.astype(int)).max() <= 2
-    frame = p.units.tiles
-    h = out["h1"]
+    frame = p.units.tiles  # every other grid point (UNIT_STEP 2)
+    h = out["h1"].T.reshape(4, res, res)[:, ::2, ::2]
+    assert frame.shape == (4, res // 2, res // 2, 3)
     for u in range(4):
-        lim = np.abs(h[:, u]).max()
-        want_u = surface.colors((h[:, u] / lim).reshape(res, res))
+        lim = np.abs(h[u]).max()
+        want_u = surface.colors(h[u] / lim)
         assert np.abs(frame[u].astype(int) - want_u.astype(int)).max() <= 2
     # the points drawn are the training and test splits
     train, test = p.view.parts
@@ -137,3 +138,24 @@ def test_training_dock_offers_the_plane_sets_with_noise_and_size(make_window, qt
     assert not t.noise.isEnabled() and not t.size.isEnabled()
     w.open_path(sample("mlp_xor"), ask=False)  # the four-point table stays
     assert "size" not in w.training.overrides()[0]["data"]
+
+
+def test_training_from_the_training_dock_is_drawn_live(make_window, qtbot):
+    from gui.playground import open_playground
+    w = make_window(sample("playground_circle_6"))
+    p = open_playground(w)
+    t = w.open_training()
+    before = p.frames_shown
+    t.epochs.setValue(20)
+    t.start()
+    qtbot.waitUntil(lambda: t.last_result is not None, timeout=120000)
+    qtbot.waitUntil(lambda: len(p.curves.train) > 0, timeout=5000)
+    assert p.frames_shown > before + 2  # frames while it ran, not only at the end
+    assert 0 < len(p.curves.train) <= 20
+    s = surface.Surface(w.graph, resolution=p.surface.resolution)
+    want = surface.colors(s.compute()["output"], 0, 1, strength=0.6)
+    img = p.view.image.convertToFormat(QImage.Format_RGB888)
+    res = s.resolution
+    got = np.frombuffer(img.constBits(), np.uint8).reshape(res, img.bytesPerLine())
+    assert np.abs(got[:, :3 * res].reshape(res, res, 3).astype(int)
+                  - want.astype(int)).max() <= 2  # ends on the trained values
