@@ -39,7 +39,7 @@ def cmd_train(args, ctx):
                      "held-out loss stopped improving")
     if args.save:
         io.save_params(g.params, args.save)
-        if not args.no_link:
+        if not args.no_link and not args.file.lower().endswith(".onnx"):
             rel = os.path.relpath(os.path.abspath(args.save),
                                   os.path.dirname(os.path.abspath(args.file)))
             g.params_file = rel.replace(os.sep, "/")
