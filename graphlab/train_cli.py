@@ -29,6 +29,9 @@ def load_train_graph(args, ctx):
     if g.train is None:
         raise TrainingError("the graph has no \"train\" section (loss, data, "
                             "optimizer, batch_size, epochs): add one to train it")
+    if args.plot:  # refused before training, not after
+        from .plot import check_plot_path
+        check_plot_path(args.plot)
     return g
 
 
@@ -70,6 +73,10 @@ def report_train(args, ctx, g, trainer, history, extra=None):
                          f"now loads them (\"params\": \"{g.params_file}\")")
         else:
             lines.append(f"saved the trained parameters to {args.save}")
+    if args.plot:
+        from .plot import write_training_plot
+        write_training_plot(g, history, args.plot)
+        lines.append(f"wrote the curves to {args.plot}")
     held = "the training set: no held-out split" if trainer.held_out_is_train \
         else "the held-out test set"
     summary = [f"{_plural(f['epochs'], 'epoch')} in {f['seconds']:.1f} s"]
@@ -166,4 +173,7 @@ def add_train_command(command):
                    help="with --backend torch: N processes on this machine, each "
                    "taking its share of every batch (DistributedDataParallel)")
     c.set_defaults(train_parser=c)
+    c.add_argument("--plot", metavar="OUT.png", help="write the loss and accuracy "
+                   "curves there (for 2-D data, with the decision surface); needs "
+                   "matplotlib")
     return c

@@ -41,7 +41,8 @@ from graphlab.errors import GraphlabError
 __all__ = ["LinePlot", "LossPlot", "AccuracyPlot", "TrainingPanel", "open_training",
            "decimate"]
 
-DATASETS = ("digits", "xor", "spiral")
+DATASETS = ("digits", "xor", "spiral", "circle", "gauss")
+PLANE_SETS = ("circle", "xor", "gauss", "spiral")  # noise and size apply
 OPTIMIZERS = ("sgd", "momentum", "adam")
 
 log = logging.getLogger("gui")
@@ -258,6 +259,17 @@ class TrainingPanel(QWidget):
         self.lr.setDecimals(6)
         self.lr.setRange(1e-6, 100.0)
         self.lr.setSingleStep(0.001)
+        self.noise = QDoubleSpinBox()
+        self.noise.setObjectName("trainNoise")
+        self.noise.setRange(0.0, 0.5)
+        self.noise.setSingleStep(0.05)
+        self.noise.setToolTip("Noise of a 2-D dataset (the Playground's 0–50 %)")
+        self.size = QSpinBox()
+        self.size.setObjectName("trainSize")
+        self.size.setRange(3, 100000)
+        self.size.setSpecialValueText("default")  # 500; XOR's four-point table
+        self.size.setToolTip("Points of a 2-D dataset (train and test together)")
+        self.dataset.currentTextChanged.connect(self._plane_options)
         self.batch_size = QSpinBox()
         self.batch_size.setObjectName("trainBatchSize")
         self.batch_size.setRange(1, 1000000)
@@ -275,6 +287,12 @@ class TrainingPanel(QWidget):
 
         form = QFormLayout()
         form.addRow("Dataset", self.dataset)
+        plane = QHBoxLayout()
+        plane.addWidget(QLabel("noise"))
+        plane.addWidget(self.noise)
+        plane.addWidget(QLabel("size"))
+        plane.addWidget(self.size)
+        form.addRow("", plane)
         form.addRow("Optimizer", self.optimizer)
         form.addRow("Epochs", self.epochs)
         form.addRow("Learning rate", self.lr)
@@ -314,12 +332,19 @@ class TrainingPanel(QWidget):
         opt = t.get("optimizer") or {}
         data = t.get("data") or {}
         self._fill(self.dataset, DATASETS, data.get("dataset") or "digits")
+        self.noise.setValue(float(data.get("noise", 0.0)))
+        self.size.setValue(int(data.get("size", data.get("n")) or 3))
+        self._plane_options(self.dataset.currentText())
         self._fill(self.optimizer, OPTIMIZERS, opt.get("type") or "sgd")
         self.epochs.setValue(int(t.get("epochs", 10)))
         self.lr.setValue(float(opt.get("lr", t.get("lr", 0.01))))
         self.batch_size.setValue(int(t.get("batch_size", 32)))
         self.train_button.setEnabled(bool(t))
         self.status.setText("" if t else "This graph has no train section.")
+
+    def _plane_options(self, name):
+        self.noise.setEnabled(name in PLANE_SETS)
+        self.size.setEnabled(name in PLANE_SETS)
 
     @staticmethod
     def _fill(combo, choices, current):
@@ -347,6 +372,12 @@ class TrainingPanel(QWidget):
         t["optimizer"] = opt
         data = dict(t.get("data") or {})
         data["dataset"] = self.dataset.currentText()
+        if data["dataset"] in PLANE_SETS:
+            data.pop("n", None)
+            data.pop("size", None)
+            if self.size.value() > self.size.minimum():
+                data["size"] = self.size.value()
+            data["noise"] = self.noise.value()
         t["data"] = data
         return t, opt
 

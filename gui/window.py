@@ -253,6 +253,8 @@ class MainWindow(OnnxFiles, QMainWindow):
         m.addAction(self.actions["stepper"])
         m.addAction(self.actions["training"])
         m.addAction(self.actions["inspectModel"])
+        from .playground import add_playground_action
+        add_playground_action(self, m)
 
         tb = QToolBar("Main", self)
         tb.setObjectName("mainToolbar")
