@@ -265,6 +265,8 @@ def _parser():
     add_test_command(command)
     add_import_command(command)
     add_export_command(command)
+    from .generate import add_generate_command
+    add_generate_command(command)
     return p
 
 

@@ -60,6 +60,7 @@ FAMILIES = (
     "convolution",
     "pooling, resampling",
     "regularisation",
+    "sequences",
     "recurrent",
     "losses",
 )
