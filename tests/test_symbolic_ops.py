@@ -60,6 +60,13 @@ def _dist(b, name):
     return b.softmax(_vec(b, name, (2, 3)))
 
 
+def _embedding(b):
+    # Token 1 twice: its row of the table gets the sum of both gradients.
+    x = b.input("tok", [2, 3], dtype="int64", value=[[1, 0, 1], [3, 2, 1]])
+    w = _vec(b, "w", (4, 2))
+    return _weighted(b, b.op("Embedding", x, w), (2, 3, 2))
+
+
 def _cross_entropy(b):
     y = b.input("y", [2], dtype="int64", value=[1, 2])
     return b.op("CrossEntropyLoss", _vec(b, "z", (2, 3)), y)
@@ -109,6 +116,7 @@ CASES = {
     "L2Penalty": lambda b: b.op("L2Penalty", _vec(b, "x", (2, 3)), weight=0.3),
     "MSELoss": lambda b: b.op("MSELoss", _vec(b, "x", (2, 3)), _vec(b, "t", (2, 3))),
     "CrossEntropyLoss": _cross_entropy,
+    "Embedding": _embedding,
     "KLDivLoss": lambda b: b.op("KLDivLoss", _dist(b, "p"), _dist(b, "q")),
     "JSDivLoss": lambda b: b.op("JSDivLoss", _dist(b, "p"), _dist(b, "q")),
     **{op: _recurrent(op) for op in ("RNN", "LSTM", "GRU")},
