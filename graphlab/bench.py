@@ -120,10 +120,11 @@ def _workers(text):
 
 
 def add_bench_command(command):
+    from .cli import positive_int
     c = command("bench", cmd_bench, "time training steps on random data of the right "
                                      "shapes")
-    c.add_argument("--batch-size", type=int, default=64, metavar="B")
-    c.add_argument("--steps", type=int, default=20, metavar="S")
+    c.add_argument("--batch-size", type=positive_int, default=64, metavar="B")
+    c.add_argument("--steps", type=positive_int, default=20, metavar="S")
     c.add_argument("--workers", default=1, type=_workers, metavar="W",
                    help="threads to cut each batch over (a number, or auto: one "
                         "per core)")

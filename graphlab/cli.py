@@ -14,8 +14,9 @@ import sys
 import numpy as np
 
 from .errors import GraphlabError
+from .tojson import jsonable
 
-__all__ = ["main", "parse_value"]
+__all__ = ["main", "parse_value", "jsonable"]
 
 
 # ---- shared helpers -----------------------------------------------------------------
@@ -25,14 +26,24 @@ def parse_value(text):
     text = text.strip()
     if text.endswith(".npy"):
         try:
-            return np.load(text, allow_pickle=False)
+            value = np.load(text, allow_pickle=False)
         except OSError as e:
             raise GraphlabError(f"cannot read {text}: {e.strerror or e}") from None
+        except (ValueError, EOFError) as e:  # pickled objects, a damaged header
+            raise GraphlabError(f"cannot read {text}: {e}; give a .npy file of "
+                                "numbers, saved with numpy.save") from None
+        if not isinstance(value, np.ndarray):  # an .npz archive
+            value.close()
+            raise GraphlabError(f"cannot read {text}: it is an .npz archive, not one "
+                                "array (.npy)")
+        return value
     try:
         return json.loads(text)
     except json.JSONDecodeError:
         raise GraphlabError(f"cannot read the value {text!r}: give a number, a JSON "
                             "list such as [1, 2], or a path to a .npy file") from None
+    except (ValueError, RecursionError) as e:  # over 4,300 digits; deep nesting
+        raise GraphlabError(f"cannot read the value: {str(e).split(';')[0]}") from None
 
 
 def _assignments(pairs, flag):
@@ -49,17 +60,16 @@ class _Usage(Exception):
     pass
 
 
-def jsonable(v):
-    """Arrays and NumPy scalars as plain numbers and nested lists."""
-    if isinstance(v, dict):
-        return {k: jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [jsonable(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
+def positive_int(text):
+    """An argparse type: a whole number of 1 or more (else a usage error)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") \
+            from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
 
 
 def format_value(v, max_items=12):
@@ -105,7 +115,7 @@ class _Context:
             obj.setdefault("warnings", [w["message"] if not w["node"] else
                                         f"node '{w['node']}': {w['message']}"
                                         for w in self.warnings])
-            print(json.dumps(jsonable(obj)))
+            print(json.dumps(jsonable(obj), allow_nan=False))
         else:
             print(text)
 
@@ -115,6 +125,13 @@ class _Context:
 def cmd_check(args, ctx):
     from .shapes import fmt
     g = _load_checked(args.file, ctx)
+    if not g.nodes:
+        ctx.warn("the graph is empty: add nodes to it")
+    elif not g.outputs:
+        from .lower import default_outputs
+        sinks = ", ".join(f"'{n}'" for n in default_outputs(g))
+        ctx.warn(f"the graph lists no \"outputs\": run, grad and explain use the nodes "
+                 f"nothing consumes ({sinks}); list the outputs you mean")
     report = g.analyse()
     layer_params = _layer_params(g, report)
     nodes = {}
@@ -173,6 +190,8 @@ def cmd_run(args, ctx):
     g = _load_checked(args.file, ctx)
     feeds = _assignments(args.feed, "--feed")
     prog = Program(g, dtype=args.dtype, training=False)
+    if not prog.schedule.outputs:
+        raise GraphlabError("nothing to run: the graph is empty")
     out = prog.forward(feeds)
     text = "\n".join(f"{k} = {format_value(v)}" for k, v in out.items())
     ctx.emit({"outputs": out}, text)
@@ -184,6 +203,8 @@ def cmd_grad(args, ctx):
     g = _load_checked(args.file, ctx)
     feeds = _assignments(args.at, "--at")
     prog = Program(g, dtype=args.dtype, training=False)
+    if not prog.schedule.outputs:
+        raise GraphlabError("nothing to differentiate: the graph is empty")
     out = prog.forward(feeds)
     grads = prog.backward()
     first = next(iter(out), "output")
@@ -266,7 +287,11 @@ def _parser():
 
 
 def main(argv=None):
-    parser = _parser()
+    try:
+        parser = _parser()  # imports every command's module
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     args = parser.parse_args(argv)
     ctx = _Context(args)
     ctx.file = getattr(args, "file", None)
@@ -280,6 +305,15 @@ def main(argv=None):
         if e.file is None and ctx.file:
             e.file = ctx.file
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except MemoryError as e:
+        if args.debug:
+            raise
+        size = getattr(e, "_total_size", None)
+        need = f": an array needs {size:,} bytes" if size is not None else ""
+        where = f"{ctx.file}: " if ctx.file else ""
+        print(f"error: {where}not enough memory{need}; use a smaller batch or "
+              "smaller tensors", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -228,9 +228,11 @@ def _compare(label, got, want, rtol, atol):
     err = np.abs(got - want)
     tol = atol + rtol * np.abs(want)
     bad = ~(err <= tol)  # NaN counts as bad
+    bad |= ~np.isfinite(want) & (got != want)  # ∞ is within ∞ of every number
     if not bad.any():
         return None
-    excess = np.where(bad, np.nan_to_num(err - tol, nan=np.inf), -np.inf)
+    with np.errstate(invalid="ignore"):  # ∞ − ∞
+        excess = np.where(bad, np.nan_to_num(err - tol, nan=np.inf), -np.inf)
     idx = np.unravel_index(int(np.argmax(excess)), got.shape)
     which = (f"rtol {_tol(rtol)}" if rtol * abs(want[idx]) >= atol
              else f"atol {_tol(atol)}")

@@ -14,6 +14,9 @@ def cmd_train(args, ctx):
     from . import io
     from .cli import _load_checked
     g = _load_checked(args.file, ctx)
+    for flag, target in (("--save", args.save), ("--checkpoint", args.checkpoint)):
+        if target:
+            _check_target(flag, target, args.file)
     if g.train is None:
         raise TrainingError("the graph has no \"train\" section (loss, data, "
                             "optimizer, batch_size, epochs): add one to train it")
@@ -64,6 +67,38 @@ def cmd_train(args, ctx):
     return 130 if history.stopped == "interrupted" else 0
 
 
+def _check_target(flag, target, graph_file):
+    """Refuse, before training, a ``--save``/``--checkpoint`` path that would
+    overwrite a graph file or cannot be written."""
+    where = os.path.dirname(os.path.abspath(target))
+    if os.path.isdir(target):
+        raise TrainingError(f"{flag} {target} is a directory: give a file name such as "
+                            f"{os.path.join(target, 'params.npz')}")
+    if os.path.exists(target) and (os.path.samefile(target, graph_file)
+                                   or _is_graph_file(target)):
+        raise TrainingError(f"{flag} {target} would overwrite a graph file: give a "
+                            ".npz file name such as params.npz")
+    if target.endswith(".graph.json"):
+        raise TrainingError(f"{flag} {target} is named like a graph file: give a .npz "
+                            "file name such as params.npz")
+    if not os.path.isdir(where):
+        raise TrainingError(f"{flag} {target}: the directory {where} does not exist; "
+                            "create it first")
+
+
+def _is_graph_file(path):
+    """Whether ``path`` holds a graph file (JSON with ``"graphlab"`` and
+    ``"nodes"``), whatever its name."""
+    if path.endswith(".graph.json"):
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096).lstrip()
+    except OSError:
+        return False
+    return head.startswith(b"{") and b'"graphlab"' in head and b'"nodes"' in head
+
+
 def _plural(n, word):
     return f"{n} {word}" if n == 1 else f"{n} {word}{'es' if word == 'batch' else 's'}"
 
@@ -71,11 +106,12 @@ def _plural(n, word):
 def add_train_command(command):
     """Add ``graphlab train`` through ``command`` (as :func:`graphlab.cli._parser`
     defines it)."""
+    from .cli import positive_int
     c = command("train", cmd_train, "train as the file's train section says, with a "
                 "progress bar")
-    c.add_argument("--epochs", type=int, metavar="N",
+    c.add_argument("--epochs", type=positive_int, metavar="N",
                    help="epochs (default: the file's)")
-    c.add_argument("--batch-size", type=int, metavar="B",
+    c.add_argument("--batch-size", type=positive_int, metavar="B",
                    help="mini-batch size (default: the file's)")
     c.add_argument("--lr", type=float, metavar="X",
                    help="learning rate (default: the file's)")
@@ -92,6 +128,6 @@ def add_train_command(command):
                    help="start from new parameters, not those FILE's \"params\" "
                    "names")
     c.add_argument("--dtype", default="float32", choices=("float32", "float64"))
-    c.add_argument("--threads", type=int, metavar="T",
+    c.add_argument("--threads", type=positive_int, metavar="T",
                    help="BLAS threads (default: BLAS's own; 1 on a busy machine)")
     return c

@@ -5,7 +5,7 @@ conventions of :mod:`graphlab.cli` (errors and warnings on standard error,
 ``--json`` prints one object and nothing else on standard output).
 """
 
-from ..errors import GraphlabError
+from ..errors import GraphError
 from . import render
 from .collapse import CollapseRefused
 from .steps import explain
@@ -16,6 +16,7 @@ __all__ = ["cmd_explain", "add_explain_command"]
 def add_explain_command(command):
     """Add the ``explain`` subcommand through ``command(name, func, help)``, the
     helper of :func:`graphlab.cli._parser`."""
+    from ..cli import positive_int
     c = command("explain", cmd_explain,
                 "the chain rule step by step, derived with SymPy")
     c.add_argument("--at", action="append", metavar="ID=VALUE",
@@ -34,7 +35,7 @@ def add_explain_command(command):
     c.add_argument("--unroll", metavar="NODE",
                    help="unroll a recurrent node over time and walk backpropagation "
                         "through time")
-    c.add_argument("--batch", type=int, default=2, metavar="B",
+    c.add_argument("--batch", type=positive_int, default=2, metavar="B",
                    help="batch size for Inputs without a value (default 2)")
     c.add_argument("--seed", type=int, default=0,
                    help="seed of that random batch (default 0)")
@@ -48,9 +49,9 @@ def cmd_explain(args, ctx):
     """Run ``graphlab explain``; returns the exit status."""
     from ..cli import _assignments, _load_checked
     g = _load_checked(args.file, ctx)
+    if not g.nodes:
+        raise GraphError("nothing to explain: the graph is empty")
     at = _assignments(args.at, "--at")
-    if args.batch < 1:
-        raise GraphlabError(f"--batch must be at least 1, got {args.batch}")
     expl = explain(g, at, batch=args.batch, seed=args.seed, training=args.training)
     for s in expl.mismatches:
         ctx.warn(f"{s.op}: the formula for "

@@ -23,6 +23,7 @@ from ..graph import Edge
 from ..interpret import trace
 from ..lower import lower
 from ..ops.base import unbroadcast
+from ..program import nonscalar_start
 from . import forms
 
 __all__ = ["explain", "Explanation", "ForwardStep", "BackwardStep", "SumStep"]
@@ -511,6 +512,8 @@ def explain(graph, at=None, *, params=None, outputs=None, batch=2, seed=0, check
               outputs=outputs)
     sched = t.schedule
     loss = sched.outputs[0][0] if sched.outputs else None
+    if sched.loss is not None and np.size(t.values[sched.loss]) != 1:
+        raise nonscalar_start(loss, np.shape(t.values[sched.loss]))  # as grad does
     port_vars = _port_vars(sched, graph)
     values = {node: t.values[var] for (node, port), var in port_vars.items()
               if port == graph.node(node).output_ports[0] and var in t.values}
@@ -694,8 +697,8 @@ def _backward_steps(graph, t, sched, loss, start, check, notes, training=False):
                     bstep.computed = unbroadcast(
                         np.broadcast_to(local_value, np.shape(upstream)) * upstream,
                         in_shape)
-            elif port in op.formulas_for(training):
-                latex, fn = op.formulas_for(training)[port]
+            elif port in op.formulas_for(training, t.states.get(node)):
+                latex, fn = op.formulas_for(training, t.states.get(node))[port]
                 bstep.local_latex = latex
                 if check:
                     bstep.computed = _formula_value(fn, upstream, outs, multi, args,
