@@ -547,9 +547,9 @@ class TrainConfig:
         check_keys(self.data, _DATA_KEYS, "train.data")
         _object(self.data.get("feeds") or {}, "train.data.feeds",
                 '{"x": "images", "y": "labels"}')
-        self.optimizer = dict(_object(section.get("optimizer") or {"type": "sgd",
-                                                                   "lr": 0.01},
-                                      "train.optimizer", '{"type": "adam", "lr": 0.01}'))
+        optimizer = section.get("optimizer") or {"type": "sgd", "lr": 0.01}
+        self.optimizer = dict(_object(optimizer, "train.optimizer",
+                                      '{"type": "adam", "lr": 0.01}'))
         self.epochs = _number(section.get("epochs", 10) if epochs is None else epochs,
                               "epochs", integer=True)
         self.batch_size = _number(section.get("batch_size", 32) if batch_size is None

@@ -243,7 +243,7 @@ def test_batch_too_big_for_memory_says_how_many_bytes(capsys, tmp_path):
         {"id": "s", "op": "Sum"}], "edges": [["x", "s:x"]], "outputs": ["s"]}
     path = _write(tmp_path, "m.graph.json", d)
     code, _, err = main(capsys, "explain", path, "--batch", "100000")
-    assert code == 1 and "not enough memory" in err and "bytes" in err
+    assert code == 1 and "memory" in err and "8,000,000,000,000,000 bytes" in err
 
 
 INTERRUPT = """

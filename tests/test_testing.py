@@ -21,10 +21,11 @@ from graphlab.testing import (
     example_feeds,
     find_graph_files,
     gradcheck,
-    main_test,
     run_graph,
     train_step,
 )
+
+from graphlab.cli import main_test
 
 from .conftest import ROOT, SAMPLES, sample
 

@@ -162,7 +162,8 @@ class BatchNorm(Op):
         def xhat(x, eps):
             m = np.zeros(x.shape[1]) if mean is None else np.asarray(mean, float)
             v = np.ones(x.shape[1]) if var is None else np.asarray(var, float)
-            return (x - _per_channel(m, x.ndim)) / np.sqrt(_per_channel(v, x.ndim) + eps)
+            shift, scale = _per_channel(m, x.ndim), _per_channel(v, x.ndim)
+            return (x - shift) / np.sqrt(scale + eps)
 
         def grad_x(g, out, x, gamma, beta, *, momentum, eps):
             v = np.ones(x.shape[1]) if var is None else np.asarray(var, float)

@@ -19,6 +19,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import GraphlabError
+from ..feeds import random_feeds
 from ..graph import Edge
 from ..interpret import trace
 from ..lower import lower
@@ -599,21 +600,11 @@ def _point(graph, sched, at, params, batch, seed):
                 continue
             raise GraphlabError(f"the point names '{key}', which is not an Input or "
                                 "Parameter of the graph", node=key)
-    rng = np.random.default_rng(seed)
-    random_ids = []
-    feeds = {}
-    for node, (_, shape, dtype) in sched.inputs.items():
-        if node in at:
-            feeds[node] = at[node]
-            continue
-        if graph.node(node).resolved["value"] is not None:
-            continue
-        concrete = tuple(batch if isinstance(d, str) else d for d in shape)
-        if dtype.startswith("float"):
-            feeds[node] = rng.standard_normal(concrete)
-        else:
-            feeds[node] = rng.integers(0, _classes(graph, node), concrete)
-        random_ids.append(node)
+    feeds = {n: at[n] for n in sched.inputs if n in at}
+    random_ids = [n for n in sched.inputs if n not in at
+                  and graph.node(n).resolved["value"] is None]
+    feeds.update(random_feeds(graph, {n: sched.inputs[n] for n in random_ids},
+                              batch=batch, seed=seed))
     if random_ids:
         notes.append(f"{', '.join(random_ids)}: no value given, so a seeded random "
                      f"batch of {batch} is used (seed {seed}); pass at={{...}} or "
@@ -625,21 +616,6 @@ def _point(graph, sched, at, params, batch, seed):
                                        else "")
         notes.append(f"{shown}: initialised by their init rules (seed 0)")
     return feeds, param_values, notes
-
-
-def _classes(graph, node):
-    """How many classes an integer Input may hold (from a CrossEntropyLoss it feeds)."""
-    report = graph.analyse()
-    for e in graph.out_edges(node):
-        consumer = graph.node(e.dst)
-        if consumer.op == "CrossEntropyLoss" and e.dst_port == "target":
-            logits = graph.in_edges(e.dst).get("logits")
-            if logits is not None:
-                ports = graph.node(logits.src).output_ports
-                shape = report.shapes[logits.src][ports.index(logits.src_port)]
-                if shape and isinstance(shape[-1], int):
-                    return shape[-1]
-    return 2
 
 
 def _backward_steps(graph, t, sched, loss, start, check, notes, training=False):

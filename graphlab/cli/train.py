@@ -3,17 +3,17 @@
 import os
 import sys
 
-from .errors import TrainingError
-from .train import Trainer
+from .. import io
+from ..errors import TrainingError
+from ..train import Trainer
+from .common import load_checked, positive_int
 
 __all__ = ["cmd_train", "add_train_command"]
 
 
 def cmd_train(args, ctx):
     """``graphlab train FILE [--epochs N] [--batch-size B] [--lr X] [--save P.npz]``."""
-    from . import io
-    from .cli import _load_checked
-    g = _load_checked(args.file, ctx)
+    g = load_checked(args.file, ctx)
     for flag, target in (("--save", args.save), ("--checkpoint", args.checkpoint)):
         if target:
             _check_target(flag, target, args.file)
@@ -104,9 +104,8 @@ def _plural(n, word):
 
 
 def add_train_command(command):
-    """Add ``graphlab train`` through ``command`` (as :func:`graphlab.cli._parser`
-    defines it)."""
-    from .cli import positive_int
+    """Add ``train`` through ``command(name, func, help, file=True)`` (see
+    :mod:`graphlab.cli`)."""
     c = command("train", cmd_train, "train as the file's train section says, with a "
                 "progress bar")
     c.add_argument("--epochs", type=positive_int, metavar="N",

@@ -1,22 +1,18 @@
-"""``graphlab explain FILE``: the chain rule step by step, derived with SymPy.
-
-The command line registers it with :func:`add_explain_command`; it follows the
-conventions of :mod:`graphlab.cli` (errors and warnings on standard error,
-``--json`` prints one object and nothing else on standard output).
-"""
+"""``graphlab explain FILE``: the chain rule step by step, derived with SymPy
+(:mod:`graphlab.symbolic`)."""
 
 from ..errors import GraphError
-from . import render
-from .collapse import CollapseRefused
-from .steps import explain
+from ..symbolic import render
+from ..symbolic.collapse import CollapseRefused
+from ..symbolic.steps import explain
+from .common import assignments, load_checked, positive_int
 
 __all__ = ["cmd_explain", "add_explain_command"]
 
 
 def add_explain_command(command):
-    """Add the ``explain`` subcommand through ``command(name, func, help)``, the
-    helper of :func:`graphlab.cli._parser`."""
-    from ..cli import positive_int
+    """Add ``explain`` through ``command(name, func, help, file=True)`` (see
+    :mod:`graphlab.cli`)."""
     c = command("explain", cmd_explain,
                 "the chain rule step by step, derived with SymPy")
     c.add_argument("--at", action="append", metavar="ID=VALUE",
@@ -47,11 +43,10 @@ def add_explain_command(command):
 
 def cmd_explain(args, ctx):
     """Run ``graphlab explain``; returns the exit status."""
-    from ..cli import _assignments, _load_checked
-    g = _load_checked(args.file, ctx)
+    g = load_checked(args.file, ctx)
     if not g.nodes:
         raise GraphError("nothing to explain: the graph is empty")
-    at = _assignments(args.at, "--at")
+    at = assignments(args.at, "--at")
     expl = explain(g, at, batch=args.batch, seed=args.seed, training=args.training)
     for s in expl.mismatches:
         ctx.warn(f"{s.op}: the formula for "
