@@ -35,7 +35,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GraphBuilder", "Graph", "Node", "Edge", "load", "loads", "save", "dumps",
-    "compile", "Program", "explain", "train", "Trainer", "History", "Callback", "get_op", "op_names", "ops_by_family",
+    "compile", "Program", "explain", "train", "Trainer", "History", "Callback",
+    "get_op", "op_names", "ops_by_family",
     "GraphlabError", "GraphError", "FileFormatError", "CycleError", "PortError",
     "DuplicateEdgeError", "AttrError", "ShapeError", "LoweringError",
     "ExecutionError", "TrainingError",

@@ -53,7 +53,7 @@ output only a fused kernel reads becomes
 
 from dataclasses import dataclass, replace
 
-from .lower import Step
+from .schedule import Step
 from .ops.fused import CONV2D_POOL2D, UPSAMPLE2D_BATCH_LAST
 from .shapes import window
 

@@ -56,7 +56,6 @@ __all__ = ["SMALL", "Stepper", "heatmap_image", "heatmap_tooltip", "open_stepper
            "short_value"]
 
 SMALL = 4  # Inputs with at most this many numbers are editable in the panel
-RECURRENT = ("RNN", "LSTM", "GRU")
 
 log = logging.getLogger("gui")
 
@@ -64,6 +63,12 @@ VALUE = QColor("#5fd35f")
 GRAD = QColor("#ff6b6b")
 HOT = QColor("#ffd24d")
 _LABEL_BG = QColor(20, 22, 25, 230)
+
+
+def _recurrent(graph, node):
+    """Whether ``node`` is a node whose op declares a recurrence (RNN, LSTM, GRU)."""
+    return (node in graph
+            and getattr(graph.node(node).op_def, "recurrence", None) is not None)
 
 
 def short_value(v):
@@ -148,7 +153,7 @@ def heatmap_tooltip(v, what="value"):
 
 
 def _text_rect(text, centre):
-    from .items.node import _fm
+    from .items.text import _fm
     w = _fm("label").horizontalAdvance(text) + 10
     return QRectF(centre.x() - w / 2, centre.y() - 8, w, 16)
 
@@ -554,7 +559,7 @@ class Stepper(QWidget):
         is open on an up-to-date explanation and ``node`` is an RNN/LSTM/GRU."""
         graph = self.window_.graph
         if (self.explanation is None or self.stale or not self.isVisible()
-                or node not in graph or graph.node(node).op not in RECURRENT):
+                or not _recurrent(graph, node)):
             return None
         action = menu.addAction(f"Unroll {node} (backprop through time)",
                                 lambda: self.unroll(node))
@@ -566,8 +571,7 @@ class Stepper(QWidget):
         False (status message, panel hidden) if it cannot be unrolled."""
         graph = self.window_.graph
         try:
-            if (self.explanation is None or node not in graph
-                    or graph.node(node).op not in RECURRENT):
+            if self.explanation is None or not _recurrent(graph, node):
                 raise GraphlabError(f"'{node}' is not a recurrent node of the graph")
             u = self.explanation.unroll(node)
         except GraphlabError as e:
@@ -576,7 +580,7 @@ class Stepper(QWidget):
             log.exception("unrolling %s", node)
             return self._unroll_failed(node, f"{type(e).__name__}: {e}", quiet)
         self.unroll_node, self.unrolled = node, u
-        state = "[h, c]" if u.op == "LSTM" else "h"
+        state = u.state_label
         t = self.unroll_table
         t.setHorizontalHeaderLabels(["t", "h_t", "‖∂L/∂h_t‖",
                                      f"‖∂{state}_t/∂{state}_t−1‖",

@@ -33,12 +33,19 @@ from .editor import FRAGMENT_MIME, Editor
 from .guard import guarded
 from .inspector import Inspector
 from .items.node import NodeItem, human
-from .layout import auto_layout, overlapping
 from .model import GraphModel
 from .palette import Palette
 from .scene import GraphScene
 from .util import settings_dir
 from .view import CanvasView
+from .viewmenu import (
+    add_node_view_actions,
+    add_view_menu,
+    build_view_actions,
+    prepare_view,
+    set_view,
+    view_aspect,
+)
 
 __all__ = ["MainWindow"]
 
@@ -77,6 +84,7 @@ class MainWindow(QMainWindow):
         self.editor = Editor(self.model, self.undo_stack, self)
         self.scene = GraphScene(self.model, self.editor, self)
         self.view = CanvasView(self.scene, self)
+        self.editor.view_of = self._layout_view
         self.setCentralWidget(self.view)
         self._build_docks()
         self._build_status()
@@ -105,14 +113,9 @@ class MainWindow(QMainWindow):
         self.undo_stack.setClean()
         self._recovered = False
         self.path = os.fspath(path) if path else None
-        needs = overlapping(graph, report=graph.analyse())
-        if needs:
-            # positions missing or boxes overlapping: lay out before showing.
-            # Not an undo step: the file's own positions were unusable here.
-            for n, (x, y) in auto_layout(graph).items():
-                ui = graph.node(n).ui
-                ui["pos"] = [x, y]
-                graph.set_ui(n, ui)
+        self.scene.weights_shown = set()
+        needs = prepare_view(graph, self.scene.vertical, self.scene.weights_inside,
+                             view_aspect(self))
         self.model.set_graph(graph)
         self._update_title()
         self._fitted = False
@@ -120,7 +123,7 @@ class MainWindow(QMainWindow):
         if self.isVisible():
             self.view.fit_view()
             self._fitted = True
-        return bool(needs)
+        return needs
 
     # ---- building --------------------------------------------------------------------
     def _build_docks(self):
@@ -199,7 +202,7 @@ class MainWindow(QMainWindow):
         A("searchOp", "Add &Node…", lambda: self.view.open_search(), None,
           "Search an op or layer by name (Tab on the canvas)")
         A("autoLayout", "&Auto Layout", self.auto_layout, "Ctrl+L",
-          "Lay the graph out left to right")
+          "Lay the graph out in the view's direction")
         A("fitView", "&Fit to View", self.fit_view, "F")
         A("zoomIn", "Zoom &In", lambda: self.view.zoom_by(1.25), QKeySequence.ZoomIn)
         A("zoomOut", "Zoom &Out", lambda: self.view.zoom_by(0.8), QKeySequence.ZoomOut)
@@ -213,6 +216,7 @@ class MainWindow(QMainWindow):
           "Conv filters, feature maps and a handwriting pad for the current values")
         self.actions["toggleMinimap"].setCheckable(True)
         self.actions["toggleMinimap"].setChecked(True)
+        build_view_actions(self)
         # shortcuts that only make sense on the canvas must not fire while typing
         for name in ("fitView",):
             self.actions[name].setShortcutContext(Qt.WidgetWithChildrenShortcut)
@@ -240,6 +244,7 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&View")
         for n in ("fitView", "zoomIn", "zoomOut", "resetZoom", None, "toggleMinimap"):
             m.addSeparator() if n is None else m.addAction(self.actions[n])
+        add_view_menu(self, m)
         m.addAction(self.palette_dock.toggleViewAction())
         m.addAction(self.inspector_dock.toggleViewAction())
         m.addSeparator()
@@ -510,6 +515,7 @@ class MainWindow(QMainWindow):
             group = self.graph.node(item.node_id).ui.get("group")
             if group:
                 menu.addAction(self.actions["toggleCollapse"])
+            add_node_view_actions(self, menu, item.node_id)
             menu.addAction(self.actions["toggleOutput"])
             menu.addAction(self.actions["duplicate"])
             menu.addAction(self.actions["delete"])
@@ -630,7 +636,7 @@ class MainWindow(QMainWindow):
             msg += (f" · {len(placeholders)} node(s) with ops this version does not "
                     f"know kept as placeholders: {', '.join(placeholders[:4])}")
         elif relaid:
-            msg += " · laid out (the saved positions overlapped)"
+            msg += f" · laid out ({relaid})"
         self.statusBar().showMessage(msg, 12000)
         return True
 
@@ -751,33 +757,35 @@ class MainWindow(QMainWindow):
         event.accept()
 
     # ---- screenshots -----------------------------------------------------------------
-    def screenshot(self, out, *, min_scale=0.75, max_size=(3840, 2160)):
-        """Render the window to ``out`` (PNG), sized so that the graph is readable.
-
-        The window grows (up to ``max_size``) until the whole graph fits the
-        canvas at ``min_scale`` or more, then the view fits the graph.
-        """
+    def screenshot(self, out, *, size=(1600, 1000)):
+        """Render the window at ``size`` (width, height) to ``out`` (PNG), with
+        the view fitted to the graph. The window is never made larger than
+        asked: a big graph is shown as the canvas shows it at that size
+        (collapsed groups, labels kept legible)."""
         app = QApplication.instance()
-        self.resize(1600, 1000)
+        self.resize(*size)
         self.show()
         app.processEvents()
-        r = self.scene.nodes_rect().adjusted(-40, -40, 40, 40)
-        vp = self.view.viewport().size()
-        extra_w = self.width() - vp.width()
-        extra_h = self.height() - vp.height()
-        if not r.isEmpty():
-            need_w = r.width() * min_scale + extra_w
-            need_h = r.height() * min_scale + extra_h
-            w = int(min(max(self.width(), need_w), max_size[0]))
-            h = int(min(max(self.height(), need_h), max_size[1]))
-            self.resize(w, h)
+        if self.size().width() != size[0] or self.size().height() != size[1]:
+            self.resize(*size)  # a minimum size of the docks may have won
             app.processEvents()
         self.view.fit_view()
         app.processEvents()
         pm = self.grab()
+        if pm.width() != size[0] or pm.height() != size[1]:
+            pm = pm.scaled(size[0], size[1], Qt.IgnoreAspectRatio,
+                           Qt.SmoothTransformation)
         if not pm.save(out):
             raise OSError(f"cannot write {out}")
         return pm
+
+    # ---- view modes (gui.viewmenu) ------------------------------------------------------
+    def _layout_view(self):
+        return self.scene.view_for(), view_aspect(self)
+
+    def set_view(self, vertical=None, weights_inside=None, shown=None, relayout=False):
+        """Show the graph another way (:func:`gui.viewmenu.set_view`)."""
+        return set_view(self, vertical, weights_inside, shown, relayout)
 
 
 def _remove(path):

@@ -89,7 +89,6 @@ def get_op(name, *, node=None):
     GraphError
         If no op has that name; the message suggests the closest name.
     """
-    _load_families()
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
@@ -104,27 +103,15 @@ def get_op(name, *, node=None):
 
 def op_names():
     """Every registered op name, in family then declaration order."""
-    _load_families()
     return [op.name for fam in FAMILIES for op in ops_by_family().get(fam, [])]
 
 
 def ops_by_family():
     """``{family: [op, ...]}`` in declaration order."""
-    _load_families()
     out = {}
     for op in _REGISTRY.values():
         out.setdefault(op.family, []).append(op)
     return out
-
-
-_families_loaded = False
-
-
-def _load_families():
-    global _families_loaded
-    if not _families_loaded:
-        _families_loaded = True
-        from . import _families  # noqa: F401  (imports every family module)
 
 
 class Ctx:
@@ -186,10 +173,12 @@ class Attr:
             return self._range(float(value), name)
         if kind == "bool":
             if not isinstance(value, bool):
-                raise AttrError(f"attribute '{name}' must be true or false, got {value!r}")
+                raise AttrError(f"attribute '{name}' must be true or false, got "
+                                f"{value!r}")
             return value
         if kind == "str":
-            if not isinstance(value, str) or (self.choices and value not in self.choices):
+            if not isinstance(value, str) or (self.choices
+                                               and value not in self.choices):
                 raise AttrError(f"attribute '{name}' must be one of "
                                 f"{', '.join(map(repr, self.choices))}, got {value!r}")
             return value
@@ -197,8 +186,8 @@ class Attr:
             n = 2 if kind == "pair" else self.n
             if isinstance(value, (list, tuple)):
                 if n is not None and len(value) != n:
-                    raise AttrError(f"attribute '{name}' must be an integer or a list of "
-                                    f"{n} integers, got {value!r}")
+                    raise AttrError(f"attribute '{name}' must be an integer or a "
+                                    f"list of {n} integers, got {value!r}")
                 vals = tuple(_int(v, name) for v in value)
             else:
                 vals = (_int(value, name),) * (n or 1)
@@ -208,8 +197,8 @@ class Attr:
         if kind == "padding":
             if isinstance(value, str):
                 if value not in ("valid", "same", "full"):
-                    raise AttrError(f"attribute '{name}' must be an integer, a pair, or "
-                                    f"'valid', 'same', 'full', got {value!r}")
+                    raise AttrError(f"attribute '{name}' must be an integer, a pair, "
+                                    f"or 'valid', 'same', 'full', got {value!r}")
                 return value
             vals = Attr("ints", n=self.n, min=0).normalise(value, name)
             return vals
@@ -221,7 +210,8 @@ class Attr:
             return _int(value, name)
         if kind == "shape":
             if not isinstance(value, (list, tuple)):
-                raise AttrError(f"attribute '{name}' must be a list of sizes, got {value!r}")
+                raise AttrError(f"attribute '{name}' must be a list of sizes, got "
+                                f"{value!r}")
             out = []
             for d in value:
                 if isinstance(d, str) and d.isidentifier():
@@ -336,6 +326,10 @@ class Op:
         all); the others must not depend on it (weights).
     batch_mixing : str
         What to say when ``batching`` is None: how the op mixes examples.
+    recurrence : Recurrence or None
+        Recurrent ops: their gates, the state they carry from step to step and
+        one time step as ops of the catalog
+        (:class:`graphlab.ops.recurrent.Recurrence`).
     """
 
     name = None
@@ -354,6 +348,7 @@ class Op:
     batching = None
     batch_ports = None
     batch_mixing = "mixes the examples of the batch"
+    recurrence = None
 
     # ---- declaration helpers -------------------------------------------------
     @property
@@ -372,7 +367,8 @@ class Op:
     @property
     def doc(self):
         """The first line of the op's docstring."""
-        return (type(self).__doc__ or "").strip().splitlines()[0] if type(self).__doc__ else ""
+        doc = type(self).__doc__
+        return doc.strip().splitlines()[0] if doc else ""
 
     def resolve_attrs(self, attrs, *, node=None):
         """Validate ``attrs`` (as written in a file) and fill in defaults.
@@ -384,14 +380,16 @@ class Op:
         """
         attrs = attrs or {}
         if not isinstance(attrs, dict):
-            raise AttrError(f"{self.name}: 'attrs' must be an object, got {attrs!r}", node=node)
+            raise AttrError(f"{self.name}: 'attrs' must be an object, got {attrs!r}",
+                            node=node)
         out = {}
         for key in attrs:
             if key not in self.attrs:
                 close = difflib.get_close_matches(key, self.attrs, n=1)
                 known = ", ".join(self.attrs) or "none"
                 hint = f"did you mean '{close[0]}'?" if close else f"known: {known}"
-                raise AttrError(f"{self.name} has no attribute '{key}' ({hint})", node=node)
+                raise AttrError(f"{self.name} has no attribute '{key}' ({hint})",
+                                node=node)
         for key, spec in self.attrs.items():
             if key in attrs:
                 try:

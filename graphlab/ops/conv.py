@@ -38,6 +38,22 @@ def _check_bias(op, b, n, what):
                          f"got {fmt(b)}")
 
 
+def _conv_operands(op, x, w, b, x_layout, w_layout, c_in, c_out):
+    """Check the ranks and channels of a convolution's x, w and b; return the
+    kernel's sizes. ``c_in``, ``c_out``: the axes of w with the input and output
+    channels."""
+    rank = x_layout.count("×") + 1
+    if len(x) != rank:
+        raise ShapeError(f"{op}: x must have rank {rank} ({x_layout}), got {fmt(x)}")
+    if len(w) != rank:
+        raise ShapeError(f"{op}: w must have rank {rank} ({w_layout}), got {fmt(w)}")
+    if not same_dim(x[1], w[c_in]):
+        raise ShapeError(f"{op}: x has {x[1]} channels, w expects {w[c_in]} "
+                         f"(w is {w_layout} = {fmt(w)})")
+    _check_bias(op, b, w[c_out], w_layout.split("×")[c_out])
+    return _kernel_dims(op, w, w_layout)
+
+
 # ---- Conv2D kernels (Conv1D runs them with H = 1) ---------------------------------
 
 def _conv2d_forward(ctx, x, w, b, stride, padding, dilation):
@@ -150,15 +166,7 @@ class Conv2D(Op):
 
     def shape(self, x, w, b=None, *, stride, padding, dilation):
         op = self.name
-        if len(x) != 4:
-            raise ShapeError(f"{op}: x must have rank 4 (N×C×H×W), got {fmt(x)}")
-        if len(w) != 4:
-            raise ShapeError(f"{op}: w must have rank 4 (O×C×kh×kw), got {fmt(w)}")
-        if not same_dim(x[1], w[1]):
-            raise ShapeError(f"{op}: x has {x[1]} channels, w expects {w[1]} "
-                             f"(w is O×C×kh×kw = {fmt(w)})")
-        _check_bias(op, b, w[0], "O")
-        kernel = _kernel_dims(op, w, "O×C×kh×kw")
+        kernel = _conv_operands(op, x, w, b, "N×C×H×W", "O×C×kh×kw", 1, 0)
         hw = window_shape(op, x[2:], kernel, stride, padding, dilation,
                           ("row", "column"), ("H", "W"))
         return (x[0], w[0]) + hw
@@ -206,15 +214,7 @@ class Conv1D(Op):
 
     def shape(self, x, w, b=None, *, stride, padding, dilation):
         op = self.name
-        if len(x) != 3:
-            raise ShapeError(f"{op}: x must have rank 3 (N×C×L), got {fmt(x)}")
-        if len(w) != 3:
-            raise ShapeError(f"{op}: w must have rank 3 (O×C×k), got {fmt(w)}")
-        if not same_dim(x[1], w[1]):
-            raise ShapeError(f"{op}: x has {x[1]} channels, w expects {w[1]} "
-                             f"(w is O×C×k = {fmt(w)})")
-        _check_bias(op, b, w[0], "O")
-        kernel = _kernel_dims(op, w, "O×C×k")
+        kernel = _conv_operands(op, x, w, b, "N×C×L", "O×C×k", 1, 0)
         (length,) = window_shape(op, x[2:], kernel, stride, padding, dilation,
                                  ("input",), ("L",))
         return (x[0], w[0], length)
@@ -310,16 +310,7 @@ class ConvTranspose2D(Op):
 
     def shape(self, x, w, b=None, *, stride, padding, output_padding, dilation):
         op = self.name
-        if len(x) != 4:
-            raise ShapeError(f"{op}: x must have rank 4 (N×C×H×W), got {fmt(x)}")
-        if len(w) != 4:
-            raise ShapeError(f"{op}: w must have rank 4 (C_in×C_out×kh×kw), "
-                             f"got {fmt(w)}")
-        if not same_dim(x[1], w[0]):
-            raise ShapeError(f"{op}: x has {x[1]} channels, w expects {w[0]} "
-                             f"(w is C_in×C_out×kh×kw = {fmt(w)})")
-        _check_bias(op, b, w[1], "C_out")
-        kernel = _kernel_dims(op, w, "C_in×C_out×kh×kw")
+        kernel = _conv_operands(op, x, w, b, "N×C×H×W", "C_in×C_out×kh×kw", 0, 1)
         hw = tuple(_conv_transpose2d_size(*a) for a in zip(
             x[2:], kernel, stride, padding, output_padding, dilation))
         for axis, size, out in zip("HW", x[2:], hw):
