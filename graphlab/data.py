@@ -12,6 +12,10 @@ example), named as a train section's ``data.feeds`` refers to them:
   in TensorFlow Playground (label 1 where x·y ≥ 0).
 - ``spiral``: ``inputs`` and ``labels``, two interleaved spirals as in
   TensorFlow Playground (``"n"`` points, default 500; ``"noise"``, default 0).
+- ``circle``, ``gauss`` (and ``xor``, ``spiral``): the 2-D sets of
+  :mod:`graphlab.datasets2d`, with ``"size"`` (or ``"n"``), ``"noise"`` and
+  ``"features"`` (input columns such as ``"x1^2"``, ``"sin(x1)"``); they also
+  return ``points`` (x₁, x₂ of each example, for drawing).
 - ``npz:PATH``: every array of a ``.npz`` file (a path relative to the graph
   file).
 
@@ -24,6 +28,7 @@ import os
 
 import numpy as np
 
+from . import datasets2d
 from .errors import TrainingError
 from .io import read_npz
 from .shapes import fmt
@@ -37,7 +42,8 @@ DIGITS_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 
 # Held-out fraction when the data section does not say: the four XOR points are
 # all there is, so that set is evaluated on itself.
-_DEFAULT_TEST_FRACTION = {"digits": 0.2, "xor": 0.0, "spiral": 0.2}
+_DEFAULT_TEST_FRACTION = {"digits": 0.2, "xor": 0.0, "spiral": 0.2, "circle": 0.2,
+                          "gauss": 0.2}
 
 
 # ---- the sets ------------------------------------------------------------------------
@@ -62,42 +68,16 @@ def digits(path=None):
 
 
 def xor(n=None, noise=0.0, seed=0):
-    """XOR: the four truth-table points, or a Playground cloud of ``n`` points.
-
-    The cloud draws x and y uniformly from [−5, 5], pushed 0.3 away from the
-    axes, and labels a point 1 where x·y ≥ 0 (after adding ``noise``·U(−5, 5) to
-    each coordinate), as TensorFlow Playground does.
-    """
-    if n is None:
-        inputs = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
-        return {"inputs": inputs, "labels": np.array([0, 1, 1, 0], dtype=np.int64)}
-    rng = np.random.default_rng(seed)
-    p = rng.uniform(-5, 5, (n, 2))
-    p += np.where(p > 0, 0.3, -0.3)
-    jitter = rng.uniform(-5, 5, (n, 2)) * noise
-    labels = ((p[:, 0] + jitter[:, 0]) * (p[:, 1] + jitter[:, 1]) >= 0)
-    return {"inputs": p.astype(np.float32), "labels": labels.astype(np.int64)}
+    """XOR: the four truth-table points, or a Playground cloud of ``n`` points
+    (see :func:`graphlab.datasets2d.xor`)."""
+    d = datasets2d.xor(n, noise, seed)
+    return {"inputs": d["inputs"], "labels": d["labels"]}
 
 
 def spiral(n=500, noise=0.0, seed=0):
-    """Two interleaved spirals (TensorFlow Playground): ``n`` points, half a class.
-
-    Point i of a spiral lies at radius 5·i/(n/2) and angle 1.75·2π·i/(n/2) (+π
-    for class 0), plus ``noise``·U(−1, 1) on each coordinate.
-    """
-    rng = np.random.default_rng(seed)
-    half = n // 2
-    i = np.arange(half)
-    r = i / half * 5
-    points, labels = [], []
-    for label, delta in ((1, 0.0), (0, math.pi)):
-        t = 1.75 * i / half * 2 * math.pi + delta
-        xy = np.stack([r * np.sin(t), r * np.cos(t)], axis=1)
-        xy += rng.uniform(-1, 1, xy.shape) * noise
-        points.append(xy)
-        labels.append(np.full(half, label))
-    return {"inputs": np.concatenate(points).astype(np.float32),
-            "labels": np.concatenate(labels).astype(np.int64)}
+    """Two interleaved spirals, ``n`` points (:func:`graphlab.datasets2d.spiral`)."""
+    d = datasets2d.spiral(n, noise, seed)
+    return {"inputs": d["inputs"], "labels": d["labels"]}
 
 
 def from_npz(path):
@@ -108,7 +88,8 @@ def from_npz(path):
     return arrays
 
 
-DATASETS = {"digits": digits, "xor": xor, "spiral": spiral}
+DATASETS = {"digits": digits, "xor": xor, "spiral": spiral,
+            "circle": datasets2d.circle, "gauss": datasets2d.gauss}
 
 
 def load_dataset(data, base_dir="."):
@@ -117,8 +98,9 @@ def load_dataset(data, base_dir="."):
     Parameters
     ----------
     data : dict
-        ``{"dataset": "digits" | "xor" | "spiral" | "npz:PATH", ...}``; ``n``,
-        ``noise`` and ``seed`` shape the generated sets.
+        ``{"dataset": "digits" | "circle" | "xor" | "gauss" | "spiral" |
+        "npz:PATH", ...}``; ``size`` (or ``n``), ``noise``, ``seed`` and
+        ``features`` shape the generated sets.
     base_dir : str
         Where a relative ``npz:PATH`` is found (the graph file's folder).
 
@@ -133,8 +115,8 @@ def load_dataset(data, base_dir="."):
     """
     name = data.get("dataset")
     if not isinstance(name, str):
-        raise TrainingError("train.data needs \"dataset\": \"digits\", \"xor\", "
-                            "\"spiral\" or \"npz:PATH\"")
+        raise TrainingError("train.data needs \"dataset\": \"digits\", \"circle\", "
+                            "\"xor\", \"gauss\", \"spiral\" or \"npz:PATH\"")
     if name.startswith("npz:"):
         path = name[4:]
         if not os.path.isabs(path):
@@ -142,16 +124,15 @@ def load_dataset(data, base_dir="."):
         arrays = from_npz(path)
     elif name == "digits":
         arrays = digits()
-    elif name in ("xor", "spiral"):
-        kwargs = {k: data[k] for k in ("n", "noise") if k in data}
-        kwargs["seed"] = data.get("seed", 0)
+    elif datasets2d.is_2d(name):
         try:
-            arrays = DATASETS[name](**kwargs)
+            arrays = datasets2d.make(data)
         except (TypeError, ValueError) as e:
             raise TrainingError(f"train.data for '{name}': {e}") from None
     else:
-        raise TrainingError(f"unknown dataset {name!r}: use \"digits\", \"xor\", "
-                            "\"spiral\" or \"npz:PATH\" (a .npz of your own arrays)")
+        raise TrainingError(f"unknown dataset {name!r}: use \"digits\", \"circle\", "
+                            "\"xor\", \"gauss\", \"spiral\" or \"npz:PATH\" (a .npz "
+                            "of your own arrays)")
     lengths = {k: len(v) for k, v in arrays.items() if np.ndim(v) > 0}
     if len(set(lengths.values())) > 1:
         raise TrainingError(f"the dataset's arrays differ in length ({lengths}): every "

@@ -51,6 +51,7 @@ def load(path, *, lenient=False):
     Returns
     -------
     Graph
+        A ``.onnx`` file is imported (:func:`graphlab.from_onnx`).
 
     Raises
     ------
@@ -65,6 +66,13 @@ def load(path, *, lenient=False):
     ['f']
     """
     path = os.fspath(path)
+    if path.lower().endswith(".onnx"):  # SPEC 5: a .onnx file wherever a graph is
+        from .onnx import from_onnx
+        try:
+            return from_onnx(path)
+        except GraphlabError as e:
+            e.file = e.file or path
+            raise
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -331,6 +339,10 @@ def save(g, path, *, params=True):
     also written atomically, and the file's ``params`` key names it.
     """
     path = os.fspath(path)
+    if path.lower().endswith(".onnx"):
+        raise GraphError("a graph is saved as a .graph.json file, never over an ONNX "
+                         "model: export ONNX with 'graphlab export' or gl.to_onnx",
+                         file=path)
     if params and g.params:
         if not g.params_file:
             stem = os.path.basename(path)

@@ -69,6 +69,10 @@ def main(argv=None):
     parser.add_argument("--step", metavar="K|end",
                         help="open the chain-rule stepper and move K steps "
                         "(forward, then backward; 'end': all of them)")
+    parser.add_argument("--playground", action="store_true",
+                        help="with --screenshot: render the Playground view instead")
+    parser.add_argument("--train-epochs", type=int, metavar="K",
+                        help="with --playground: train K epochs first")
     args = parser.parse_args(argv)
     if args.step is not None and args.step != "end":
         try:
@@ -76,6 +80,8 @@ def main(argv=None):
                 raise ValueError
         except ValueError:
             parser.error("--step takes a number of steps (0 or more) or 'end'")
+    if args.train_epochs is not None and args.train_epochs < 1:
+        parser.error("--train-epochs takes a number of epochs (1 or more)")
 
     size = _size(args.size)
     if size is None:
@@ -104,7 +110,15 @@ def main(argv=None):
                 return 1
             stepper.go_end() if args.step == "end" else stepper.go(int(args.step))
         try:
-            window.screenshot(args.screenshot, size=size)
+            if args.playground:
+                from .playground import screenshot_playground
+                message = screenshot_playground(window, args.screenshot,
+                                                args.train_epochs)
+                if message:
+                    print(f"error: {args.file}: {message}", file=sys.stderr)
+                    return 1
+            else:
+                window.screenshot(args.screenshot, size=size)
         except OSError as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
@@ -115,6 +129,11 @@ def main(argv=None):
 
     window = MainWindow(args.file)
     guard.install(window)
+    if args.playground and window.actions["playground"].isEnabled():
+        from .playground import open_playground
+        panel = open_playground(window)
+        if args.train_epochs:
+            panel.start(args.train_epochs)
     if args.step is not None:
         stepper = window.open_stepper()
         if stepper is not None and stepper.explanation is not None:

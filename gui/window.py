@@ -34,6 +34,7 @@ from .guard import guarded
 from .inspector import Inspector
 from .items.node import NodeItem, human
 from .model import GraphModel
+from .onnx_files import OPEN_FILTER, OnnxFiles, export_tip
 from .palette import Palette
 from .scene import GraphScene
 from .util import settings_dir
@@ -55,7 +56,7 @@ FILE_FILTER = "Graph files (*.graph.json *.json);;All files (*)"
 _DOCK_FEATURES = QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable
 
 
-class MainWindow(QMainWindow):
+class MainWindow(OnnxFiles, QMainWindow):
     """The graph editor.
 
     Parameters
@@ -176,6 +177,7 @@ class MainWindow(QMainWindow):
         A("open", "&Open…", self.open_dialog, QKeySequence.Open)
         A("save", "&Save", self.save, QKeySequence.Save)
         A("saveAs", "Save &As…", self.save_as, QKeySequence.SaveAs)
+        A("export", "&Export…", self.export_dialog, "Ctrl+Shift+E", export_tip())
         A("quit", "&Quit", self.close, QKeySequence.Quit)
         undo = self.undo_stack.createUndoAction(self, "&Undo")
         undo.setObjectName("undo")
@@ -229,7 +231,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = m.addMenu("Open &Recent")
         self.recent_menu.setObjectName("recentMenu")
         m.addSeparator()
-        for n in ("save", "saveAs"):
+        for n in ("save", "saveAs", "export"):
             m.addAction(self.actions[n])
         m.addSeparator()
         m.addAction(self.actions["quit"])
@@ -251,6 +253,8 @@ class MainWindow(QMainWindow):
         m.addAction(self.actions["stepper"])
         m.addAction(self.actions["training"])
         m.addAction(self.actions["inspectModel"])
+        from .playground import add_playground_action
+        add_playground_action(self, m)
 
         tb = QToolBar("Main", self)
         tb.setObjectName("mainToolbar")
@@ -556,7 +560,7 @@ class MainWindow(QMainWindow):
 
     def ask_open_path(self):
         path, _ = QFileDialog.getOpenFileName(self, "Open graph", self._dir(),
-                                              FILE_FILTER)
+                                              OPEN_FILTER)
         return path or None
 
     def ask_save_path(self):
@@ -567,7 +571,7 @@ class MainWindow(QMainWindow):
         return path or None
 
     def _dir(self):
-        return os.path.dirname(self.path) if self.path else os.getcwd()
+        return os.path.dirname(self.path) if self.path else self.import_dir()
 
     def maybe_save(self):
         """Ask about unsaved changes; False if the user cancelled."""
@@ -610,6 +614,8 @@ class MainWindow(QMainWindow):
             log.exception("opening %s", path)
             self._open_failed(path, f"{type(e).__name__}: {e}")
             return False
+        if path.lower().endswith(".onnx"):
+            return self.opened_onnx(g, path)
         recovered = False
         auto = newer_autosave(path)
         if auto is not None and self._should_recover(auto, path):

@@ -164,6 +164,43 @@ def autoencoder_digits():
     return b.build()
 
 
+def _playground(name, dataset, widths, *, epochs, lr, batch_size=10):
+    """An MLP on a 2-D set of the Playground: tanh hidden layers, two classes."""
+    b = gl.GraphBuilder(name)
+    x = b.input("x", ["N", 2])
+    y = b.input("y", ["N"], dtype="int64")
+    h = x
+    for i, width in enumerate(widths, 1):
+        h = b.tanh(b.linear(h, width, name=f"fc{i}", init="xavier_uniform"),
+                   name=f"h{i}")
+    logits = b.linear(h, 2, name="out", init="xavier_uniform")
+    _classifier_tail(b, logits, y)
+    data = dict(dataset, features=["x1", "x2"], feeds={"x": "inputs", "y": "labels"},
+                test_fraction=0.2, seed=0)
+    b.train(loss="loss", data=data, optimizer={"type": "adam", "lr": lr},
+            batch_size=batch_size, epochs=epochs, metrics=["accuracy"])
+    return b.build()
+
+
+def playground_circle(width):
+    """The notes' circle: one hidden layer of ``width`` tanh neurons."""
+    return _playground(f"circle, one hidden layer of {width} neurons",
+                       {"dataset": "circle", "size": 500, "noise": 0.0}, [width],
+                       epochs=60, lr=0.03)
+
+
+def playground_xor():
+    return _playground("XOR cloud, one hidden layer of 4 neurons",
+                       {"dataset": "xor", "size": 500, "noise": 0.0}, [4],
+                       epochs=30, lr=0.03)
+
+
+def playground_spiral():
+    return _playground("two spirals from x1, x2 alone: three tanh layers of 16",
+                       {"dataset": "spiral", "size": 500, "noise": 0.0}, [16, 16, 16],
+                       epochs=200, lr=0.01)
+
+
 SAMPLES = {
     "sigmoid_neuron": sigmoid_neuron,
     "neuron": neuron,
@@ -175,6 +212,11 @@ SAMPLES = {
     "lstm_digits": lambda: _recurrent_digits("LSTM", epochs=20, lr=0.01),
     "gru_digits": lambda: _recurrent_digits("GRU", epochs=20, lr=0.01),
     "autoencoder_digits": autoencoder_digits,
+    "playground_circle_2": lambda: playground_circle(2),
+    "playground_circle_4": lambda: playground_circle(4),
+    "playground_circle_6": lambda: playground_circle(6),
+    "playground_xor": playground_xor,
+    "playground_spiral": playground_spiral,
 }
 
 

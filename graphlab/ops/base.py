@@ -143,7 +143,9 @@ class Attr:
     Kinds: ``int``, ``float``, ``bool``, ``str`` (with ``choices``), ``pair``
     (int or two ints, normalised to a 2-tuple), ``ints`` (int or list of ints,
     normalised to a tuple of length ``n``), ``padding`` (int, pair or one of
-    ``"valid"``, ``"same"``, ``"full"``), ``axes`` (None, int or list of ints),
+    ``"valid"``, ``"same"``, ``"full"``; or 2·n ints, the padding before each
+    axis then after each, normalised to one ``(before, after)`` per axis when
+    they differ), ``axes`` (None, int or list of ints),
     ``shape`` (list of ints and symbolic dimension names), ``init`` (a name or
     a number), ``value`` (a number or nested lists of numbers), ``dtype``.
     """
@@ -200,6 +202,14 @@ class Attr:
                     raise AttrError(f"attribute '{name}' must be an integer, a pair, "
                                     f"or 'valid', 'same', 'full', got {value!r}")
                 return value
+            n = self.n
+            if n and isinstance(value, (list, tuple)) and len(value) == 2 * n:
+                # before… then after…, as ONNX's pads: one (before, after) per axis
+                flat = Attr("ints", n=2 * n, min=0).normalise(value, name)
+                pairs = tuple(zip(flat[:n], flat[n:]))
+                if all(b == a for b, a in pairs):
+                    return flat[:n]
+                return pairs
             vals = Attr("ints", n=self.n, min=0).normalise(value, name)
             return vals
         if kind == "axes":

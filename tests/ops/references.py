@@ -223,16 +223,32 @@ def loop_max_pool(x, kernel, stride, pads):
     return out, idx
 
 
-def loop_avg_pool(x, kernel, stride, pads):
+def loop_avg_pool(x, kernel, stride, pads, count_include_pad=True):
     N, C, H, W = x.shape
     (kh, kw), (sh, sw), ((pt, pb), (pl, pr)) = kernel, stride, pads
     xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    inside = np.pad(np.ones((H, W)), ((pt, pb), (pl, pr)))
     Ho, Wo = (xp.shape[2] - kh) // sh + 1, (xp.shape[3] - kw) // sw + 1
     out = np.zeros((N, C, Ho, Wo))
     for n, c, p, q in np.ndindex(N, C, Ho, Wo):
-        out[n, c, p, q] = xp[n, c, p * sh:p * sh + kh, q * sw:q * sw + kw].sum() / (
-            kh * kw)
+        rows, cols = slice(p * sh, p * sh + kh), slice(q * sw, q * sw + kw)
+        count = kh * kw if count_include_pad else inside[rows, cols].sum()
+        out[n, c, p, q] = xp[n, c, rows, cols].sum() / count
     return out
+
+
+def grouped(loop, groups, transposed=False):
+    """A one-group loop reference run group by group (channels in blocks)."""
+    def ref(x, w, b, *args):
+        C, O = x.shape[1] // groups, w.shape[0] // groups
+        outs = []
+        for k in range(groups):
+            wk = w[k * C:(k + 1) * C] if transposed else w[k * O:(k + 1) * O]
+            n_out = (w.shape[1] if transposed else O)
+            bk = None if b is None else b[k * n_out:(k + 1) * n_out]
+            outs.append(loop(x[:, k * C:(k + 1) * C], wk, bk, *args))
+        return np.concatenate(outs, axis=1)
+    return ref
 
 
 def loop_unpool(x, idx, out_hw):

@@ -301,3 +301,62 @@ def test_results_do_not_alias_reused_buffers_with_one_example_or_channel(
     kept = y.copy()
     convt.forward(Ctx(), -g, wt, None, **tattrs)
     np.testing.assert_array_equal(y, kept)
+
+
+# ---- channel groups: against PyTorch in float64 -----------------------------------
+
+@pytest.mark.parametrize("name, attrs, x_shape, w_shape", [
+    ("Conv2D", {"groups": 4, "stride": 2, "padding": 1}, (2, 4, 7, 7), (4, 1, 3, 3)),
+    ("Conv2D", {"groups": 2, "padding": 1}, (2, 6, 5, 5), (8, 3, 3, 3)),
+    ("Conv1D", {"groups": 3}, (2, 6, 8), (3, 2, 3)),
+    ("ConvTranspose2D", {"groups": 2, "stride": 2, "padding": 1},
+     (2, 4, 3, 3), (4, 3, 3, 3)),
+])
+def test_groups_match_pytorch_float64(name, attrs, x_shape, w_shape):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x, w = normal(*x_shape), normal(*w_shape)
+    out_channels = w_shape[1] * attrs["groups"] if name == "ConvTranspose2D" \
+        else w_shape[0]
+    b = normal(out_channels)
+    (out,), _ = run_op(name, [x, w, b], attrs)
+    g = normal(*out.shape)
+    _, grads = op_vjp(name, [x, w, b], (g,), attrs)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    fn = {"Conv2D": F.conv2d, "Conv1D": F.conv1d,
+          "ConvTranspose2D": F.conv_transpose2d}[name]
+    ty = fn(tx, tw, tb, stride=attrs.get("stride", 1),
+            padding=attrs.get("padding", 0), groups=attrs["groups"])
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(out, ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for got, want in zip(grads, (tx, tw, tb)):
+        np.testing.assert_allclose(got, want.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_groups_reject_channels_that_do_not_split():
+    op = get_op("Conv2D")
+    with pytest.raises(ShapeError, match="2 groups of 3"):
+        op.shape((1, 4, 5, 5), (6, 3, 3, 3), None,
+                 **op.resolve_attrs({"groups": 2}))
+    with pytest.raises(ShapeError, match="5 output channels do not split into 2"):
+        op.shape((1, 4, 5, 5), (5, 2, 3, 3), None,
+                 **op.resolve_attrs({"groups": 2}))
+    op = get_op("ConvTranspose2D")
+    with pytest.raises(ShapeError, match="3 input channels do not split into 2"):
+        op.shape((1, 3, 5, 5), (3, 2, 3, 3), None,
+                 **op.resolve_attrs({"groups": 2}))
+
+
+def test_grouped_conv_is_not_fused_and_runs_unfused():
+    import graphlab as gl
+    b = gl.GraphBuilder("grouped conv → relu → pool")
+    x = b.input("x", ["N", 4, 8, 8])
+    w = b.parameter("w", [4, 1, 3, 3], init="normal")
+    y = b.op("Conv2D", x, w, name="conv", groups=4, padding=1)
+    p = b.op("MaxPool2D", b.relu(y), name="pool", kernel=2)
+    b.output(p)
+    feeds = {"x": normal(2, 4, 8, 8)}
+    plain = gl.compile(b.graph, dtype="float64").forward(feeds)["pool"]
+    fused = gl.compile(b.graph, dtype="float64", fuse=True)
+    assert "Conv2DPool2D" not in fused.source
+    np.testing.assert_allclose(fused.forward(feeds)["pool"], plain, rtol=1e-12)

@@ -218,3 +218,13 @@ def test_formulas_render(name):
         assert "<svg" in ziamath.Latex(tex).svg()
 
 
+
+
+def test_avg_pool_count_include_pad_false_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    x = normal(2, 3, 6, 7)
+    (out,), _ = run_op("AvgPool2D", [x], {"kernel": 3, "stride": 2, "padding": 1,
+                                          "count_include_pad": False})
+    want = torch.nn.functional.avg_pool2d(torch.tensor(x), 3, 2, 1,
+                                          count_include_pad=False)
+    np.testing.assert_allclose(out, want.numpy(), rtol=1e-12)
