@@ -205,6 +205,16 @@ class GraphBuilder:
         """GRU over ``x`` (N, T, F); returns the node (outputs y, h)."""
         return self._recurrent("GRU", x, hidden, h0, None, bias, name)
 
+    def embedding(self, x, num, dim, *, weight=None, name=None, init="uniform"):
+        """Token lookup: ``x`` (integer indices, any shape) → vectors of ``dim``,
+        from a ``num × dim`` table ``<layer>_w`` (or the table ``weight``, to
+        share one between layers); returns the node."""
+        layer = self._layer("Embedding", "embed", name)
+        if weight is None:
+            weight = self.parameter(f"{layer}_w", [num, dim], init=init)
+            self.graph.update_ui(weight, group=layer)
+        return self.op("Embedding", x, weight, name=layer, group=layer)
+
     def maxout(self, x, units, pieces, *, name=None):
         """Maxout layer: a Linear to ``units·pieces`` features, then the max of
         each group of ``pieces`` (Goodfellow et al. 2013)."""

@@ -39,7 +39,8 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "clip_grad_norm", "Schedule",
 _SECTION_KEYS = ("loss", "data", "optimizer", "batch_size", "epochs", "metrics",
                  "clip_norm", "bptt", "early_stopping", "seed")
 _DATA_KEYS = ("dataset", "feeds", "test_fraction", "val_fraction", "seed", "n",
-              "noise", "size", "features")
+              "noise", "size", "features", "seq_len", "vocab", "min_len",
+              "max_len")
 
 
 # ---- clipping ------------------------------------------------------------------------

@@ -400,7 +400,11 @@ class Trainer:
         logits = out[self.logits_ref]
         target = feeds.get(self.target_ref) if self.target_ref in feeds \
             else out[self.target_ref]
-        return int(np.count_nonzero(logits.argmax(axis=-1) == np.asarray(target)))
+        target = np.asarray(target)
+        hits = np.count_nonzero(logits.argmax(axis=-1) == target)
+        # Sequences (N×T targets) count each example as the share of its T
+        # positions predicted right, so that accuracy stays within [0, 1].
+        return hits if target.ndim < 2 else hits / (target.size // len(target))
 
     def _train_batch(self, feeds, epoch, batch):
         """One mini-batch: ``(mean loss, correct predictions or None)``."""

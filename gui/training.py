@@ -310,6 +310,9 @@ class TrainingPanel(QWidget):
         plots.addWidget(self.plot, 3)
         plots.addWidget(self.accuracy_plot, 2)
         lay.addLayout(plots, 1)
+        from .generate import GenerateBox  # shows itself for language models only
+        self.generate_box = GenerateBox(window)
+        lay.addWidget(self.generate_box, 1)
 
         self.train_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)

@@ -26,6 +26,7 @@ COMMANDS = (
     "graphlab.cli.test:add_test_command",
     "graphlab.onnx.cli:add_import_command",
     "graphlab.onnx.cli:add_export_command",
+    "graphlab.cli.generate:add_generate_command",
 )
 
 

@@ -1,5 +1,6 @@
 """``graphlab train``: the command line of :mod:`graphlab.train`."""
 
+import contextlib
 import os
 import sys
 
@@ -17,9 +18,25 @@ def cmd_train(args, ctx):
     if args.nproc or args.device != "cpu":
         raise Usage("--device and --nproc need --backend torch")
     g = load_train_graph(args, ctx)
-    trainer = Trainer(g, **trainer_options(args))
-    warn_resumed(args, ctx, g, trainer)
-    return report_train(args, ctx, g, trainer, trainer.fit())
+    with this_run(args, g):
+        trainer = Trainer(g, **trainer_options(args))
+        warn_resumed(args, ctx, g, trainer)
+        history = trainer.fit()
+    return report_train(args, ctx, g, trainer, history)
+
+
+@contextlib.contextmanager
+def this_run(args, g):
+    """The train section as this run reads it: ``--no-clip`` drops its
+    ``clip_norm`` for this run only; the file (and ``--save``'s rewrite of it)
+    keeps its own."""
+    section = g.train
+    if args.no_clip:
+        g.train = {k: v for k, v in section.items() if k != "clip_norm"}
+    try:
+        yield
+    finally:
+        g.train = section
 
 
 def load_train_graph(args, ctx):
@@ -95,6 +112,15 @@ def report_train(args, ctx, g, trainer, history, extra=None):
                                           "test_accuracy", "lr")}
                        for e in history.epochs]}
     obj.update(extra or {})
+    spec = g.train.get("data") or {}
+    if str(spec.get("dataset")).startswith("text:") and not trainer.held_out_is_train:
+        # The baseline a language model must beat, on the same held-out text.
+        from ..data import bigram_loss, text_split
+        train, test, vocab = text_split(spec, os.path.dirname(os.path.abspath(
+            args.file)))
+        obj["bigram_loss"] = bigram = bigram_loss(train, test, len(vocab))
+        lines.append(f"a character bigram model scores {bigram:.4f} on the same "
+                     f"held-out text: this model {f['test_loss'] / bigram:.2f}× that")
     ctx.emit(obj, "\n".join(lines))
     return 130 if history.stopped == "interrupted" else 0
 
@@ -120,16 +146,17 @@ def _cmd_train_torch(args, ctx):
     g = load_train_graph(args, quiet)
     options = trainer_options(args)
     options["progress"] = options["progress"] and rank == 0
-    trainer = TorchTrainer(g, device=args.device, **options)
-    if rank == 0:
-        warn_resumed(args, ctx, g, trainer)
-    try:
-        history = trainer.fit()
-    except RuntimeError as e:  # a peer failed or left: gloo and nccl say so here
-        if trainer.world == 1:
-            raise
-        raise TrainingError("another training process failed or was stopped "
-                            f"({str(e).splitlines()[0][:160]})") from None
+    with this_run(args, g):
+        trainer = TorchTrainer(g, device=args.device, **options)
+        if rank == 0:
+            warn_resumed(args, ctx, g, trainer)
+        try:
+            history = trainer.fit()
+        except RuntimeError as e:  # a peer failed or left: gloo and nccl say so
+            if trainer.world == 1:
+                raise
+            raise TrainingError("another training process failed or was stopped "
+                                f"({str(e).splitlines()[0][:160]})") from None
     extra = {"backend": "torch", "world_size": trainer.world, "device": args.device}
     if rank != 0:
         return 130 if history.stopped == "interrupted" else 0
@@ -195,6 +222,9 @@ def add_train_command(command):
     c.add_argument("--fresh", action="store_true",
                    help="start from new parameters, not those FILE's \"params\" "
                    "names")
+    c.add_argument("--no-clip", action="store_true",
+                   help="train without the file's clip_norm (to see gradients "
+                   "explode)")
     c.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     c.add_argument("--threads", type=positive_int, metavar="T",
                    help="BLAS threads (default: BLAS's own; 1 on a busy machine)")

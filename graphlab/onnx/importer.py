@@ -223,12 +223,13 @@ def _node_hint(node):
 def _block_group(node):
     """The ui group of an ONNX node: the first indexed module in its scope
     (``layer1.0``, ``features.3``: a block of a Sequential), else its first
-    module (``fc1``); None for nodes outside any module."""
+    module (``fc1``), named as PyTorch names the module; None for nodes
+    outside any module."""
     scopes = _scopes(node.name)
     for s in scopes:
         if re.search(r"\.\d+$", s):
-            return _identifier(s)
-    return _identifier(scopes[0]) if scopes else None
+            return s
+    return scopes[0] if scopes else None
 
 
 # ---- the model -----------------------------------------------------------------------

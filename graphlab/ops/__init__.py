@@ -12,6 +12,7 @@ from . import linalg  # noqa: F401
 from . import conv  # noqa: F401
 from . import pooling  # noqa: F401
 from . import regularisation  # noqa: F401
+from . import sequence  # noqa: F401
 from . import recurrent  # noqa: F401
 from . import losses  # noqa: F401
 from .base import (FAMILIES, REQUIRED, Attr, Ctx, Op, get_op, op_names,

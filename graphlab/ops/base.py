@@ -61,6 +61,7 @@ FAMILIES = (
     "convolution",
     "pooling, resampling",
     "regularisation",
+    "sequences",
     "recurrent",
     "losses",
 )

@@ -241,7 +241,7 @@ def test_node_ids_come_from_the_onnx_names_made_valid_and_unique():
              H.make_node("Relu", ["a"], ["y"], name="/block.1/act/Relu")]
     g = gl.from_onnx(make_model(nodes, [X2], [("y", None)]))
     assert g.nodes[1:] == ["block_1_act_Relu", "block_1_act_Relu_2"]
-    assert {g.node(n).ui.get("group") for n in g.nodes[1:]} == {"block_1"}
+    assert {g.node(n).ui.get("group") for n in g.nodes[1:]} == {"block.1"}
 
 
 # ---- refusals: one per unsupported attribute, naming the node ---------------------

@@ -167,12 +167,12 @@ def test_real_size_models_have_one_group_per_block(big):
     for n in g.nodes:
         groups.setdefault(g.node(n).ui.get("group"), []).append(g.node(n).op)
     if name == "resnet18":
-        blocks = [k for k in groups if k and re.fullmatch(r"layer\d_\d", k)]
+        blocks = [k for k in groups if k and re.fullmatch(r"layer\d\.\d", k)]
         assert len(blocks) == 8  # two basic blocks in each of four layers
         for k in blocks:  # conv, BN, ReLU, conv, BN, the residual Add, ReLU
             assert groups[k].count("Conv2D") in (2, 3) and "Add" in groups[k]
     else:
-        blocks = [k for k in groups if k and re.fullmatch(r"features_\d+", k)]
+        blocks = [k for k in groups if k and re.fullmatch(r"features\.\d+", k)]
         assert len(blocks) == 19  # the stem, 17 inverted residuals, the last conv
         residual = [k for k in blocks if "Add" in groups[k]]
         assert len(residual) == 10

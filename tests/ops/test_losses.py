@@ -169,8 +169,11 @@ SHAPE_ERRORS = [
      "expected 4 (one class index per row of logits)"),
     ("CrossEntropyLoss", [(10,), ("N",)], "CrossEntropyLoss: target has shape N, "
      "expected scalar (one class index for the single row of logits)"),
-    ("CrossEntropyLoss", [("N", 3, 4), ("N",)], "CrossEntropyLoss: logits has shape "
-     "N×3×4, expected N×C (a batch of rows of class scores) or C"),
+    ("CrossEntropyLoss", [("N", 3, 4), ("N",)], "CrossEntropyLoss: target has shape "
+     "N, expected N×3 (one class index per position: N×T)"),
+    ("CrossEntropyLoss", [("N", 2, 3, 4), ("N",)], "CrossEntropyLoss: logits has "
+     "shape N×2×3×4, expected N×C (a batch of rows of class scores), C, or N×T×C "
+     "(sequences, classes last)"),
     ("MSELoss", [("N", 1), ("N",)], "MSELoss: target has shape N, expected N×1 (the "
      "shape of pred)"),
     ("KLDivLoss", [("N", 5), ("N", 4)], "KLDivLoss: q has shape N×4, expected N×5 (the "

@@ -71,6 +71,16 @@ POOLING = dict(f32=(1e-5, 1e-6), skips=True)
 REGULARISATION = dict(atol=1e-14, ftol=(1e-10, 1e-12), f32=(1e-4, 1e-5))
 RECURRENT = dict(ftol=(1e-10, 1e-12))
 LOSSES = dict(atol=1e-15, ftol=(1e-10, 1e-14), f32=(1e-5, 0), f64_seed=True)
+SEQUENCES = dict(atol=0, f32=(1e-7, 0), skips=True)
+SEQ_RNG = np.random.default_rng(19)
+
+
+def embedding_py(x, w):
+    """Row x[...] of the table w, position by position."""
+    out = np.zeros(np.shape(x) + (w.shape[1],))
+    for idx in np.ndindex(*np.shape(x)):
+        out[idx] = w[int(np.asarray(x)[idx])]
+    return out
 
 # One row per case. Shapes are odd on purpose: broadcasting both ways, a batch
 # of 1, scalars; pads are written out by hand from SPEC section 2, so that the
@@ -381,6 +391,13 @@ SPECS = [
         training=True, **REGULARISATION),
     row("L2Penalty", {"weight": 2.0}, [normal(5)], penalty_ref(lambda v: v * v),
         training=True, **REGULARISATION),
+    # ---- sequences ----------------------------------------------------------------
+    # Repeated tokens: their gradients add up in one row of the table.
+    # (Their own generator: the rows after them keep the draws they had.)
+    row("Embedding", {}, [np.array([[1, 3, 3, 0], [4, 1, 1, 1]]), SEQ_RNG.normal(
+        size=(5, 3))], embedding_py, id="embedding", **SEQUENCES),
+    row("Embedding", {}, [np.array(2), SEQ_RNG.normal(size=(3, 2))], embedding_py,
+        id="embedding_one_token", **SEQUENCES),
     # ---- recurrent ----------------------------------------------------------------
     recurrent("rnn_tanh", "RNN", {}, 3, 4, 2, 3, ("b_ih", "b_hh"), None),
     recurrent("rnn_tanh_bare", "RNN", {}, 2, 3, 2, 3, (), ()),
@@ -417,6 +434,10 @@ SPECS = [
     row("CrossEntropyLoss", {}, [normal(1, 5) * 3, np.array([2])], cross_entropy_py,
         **LOSSES),
     row("CrossEntropyLoss", {}, [normal(4), np.array(3)], cross_entropy_py, **LOSSES),
+    # Sequences: N×T×C logits, the mean over every position.
+    row("CrossEntropyLoss", {}, [SEQ_RNG.normal(size=(2, 3, 4)),
+                                 np.array([[0, 3, 1], [2, 2, 0]])],
+        cross_entropy_py, id="cross_entropy_over_sequences", **LOSSES),
     row("KLDivLoss", {}, [dist(3, 4), dist(3, 4)], kl_py, **LOSSES),
     row("KLDivLoss", {}, [dist(5), dist(5)], kl_py, **LOSSES),
     row("KLDivLoss", {}, [dist(2, 1, 3), dist(2, 1, 3)], kl_py, **LOSSES),
