@@ -457,3 +457,19 @@ def test_training_mode_runs_dropout_and_agrees():
     assert train.training and train.mismatches == []
     assert (train.values["d"] == 0).any()
     assert explain(g).values["d"].tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
+def test_explain_refuses_a_non_scalar_start_as_grad_does():
+    from graphlab.errors import ExecutionError
+    g = gl.Graph("vec")
+    g.add_node("x", "Input", {"shape": [2], "value": [1.0, 2.0]})
+    g.add_node("r", "ReLU")
+    g.connect("x", "r:x")
+    with pytest.raises(ExecutionError) as from_explain:
+        explain(g)
+    prog = gl.compile(g)
+    prog.forward()
+    with pytest.raises(ExecutionError) as from_grad:
+        prog.backward()
+    assert str(from_explain.value) == str(from_grad.value)
+    assert "backward starts from 'r', whose shape is 2" in str(from_grad.value)

@@ -7,23 +7,14 @@ installation); the tests check that for every sample.
 import numpy as np
 
 from ..ops.base import get_op
+from ..tojson import jsonable
 from . import forms
 
 __all__ = ["to_text", "to_latex", "to_json", "norms_text", "plain", "grad_latex",
            "latex_document"]
 
 
-def plain(v):
-    """Arrays and NumPy scalars as plain numbers and nested lists (for JSON)."""
-    if isinstance(v, dict):
-        return {str(k): plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [plain(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
+plain = jsonable  # the name this module has always used
 
 
 # ---- text ----------------------------------------------------------------------------

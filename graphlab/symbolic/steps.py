@@ -19,10 +19,12 @@ import numpy as np
 import sympy as sp
 
 from ..errors import GraphlabError
+from ..feeds import random_feeds
 from ..graph import Edge
 from ..interpret import trace
 from ..lower import lower
 from ..ops.base import unbroadcast
+from ..program import nonscalar_start
 from . import forms, render
 from . import unroll as _unroll
 from .analysis import jacobian as _jacobian
@@ -479,6 +481,8 @@ def explain(graph, at=None, *, params=None, outputs=None, batch=2, seed=0, check
               outputs=outputs)
     sched = t.schedule
     loss = sched.outputs[0][0] if sched.outputs else None
+    if sched.loss is not None and np.size(t.values[sched.loss]) != 1:
+        raise nonscalar_start(loss, np.shape(t.values[sched.loss]))  # as grad does
     port_vars = _port_vars(sched, graph)
     values = {node: t.values[var] for (node, port), var in port_vars.items()
               if port == graph.node(node).output_ports[0] and var in t.values}
@@ -598,21 +602,11 @@ def _point(graph, sched, at, params, batch, seed):
                 continue
             raise GraphlabError(f"the point names '{key}', which is not an Input or "
                                 "Parameter of the graph", node=key)
-    rng = np.random.default_rng(seed)
-    random_ids = []
-    feeds = {}
-    for node, (_, shape, dtype) in sched.inputs.items():
-        if node in at:
-            feeds[node] = at[node]
-            continue
-        if graph.node(node).resolved["value"] is not None:
-            continue
-        concrete = tuple(batch if isinstance(d, str) else d for d in shape)
-        if dtype.startswith("float"):
-            feeds[node] = rng.standard_normal(concrete)
-        else:
-            feeds[node] = rng.integers(0, _classes(graph, node), concrete)
-        random_ids.append(node)
+    feeds = {n: at[n] for n in sched.inputs if n in at}
+    random_ids = [n for n in sched.inputs if n not in at
+                  and graph.node(n).resolved["value"] is None]
+    feeds.update(random_feeds(graph, {n: sched.inputs[n] for n in random_ids},
+                              batch=batch, seed=seed))
     if random_ids:
         notes.append(f"{', '.join(random_ids)}: no value given, so a seeded random "
                      f"batch of {batch} is used (seed {seed}); pass at={{...}} or "
@@ -624,21 +618,6 @@ def _point(graph, sched, at, params, batch, seed):
                                        else "")
         notes.append(f"{shown}: initialised by their init rules (seed 0)")
     return feeds, param_values, notes
-
-
-def _classes(graph, node):
-    """How many classes an integer Input may hold (from a CrossEntropyLoss it feeds)."""
-    report = graph.analyse()
-    for e in graph.out_edges(node):
-        consumer = graph.node(e.dst)
-        if consumer.op == "CrossEntropyLoss" and e.dst_port == "target":
-            logits = graph.in_edges(e.dst).get("logits")
-            if logits is not None:
-                ports = graph.node(logits.src).output_ports
-                shape = report.shapes[logits.src][ports.index(logits.src_port)]
-                if shape and isinstance(shape[-1], int):
-                    return shape[-1]
-    return 2
 
 
 def _backward_steps(graph, t, sched, loss, start, check, notes, training=False):
@@ -696,8 +675,8 @@ def _backward_steps(graph, t, sched, loss, start, check, notes, training=False):
                     bstep.computed = unbroadcast(
                         np.broadcast_to(local_value, np.shape(upstream)) * upstream,
                         in_shape)
-            elif port in op.formulas_for(training):
-                latex, fn = op.formulas_for(training)[port]
+            elif port in op.formulas_for(training, t.states.get(node)):
+                latex, fn = op.formulas_for(training, t.states.get(node))[port]
                 bstep.local_latex = latex
                 if check:
                     bstep.computed = _formula_value(fn, upstream, outs, multi, args,
