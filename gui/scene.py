@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
 from graphlab.shapes import fmt
 
+from .annotations import AnnotationLayer
 from .items import EdgeBundleItem, EdgeItem, GroupItem, NodeItem, NoteItem
 from .items.edge import BUNDLE_LOD
 from .items.overview import OVERVIEW_LOD, OverviewItem
@@ -59,6 +60,7 @@ class GraphScene(QGraphicsScene):
         self._scale = 1.0
         self._group_of = {}
         self._rep_of_hidden = {}
+        self.annotations = AnnotationLayer(self)
         m = model
         m.graph_reset.connect(self.rebuild)
         m.node_added.connect(self._on_node_added)
@@ -72,6 +74,8 @@ class GraphScene(QGraphicsScene):
         m.notes_changed.connect(self._sync_notes)
         m.analysed.connect(self._on_analysed)
         m.changed.connect(self._on_changed)
+        m.annotations_changed.connect(self.annotations.sync)
+        self.contents_changed.connect(self.annotations.relayout)
         self.selectionChanged.connect(self._selection_repaint)
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
@@ -96,6 +100,7 @@ class GraphScene(QGraphicsScene):
     # ---- building --------------------------------------------------------------------
     def rebuild(self):
         """Drop every item and build the scene from the graph."""
+        self.annotations.forget()  # clear() deletes their items
         self.clear()
         self.node_items.clear()
         self.edge_items.clear()
@@ -121,6 +126,7 @@ class GraphScene(QGraphicsScene):
         self.reroute_long_edges()
         self._apply_bundling()
         self.update_scene_rect()
+        self.annotations.sync()
         self.contents_changed.emit()
 
     def _add_node_item(self, node_id):
@@ -446,6 +452,12 @@ class GraphScene(QGraphicsScene):
             elif item.data != data:
                 item.set_data(data)
         self._rect_dirty = True
+
+    def commit_edits(self):
+        """Finish any note being edited (its text becomes an undo step)."""
+        for item in list(self.note_items.values()):
+            if item.editor is not None:
+                item.finish_edit()
 
     def request_note_text(self, note_id, text):
         self.editor.set_note_text(note_id, text)

@@ -96,6 +96,12 @@ class MainWindow(QMainWindow):
     def graph(self):
         return self.model.graph
 
+    def commit_open_editors(self):
+        """Apply what is being typed (a sticky note, an inspector field) before
+        saving, closing, training or stepping: what is on screen is saved."""
+        self.scene.commit_edits()
+        self.inspector.commit()
+
     def is_dirty(self):
         return self._recovered or not self.undo_stack.isClean()
 
@@ -565,6 +571,7 @@ class MainWindow(QMainWindow):
 
     def maybe_save(self):
         """Ask about unsaved changes; False if the user cancelled."""
+        self.commit_open_editors()
         if not self.is_dirty():
             return True
         choice = self.ask_save_changes()
@@ -683,6 +690,7 @@ class MainWindow(QMainWindow):
         return self.save_to(path)
 
     def save_to(self, path):
+        self.commit_open_editors()
         old_auto = autosave_path(self.path) if self.is_dirty() else None
         try:
             io.save(self.graph, path)

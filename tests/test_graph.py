@@ -184,3 +184,39 @@ def test_rename_keeps_edge_order_and_train_and_tests_references(cs231n):
     assert cs231n.tests[0]["at"] == {"x0": -2, "y": 5, "z": -4}
     assert cs231n.tests[0]["expect"] == {"out": -12}
     assert cs231n.outputs == ["out"]
+
+
+def test_copy_shares_no_train_tests_or_extra_sections():
+    g = gl.Graph("c")
+    g.add_node("x", "Input", {"shape": [2]})
+    g.train = {"loss": "x", "data": {"dataset": "xor"}}
+    g.tests = [{"at": {"x": [1, 2]}}]
+    g.extra = {"notes": [{"text": "a"}]}
+    c = g.copy()
+    c.train["data"]["dataset"] = "digits"
+    c.tests[0]["at"]["x"] = [3, 4]
+    c.extra["notes"][0]["text"] = "b"
+    assert g.train["data"]["dataset"] == "xor"
+    assert g.tests[0]["at"]["x"] == [1, 2]
+    assert g.extra["notes"][0]["text"] == "a"
+
+
+def test_set_params_and_set_train_emit_events():
+    import numpy as np
+    g = gl.Graph("p")
+    events = []
+    g.subscribe(lambda event, payload: events.append((event, payload)))
+    w = np.ones(2)
+    g.set_params({"w": w})
+    assert events == [("params_changed", ["w"])] and g.params["w"] is w
+    events.clear()
+    g.set_params({"w": w})  # nothing changed: no event
+    assert events == []
+    g.set_params({"b": w})
+    assert events == [("params_changed", ["w", "b"])]
+    events.clear()
+    g.set_train({"loss": "f"})
+    assert events == [("meta_changed", "train")] and g.train == {"loss": "f"}
+    with pytest.raises(gl.GraphError, match="must be a dict"):
+        g.set_train(3)
+    assert g.train == {"loss": "f"}
