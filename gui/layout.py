@@ -10,6 +10,8 @@ it is wired to (isotonic regression per column, a few sweeps both ways), so
 chains come out straight and weights sit beside the input they feed.
 """
 
+import math
+
 from graphlab.layout import layered_layout
 
 from .items.port import geometry_for
@@ -140,7 +142,8 @@ def auto_layout(graph):
 def overlapping(graph, margin=8.0, report=None):
     """Pairs of nodes whose boxes (grown by ``margin``) overlap at their ``ui.pos``.
 
-    Nodes without a position count as overlapping everything (they need a
+    Nodes without a usable position (missing, not finite, or absurdly far:
+    beyond :data:`FARTHEST`) count as overlapping everything (they need a
     place). With a ``report``, an edge whose shape label does not fit between
     its two boxes counts as an overlap too.
     """
@@ -192,7 +195,13 @@ def _cramped_labels(graph, report):
     return out
 
 
+# Farther than this from the origin a position is a mistake (a scene that
+# size cannot be shown: Fit to View gives "0%"), however the file came to it.
+FARTHEST = 1e6
+
+
 def _is_pos(pos):
+    """A usable position: two finite numbers within :data:`FARTHEST`."""
     return (isinstance(pos, (list, tuple)) and len(pos) == 2
             and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                    for v in pos))
+                    and math.isfinite(v) and abs(v) <= FARTHEST for v in pos))

@@ -7,6 +7,7 @@ editor (:class:`gui.editor.Editor`), which pushes an undo command; the model
 then tells the scene, which updates the items.
 """
 
+import math
 from collections import defaultdict
 
 from PySide6.QtCore import QPointF, QRectF, QTimer, Signal
@@ -19,6 +20,7 @@ from .items import EdgeBundleItem, EdgeItem, GroupItem, NodeItem, NoteItem
 from .items.edge import BUNDLE_LOD
 from .items.overview import OVERVIEW_LOD, OverviewItem
 from .layers import describe, settings_of
+from .layout import FARTHEST
 from .style import C, family_colour
 
 __all__ = ["GraphScene"]
@@ -132,7 +134,7 @@ class GraphScene(QGraphicsScene):
     def _add_node_item(self, node_id):
         item = NodeItem(self, node_id)
         if self.overviewed:
-            item.setOpacity(0.0)
+            _set_drawn(item, False)
         pos = self.graph.node(node_id).ui.get("pos")
         item.setPos(*_xy(pos))
         self.node_items[node_id] = item
@@ -401,7 +403,7 @@ class GraphScene(QGraphicsScene):
             if item is None:
                 item = self.group_items[name] = GroupItem(self, name)
                 if self.overviewed:
-                    item.setOpacity(0.0)
+                    _set_drawn(item, False)
                 item.setCacheMode(QGraphicsItem.DeviceCoordinateCache if self._caching
                                   else QGraphicsItem.ItemCoordinateCache)
                 self.addItem(item)
@@ -561,10 +563,13 @@ class GraphScene(QGraphicsScene):
         far = scale < OVERVIEW_LOD
         if far != self.overviewed:
             self.overviewed = far
-            # transparent items are skipped when painting but still take clicks
+            # the overview draws the boxes; the items stop painting but still
+            # take clicks, drags and rubber bands (transparent items would not:
+            # Qt skips items of opacity 0 when it looks for the item under the
+            # mouse)
             items = list(self.node_items.values()) + list(self.group_items.values())
             for item in items:
-                item.setOpacity(0.0 if far else 1.0)
+                _set_drawn(item, not far)
             if far:
                 self.overview.rebuild()
             self.overview.setVisible(far)
@@ -616,11 +621,20 @@ class GraphScene(QGraphicsScene):
         return best
 
 
+def _set_drawn(item, drawn):
+    """Paint the item or not; either way it stays under the mouse."""
+    item.setFlag(QGraphicsItem.ItemHasNoContents, not drawn)
+    item.update()
+
+
 def _xy(pos):
     try:
-        return float(pos[0]), float(pos[1])
+        x, y = float(pos[0]), float(pos[1])
     except (TypeError, ValueError, IndexError):
         return 0.0, 0.0
+    if not (math.isfinite(x) and math.isfinite(y)):
+        return 0.0, 0.0
+    return max(-FARTHEST, min(x, FARTHEST)), max(-FARTHEST, min(y, FARTHEST))
 
 
 def _message(err):

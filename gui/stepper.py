@@ -336,6 +336,7 @@ class Stepper(QWidget):
         t.blockSignals(False)
         t.setVisible(t.rowCount() > 0)
 
+    @guarded
     def set_input(self, node, text):
         """Explain again with Input ``node`` at ``text`` ("-3" or "1, 2");
         False (status message, table restored) if the text is not a value."""
@@ -379,6 +380,7 @@ class Stepper(QWidget):
         action.setObjectName("stepUnrollAction")
         return action
 
+    @guarded
     def unroll(self, node, quiet=False):
         """Show ``node``'s per-step BPTT table at the explanation's point;
         False (status message, panel hidden) if it cannot be unrolled."""
@@ -422,6 +424,7 @@ class Stepper(QWidget):
                 f"Chain-rule stepper: cannot unroll {node}: {message}", 15000)
         return False
 
+    @guarded
     def open_unrolled(self):
         """Open the unrolled graph in a new window with its stepper at the same
         point and parameter values; returns that window (or None)."""
@@ -471,6 +474,7 @@ class Stepper(QWidget):
         return self.scene.annotations.stub_text(node, port)
 
     # ---- moving ----------------------------------------------------------------------
+    @guarded
     def go(self, k):
         """Show the state after ``k`` steps (clamped to ``0..len(steps)``)."""
         self.window_.commit_open_editors()  # an edit on screen makes this stale
@@ -528,12 +532,14 @@ class Stepper(QWidget):
             self.go(0)  # play again from the start
         self._play_timer.start() if on else self._play_timer.stop()
 
+    @guarded
     def _play_tick(self):
         if self.explanation is None or self.stale or self.position >= len(self.steps):
             self.play_button.setChecked(False)
             return
         self.go(self.position + 1)
 
+    @guarded
     def _row_chosen(self, row):
         if row >= 0:
             self.go(row + 1)

@@ -319,11 +319,13 @@ class TrainingPanel(QWidget):
         if self.running:
             self.status.setText("Stopping after this batch…")
 
+    @guarded
     def _on_begin(self, logs):
         self._batches = logs.get("batches")
         self.status.setText(f"Training: {logs.get('examples', '?')} examples, "
                             f"{self._batches} batches an epoch…")
 
+    @guarded
     def _on_batch(self, logs):
         self._steps += 1
         self.plot.add(self._steps, logs["loss"])
@@ -336,6 +338,7 @@ class TrainingPanel(QWidget):
         self.status.setText(text + (f"\n{self._last_epoch}" if self._last_epoch
                                     else ""))
 
+    @guarded
     def _on_epoch(self, epoch, logs):
         acc = logs.get("test_accuracy")
         self.accuracy_plot.add(epoch + 1, acc)
@@ -398,6 +401,7 @@ class TrainingPanel(QWidget):
         train["optimizer"] = dict(run["optimizer"])
         return train
 
+    @guarded
     def _on_failed(self, message):
         self.thread = None
         self.train_button.setEnabled(bool(self.window_.graph.train))

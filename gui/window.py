@@ -30,7 +30,7 @@ from graphlab.graph import Graph
 
 from .autosave import Autosave, autosave_path, newer_autosave, stale_untitled
 from .editor import FRAGMENT_MIME, Editor
-from .guard import guarded
+from .guard import guard_call, guarded
 from .inspector import Inspector
 from .items.node import NodeItem, human
 from .layout import auto_layout, overlapping
@@ -167,13 +167,19 @@ class MainWindow(QMainWindow):
                 a.setShortcut(QKeySequence(shortcut))
         if tip:
             a.setStatusTip(tip)
-        a.triggered.connect(slot)
+        # looked up when triggered (tests replace it); an exception is shown,
+        # never raised into Qt
+        self._slots[name] = slot
+        a.triggered.connect(guard_call(self, lambda checked=False, n=name: (
+            self._slots[n](checked) if self.actions[n].isCheckable()
+            else self._slots[n]())))
         self.addAction(a)
         self.actions[name] = a
         return a
 
     def _build_actions(self):
         self.actions = {}
+        self._slots = {}
         A = self._action
         A("new", "&New", self.new_file, QKeySequence.New, "Start an empty graph")
         A("open", "&Open…", self.open_dialog, QKeySequence.Open)
@@ -523,8 +529,10 @@ class MainWindow(QMainWindow):
             if stepper is not None:
                 stepper.add_context_actions(menu, item.node_id)
             menu.addSeparator()
-        menu.addAction("Add Node Here…", lambda: self.view.open_search(scene_pos))
-        menu.addAction("Add Sticky Note Here", lambda: self.add_note(scene_pos))
+        menu.addAction("Add Node Here…",
+                       guard_call(self, lambda: self.view.open_search(scene_pos)))
+        menu.addAction("Add Sticky Note Here",
+                       guard_call(self, lambda: self.add_note(scene_pos)))
         menu.addSeparator()
         menu.addAction(self.actions["autoLayout"])
         menu.addAction(self.actions["fitView"])
@@ -605,7 +613,7 @@ class MainWindow(QMainWindow):
         try:
             g = io.load(path, lenient=True)
         except GraphlabError as e:
-            self._open_failed(path, e.message)
+            self._open_failed(path, str(e))  # names the node, when there is one
             return False
         except Exception as e:
             log.exception("opening %s", path)
@@ -637,7 +645,8 @@ class MainWindow(QMainWindow):
             msg += (f" · {len(placeholders)} node(s) with ops this version does not "
                     f"know kept as placeholders: {', '.join(placeholders[:4])}")
         elif relaid:
-            msg += " · laid out (the saved positions overlapped)"
+            msg += (" · laid out (saved positions were missing, overlapping or "
+                    "absurdly far)")
         self.statusBar().showMessage(msg, 12000)
         return True
 
@@ -731,8 +740,9 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         files = [p for p in self.recent_files() if os.path.exists(p)]
         for p in files:
-            self.recent_menu.addAction(os.path.basename(p),
-                                       lambda p=p: self.open_path(p)).setToolTip(p)
+            self.recent_menu.addAction(
+                os.path.basename(p),
+                guard_call(self, lambda p=p: self.open_path(p))).setToolTip(p)
         self.recent_menu.setEnabled(bool(files))
 
     # ---- window events ---------------------------------------------------------------
