@@ -40,7 +40,7 @@ from .scene import GraphScene
 from .util import settings_dir
 from .view import CanvasView
 
-__all__ = ["MainWindow"]
+__all__ = ["MainWindow", "unfit_values"]
 
 log = logging.getLogger("gui")
 MAX_RECENT = 8
@@ -701,8 +701,17 @@ class MainWindow(QMainWindow):
     def save_to(self, path):
         self.commit_open_editors()
         old_auto = autosave_path(self.path) if self.is_dirty() else None
+        unfit = unfit_values(self.graph)
         try:
-            io.save(self.graph, path)
+            if unfit:
+                # values that no longer fit their node would make a file that
+                # does not open: write the rest (they stay in memory for Undo)
+                g = self.graph.copy()
+                g.params = {k: v for k, v in g.params.items() if k not in unfit}
+                io.save(g, path)
+                self.graph.params_file = g.params_file
+            else:
+                io.save(self.graph, path)
         except GraphlabError as e:
             self.statusBar().showMessage(f"Cannot save: {e.message}", 15000)
             self._failed("Cannot save", f"{path}: {e.message}")
@@ -715,7 +724,11 @@ class MainWindow(QMainWindow):
         self.undo_stack.setClean()
         self._update_title()
         self._add_recent(self.path)
-        self.statusBar().showMessage(f"Saved {os.path.basename(path)}", 6000)
+        msg = f"Saved {os.path.basename(path)}"
+        if unfit:
+            msg += (" · values not saved because they no longer fit their node: "
+                    + ", ".join(f"{k} ({why})" for k, why in list(unfit.items())[:4]))
+        self.statusBar().showMessage(msg, 15000 if unfit else 6000)
         return True
 
     # ---- recent files ----------------------------------------------------------------
@@ -796,6 +809,28 @@ class MainWindow(QMainWindow):
         if not pm.save(out):
             raise OSError(f"cannot write {out}")
         return pm
+
+
+def unfit_values(graph):
+    """``{key: why}`` for parameter values the file could not be opened with:
+    a node that is gone, or a Parameter's value of another shape."""
+    out = {}
+    for key, value in graph.params.items():
+        node_id, dot, _ = key.partition(".")
+        if node_id not in graph:
+            out[key] = "its node is gone"
+            continue
+        node = graph.node(node_id)
+        if dot or node.op != "Parameter" or node.placeholder:
+            continue
+        try:
+            shape = tuple(node.resolved["shape"])
+        except GraphlabError:
+            continue  # the node itself is in error; the loader says so
+        if tuple(value.shape) != shape:
+            out[key] = (f"{'×'.join(map(str, value.shape))}, the node is "
+                        f"{'×'.join(map(str, shape))}")
+    return out
 
 
 def _remove(path):

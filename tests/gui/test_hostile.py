@@ -179,3 +179,17 @@ def test_open_with_values_that_no_longer_fit_is_refused(make_window, tmp_path):
     w = make_window(sample("cs231n"))
     assert w.open_path(str(path)) is False
     assert "fc1_w" in w.statusBar().currentMessage()
+
+
+def test_save_never_writes_a_file_that_does_not_open(make_window, tmp_path):
+    # however values that no longer fit got into the graph, Save leaves them out
+    w = make_window(sample("mlp_digits"))
+    w.graph.params = {"fc1_w": np.zeros((3, 3)), "fc2_b": np.ones(10),
+                      "gone": np.ones(2)}
+    path = tmp_path / "m.graph.json"
+    assert w.save_to(str(path))
+    back = gl.load(str(path))
+    assert set(back.params) == {"fc2_b"}
+    msg = w.statusBar().currentMessage()
+    assert "fc1_w (3×3, the node is 64×64)" in msg and "gone" in msg
+    assert w.graph.params["fc1_w"].shape == (3, 3)  # kept in memory
