@@ -35,7 +35,7 @@ HOT = QColor("#ffd24d")
 _LABEL_BG = QColor(20, 22, 25, 230)
 
 
-# ---- texts and heatmaps ---------------------------------------------------------------
+# ---- texts and heatmaps --------------------------------------------------------------
 
 def short_value(v):
     """A value short enough for a wire: ``-12``; ``[0.5, -1]``; ``2×16 ‖0.05‖``."""
@@ -118,7 +118,7 @@ def heatmap_tooltip(v, what="value"):
             f"min {fmt_number(np.nanmin(a), 4)} · max {fmt_number(np.nanmax(a), 4)}")
 
 
-# ---- what to show -----------------------------------------------------------------------
+# ---- what to show --------------------------------------------------------------------
 
 class StepView:
     """What the wires show at one step (plain data; the model carries it).
@@ -145,7 +145,7 @@ class StepView:
         self.hot_stub = hot_stub
 
 
-# ---- items --------------------------------------------------------------------------------
+# ---- items ---------------------------------------------------------------------------
 
 def _text_rect(text, centre):
     from .items.node import _fm
@@ -303,7 +303,7 @@ class NodeHalo(QGraphicsItem):
         painter.drawRoundedRect(self._rect, 9, 9)
 
 
-# ---- the layer ----------------------------------------------------------------------------
+# ---- the layer -----------------------------------------------------------------------
 
 class AnnotationLayer:
     """The scene's wire labels, drawn from ``model.annotations``.
@@ -416,7 +416,7 @@ class AnnotationLayer:
         self.halo.frame(item.sceneBoundingRect())
         self.halo.setVisible(True)
 
-    # ---- reading (tests, tooltips) ------------------------------------------------------
+    # ---- reading (tests, tooltips) ---------------------------------------------------
     def label(self, edge):
         return self.labels.get(edge)
 

@@ -198,7 +198,7 @@ class GraphModel(QObject):
     def warnings_of(self, node_id):
         return [m for n, m in self.report.warnings if n == node_id]
 
-    # ---- annotations --------------------------------------------------------------------
+    # ---- annotations -----------------------------------------------------------------
     def set_annotations(self, view):
         """Show values and gradients on the wires (a
         :class:`gui.annotations.StepView`), or none (``None``). They are

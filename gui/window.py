@@ -12,7 +12,7 @@ import logging
 import os
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence, QUndoStack
+from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
-    QToolBar,
 )
 
 from graphlab import io
@@ -34,6 +33,7 @@ from .guard import guard_call, guarded
 from .inspector import Inspector
 from .items.node import NodeItem, human
 from .layout import auto_layout, overlapping
+from .menus import add_action, build_actions
 from .model import GraphModel
 from .palette import Palette
 from .scene import GraphScene
@@ -80,7 +80,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.view)
         self._build_docks()
         self._build_status()
-        self._build_actions()
+        build_actions(self)
         self._connect()
         self.autosave = Autosave(self, autosave_interval)
         self.resize(1600, 1000)
@@ -158,139 +158,8 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.zoom_label)
 
     def _action(self, name, text, slot, shortcut=None, tip=None):
-        a = QAction(text, self)
-        a.setObjectName(name)
-        if shortcut is not None:
-            if isinstance(shortcut, (list, tuple)):
-                a.setShortcuts([QKeySequence(s) for s in shortcut])
-            else:
-                a.setShortcut(QKeySequence(shortcut))
-        if tip:
-            a.setStatusTip(tip)
-        # looked up when triggered (tests replace it); an exception is shown,
-        # never raised into Qt
-        self._slots[name] = slot
-        a.triggered.connect(guard_call(self, lambda checked=False, n=name: (
-            self._slots[n](checked) if self.actions[n].isCheckable()
-            else self._slots[n]())))
-        self.addAction(a)
-        self.actions[name] = a
-        return a
-
-    def _build_actions(self):
-        self.actions = {}
-        self._slots = {}
-        A = self._action
-        A("new", "&New", self.new_file, QKeySequence.New, "Start an empty graph")
-        A("open", "&Open…", self.open_dialog, QKeySequence.Open)
-        A("save", "&Save", self.save, QKeySequence.Save)
-        A("saveAs", "Save &As…", self.save_as, QKeySequence.SaveAs)
-        A("quit", "&Quit", self.close, QKeySequence.Quit)
-        undo = self.undo_stack.createUndoAction(self, "&Undo")
-        undo.setObjectName("undo")
-        undo.setShortcuts([QKeySequence("Ctrl+Z")])
-        redo = self.undo_stack.createRedoAction(self, "&Redo")
-        redo.setObjectName("redo")
-        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        self.addAction(undo)
-        self.addAction(redo)
-        self.actions["undo"], self.actions["redo"] = undo, redo
-        A("cut", "Cu&t", self.cut, QKeySequence.Cut)
-        A("copy", "&Copy", self.copy, QKeySequence.Copy)
-        A("paste", "&Paste", self.paste, QKeySequence.Paste)
-        A("duplicate", "&Duplicate", self.duplicate, "Ctrl+D")
-        A("delete", "&Delete", self.delete_selection,
-          [QKeySequence.Delete, "Backspace"])
-        A("selectAll", "Select &All", self.select_all, QKeySequence.SelectAll)
-        A("group", "&Group", self.group_selection, "Ctrl+G",
-          "Put the selected nodes in one group")
-        A("ungroup", "&Ungroup", self.ungroup_selection, "Ctrl+Shift+G")
-        A("toggleCollapse", "Collapse/&Expand Group", self.toggle_collapse, "Ctrl+E")
-        A("addNote", "Add Sticky &Note", self.add_note, "Ctrl+Shift+N")
-        A("toggleOutput", "Toggle Graph &Output", self.toggle_output)
-        A("searchOp", "Add &Node…", lambda: self.view.open_search(), None,
-          "Search an op or layer by name (Tab on the canvas)")
-        A("autoLayout", "&Auto Layout", self.auto_layout, "Ctrl+L",
-          "Lay the graph out left to right")
-        A("fitView", "&Fit to View", self.fit_view, "F")
-        A("zoomIn", "Zoom &In", lambda: self.view.zoom_by(1.25), QKeySequence.ZoomIn)
-        A("zoomOut", "Zoom &Out", lambda: self.view.zoom_by(0.8), QKeySequence.ZoomOut)
-        A("resetZoom", "&Actual Size", lambda: self.view.set_scale(1.0), "Ctrl+0")
-        A("toggleMinimap", "&Minimap", self._toggle_minimap)
-        A("stepper", "&Chain-rule stepper", self.open_stepper, None,
-          "Step through the forward and backward pass of the graph")
-        A("training", "&Training", self.open_training, None,
-          "Train the graph as its train section says, with a live loss plot")
-        A("inspectModel", "&Inspect model", self.open_inspect_model, None,
-          "Conv filters, feature maps and a handwriting pad for the current values")
-        self.actions["toggleMinimap"].setCheckable(True)
-        self.actions["toggleMinimap"].setChecked(True)
-        # shortcuts that only make sense on the canvas must not fire while typing
-        for name in ("fitView",):
-            self.actions[name].setShortcutContext(Qt.WidgetWithChildrenShortcut)
-            self.view.addAction(self.actions[name])
-
-        mb = self.menuBar()
-        m = mb.addMenu("&File")
-        for n in ("new", "open"):
-            m.addAction(self.actions[n])
-        self.recent_menu = m.addMenu("Open &Recent")
-        self.recent_menu.setObjectName("recentMenu")
-        m.addSeparator()
-        for n in ("save", "saveAs"):
-            m.addAction(self.actions[n])
-        m.addSeparator()
-        m.addAction(self.actions["quit"])
-        m = mb.addMenu("&Edit")
-        for n in ("undo", "redo", None, "cut", "copy", "paste", "duplicate", "delete",
-                  None, "selectAll"):
-            m.addSeparator() if n is None else m.addAction(self.actions[n])
-        m = mb.addMenu("&Graph")
-        for n in ("searchOp", "addNote", None, "group", "ungroup", "toggleCollapse",
-                  "toggleOutput", None, "autoLayout"):
-            m.addSeparator() if n is None else m.addAction(self.actions[n])
-        m = mb.addMenu("&View")
-        for n in ("fitView", "zoomIn", "zoomOut", "resetZoom", None, "toggleMinimap"):
-            m.addSeparator() if n is None else m.addAction(self.actions[n])
-        m.addAction(self.palette_dock.toggleViewAction())
-        m.addAction(self.inspector_dock.toggleViewAction())
-        m.addSeparator()
-        m.addAction(self.actions["stepper"])
-        m.addAction(self.actions["training"])
-        m.addAction(self.actions["inspectModel"])
-
-        tb = QToolBar("Main", self)
-        tb.setObjectName("mainToolbar")
-        tb.setMovable(False)
-        tb.setToolButtonStyle(Qt.ToolButtonTextOnly)
-        for n in ("new", "open", "save", None, "undo", "redo", None, "autoLayout",
-                  "fitView", "addNote"):
-            if n is None:
-                tb.addSeparator()
-            elif n in ("undo", "redo"):
-                tb.addAction(self._toolbar_twin(n))
-            else:
-                tb.addAction(self.actions[n])
-        self.addToolBar(tb)
-        self._refresh_recent()
-
-    def _toolbar_twin(self, name):
-        """A fixed-width toolbar button for undo/redo (the stack's own actions
-        change their text to "Undo Move 'conv1'", which makes the bar jump)."""
-        a = QAction("Undo" if name == "undo" else "Redo", self)
-        a.setObjectName(f"{name}Button")
-        stack = self.undo_stack
-        if name == "undo":
-            a.triggered.connect(stack.undo)
-            stack.canUndoChanged.connect(a.setEnabled)
-            stack.undoTextChanged.connect(a.setToolTip)
-            a.setEnabled(stack.canUndo())
-        else:
-            a.triggered.connect(stack.redo)
-            stack.canRedoChanged.connect(a.setEnabled)
-            stack.redoTextChanged.connect(a.setToolTip)
-            a.setEnabled(stack.canRedo())
-        return a
+        """Add a window action (see :func:`gui.menus.add_action`)."""
+        return add_action(self, name, text, slot, shortcut, tip)
 
     def _connect(self):
         self.editor.message.connect(self._message)
