@@ -782,6 +782,7 @@ class Inspector(QScrollArea):
                               "</p>")
         if not self.name_edit.hasFocus():
             self.name_edit.setText(g.name)
+            self.name_edit.setCursorPosition(0)  # the start of a long name
 
 
 def _esc(text):
