@@ -365,6 +365,7 @@ class TrainingPanel(QWidget):
             self.kept_out = sorted(params)
             why = ("the graph it trained was closed (another file was opened or a "
                    "new one started): the trained values are not kept")
+            self.load_settings()  # the boxes show the open graph's section again
             self.status.setText(f"{text} · {why}")
             w.statusBar().showMessage(f"Training {text}; {why}", 15000)
             return

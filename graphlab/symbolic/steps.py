@@ -92,7 +92,7 @@ class ForwardStep:
     @cached_property
     def latex(self):
         """``q = x + y = 3`` as LaTeX; a tensor shown by shape and norm is named:
-        ``relu4 = … ,\ relu4 ∈ ℝ^{2×84}, ‖relu4‖ = 0.63``."""
+        ``relu4 = …, relu4 ∈ ℝ^{2×84}, ‖relu4‖ = 0.63``."""
         name = forms.latex_name(self.node)
         head = f"{name} = {self.formula_latex}"
         if forms.summarised(self.value):
@@ -219,7 +219,7 @@ class BackwardStep:
     @cached_property
     def latex(self):
         """The step as LaTeX, renderable on its own. Tensors shown by shape
-        and norm are named (``\lVert \partial loss / \partial fc2 \rVert``)."""
+        and norm are named (``‖∂loss/∂fc2‖ = 0.26``)."""
         tail = []
 
         def show(symbol, v, after_times=False):

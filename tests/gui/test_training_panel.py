@@ -192,6 +192,7 @@ def test_new_file_while_training_keeps_the_values_out(make_window, qtbot):
     qtbot.waitUntil(lambda: p.last_result is not None, timeout=60000)
     assert w.graph.params == {} and not w.is_dirty()
     assert "not kept" in w.statusBar().currentMessage()
+    assert not p.train_button.isEnabled()  # the new graph has no train section
 
 
 def test_status_tells_the_batch_during_the_first_epoch(make_window, qtbot):
