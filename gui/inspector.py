@@ -381,6 +381,9 @@ class Inspector(QScrollArea):
         if self.node_id is not None and getattr(self, "id_edit", None) is not None \
                 and self.id_edit.hasFocus():
             self._id_commit()
+        if not self.nodes and getattr(self, "name_edit", None) is not None \
+                and self.name_edit.hasFocus():
+            self._name_commit()
 
     # ---- what to show ----------------------------------------------------------------
     def show_nodes(self, node_ids):
@@ -650,6 +653,10 @@ class Inspector(QScrollArea):
             self.id_edit.setText(self.node_id)
             self._id_typed(self.node_id)
 
+    def _name_commit(self):
+        if self.name_edit.text() != self.model.graph.name:
+            self.editor.set_name(self.name_edit.text())
+
     def _build_many(self, lay):
         self._title(lay, f"{len(self.nodes)} nodes selected")
         self.summary = QLabel()
@@ -663,9 +670,7 @@ class Inspector(QScrollArea):
         form = QFormLayout()
         self.name_edit = QLineEdit(g.name)
         self.name_edit.setObjectName("graphName")
-        self.name_edit.editingFinished.connect(
-            lambda: self.name_edit.text() != self.model.graph.name
-            and self.editor.set_name(self.name_edit.text()))
+        self.name_edit.editingFinished.connect(self._name_commit)
         form.addRow("name", self.name_edit)
         lay.addLayout(form)
         self.summary = QLabel()

@@ -202,3 +202,21 @@ def test_save_applies_the_field_being_typed_into(make_window, tmp_path):
     w.actions["save"].trigger()
     assert gl.load(str(path)).node("pool1").attrs["kernel"] == 4
     assert not w.is_dirty()
+
+
+def test_save_applies_the_graph_name_being_typed(make_window, qtbot, tmp_path):
+    import graphlab as gl
+
+    from .util import activate
+    w = make_window(sample("cs231n"))
+    path = tmp_path / "c.graph.json"
+    assert w.save_to(str(path))
+    activate(w, qtbot)
+    w.scene.select_nodes([])
+    edit = w.inspector.findChild(QLineEdit, "graphName")
+    edit.setFocus()
+    qtbot.waitUntil(edit.hasFocus, timeout=2000)
+    edit.selectAll()
+    QTest.keyClicks(edit, "renamed")
+    QTest.keyClick(edit, Qt.Key_S, Qt.ControlModifier)
+    assert gl.load(str(path)).name == "renamed"
