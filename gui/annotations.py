@@ -380,7 +380,6 @@ class AnnotationLayer:
     def _spread(self):
         """Move labels that overlap others up or down (wires fanning into one
         node put their labels in one column), a label's own two rects apart."""
-        placed = []
         rects = []
         for label in list(self.labels.values()) + list(self.stubs.values()):
             if not label.visible:
@@ -390,15 +389,27 @@ class AnnotationLayer:
                 if not r.isEmpty():
                     rects.append((r.center().x(), r.center().y(), label, which))
         moved = set()
+        cell = 256.0  # placed rects by column of the scene, so that a label is
+        buckets = {}  # compared with its neighbours only (big graphs stay fast)
+
+        def columns(r):
+            return range(int(r.left() // cell), int(r.right() // cell) + 1)
+
+        def free(r):
+            return not any(r.intersects(p) for c in columns(r)
+                           for p in buckets.get(c, ()))
+
         for _, _, label, which in sorted(rects, key=lambda t: (t[0], t[1])):
             r = QRectF(getattr(label, which))
             direction = -1 if which == "value_rect" else 1
             for i in range(40):
-                if not any(r.intersects(p) for p in placed):
+                if free(r):
                     break
                 step = 18 * (i // 2 + 1) * (direction if i % 2 == 0 else -direction)
                 r = QRectF(getattr(label, which)).translated(0, step)
-            placed.append(r.adjusted(-1, -1, 1, 1))
+            grown = r.adjusted(-1, -1, 1, 1)
+            for c in columns(grown):
+                buckets.setdefault(c, []).append(grown)
             if r != getattr(label, which):
                 setattr(label, which, r)
                 moved.add(label)
