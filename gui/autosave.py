@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QTimer
 
 from graphlab import io
 
+from .guard import guarded
 from .util import settings_dir
 
 __all__ = ["Autosave", "autosave_path", "stale_untitled"]
@@ -84,6 +85,7 @@ class Autosave(QObject):
         self._written_at = None  # undo index when last written
         self.last_path = None
 
+    @guarded
     def tick(self):
         """Write now if there are changes not yet autosaved; returns the path."""
         w = self.window

@@ -82,7 +82,9 @@ def guarded(fn):
 
 def _reporter(obj):
     """Whom to show an exception: the object's window, if it can tell."""
-    for candidate in (obj, getattr(obj, "window_", None)):
+    window = getattr(obj, "window", None)
+    for candidate in (obj, getattr(obj, "window_", None),
+                      None if callable(window) else window):
         if candidate is not None and hasattr(candidate, "show_exception"):
             return candidate
     return None
