@@ -101,7 +101,9 @@ def run(n, frames):
     t0 = time.perf_counter()
     g = random_graph(n)
     t1 = time.perf_counter()
-    for node, (x, y) in auto_layout(g).items():
+    from gui.viewstate import ViewState
+    # laid out as the editor shows it by default: top to bottom, weights inside
+    for node, (x, y) in auto_layout(g, view=ViewState(g, True, True)).items():
         g.update_ui(node, pos=[x, y])
     t2 = time.perf_counter()
     model = GraphModel(g)

@@ -176,7 +176,8 @@ def main(argv=None):
             f"{'(not installed)':>15}"
         ratio = (f"{r['ratio']:>7.2f}×{min(r['round_ratios']):>8.2f}–"
                  f"{max(r['round_ratios']):.2f}") if "ratio" in r else ""
-        print(f"{r['model']:<24}{r['graphlab_examples_per_s']:>15,.0f}{torch_txt}{ratio}")
+        speed = r["graphlab_examples_per_s"]
+        print(f"{r['model']:<24}{speed:>15,.0f}{torch_txt}{ratio}")
     return 0
 
 

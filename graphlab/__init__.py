@@ -13,16 +13,21 @@ from .errors import (AttrError, CycleError, DuplicateEdgeError, ExecutionError,
                      PortError, ShapeError, TrainingError)
 from .graph import Edge, Graph, Node
 from .io import dumps, load, loads, save
+from .onnx import from_onnx, to_onnx
 from .ops import get_op, op_names, ops_by_family
 from .program import Program, compile
 from .symbolic import explain
-from .train import Callback, History, Trainer, train
+from .torch import from_torch_state, to_torch
+from .train import Callback, History, Trainer
+from .backends import train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GraphBuilder", "Graph", "Node", "Edge", "load", "loads", "save", "dumps",
-    "compile", "Program", "explain", "train", "Trainer", "History", "Callback", "get_op", "op_names", "ops_by_family",
+    "compile", "Program", "explain", "train", "Trainer", "History", "Callback",
+    "get_op", "op_names", "ops_by_family",
+    "from_onnx", "to_onnx", "to_torch", "from_torch_state",
     "GraphlabError", "GraphError", "FileFormatError", "CycleError", "PortError",
     "DuplicateEdgeError", "AttrError", "ShapeError", "LoweringError",
     "ExecutionError", "TrainingError",

@@ -22,8 +22,9 @@ import numbers
 
 from .errors import GraphError
 from .graph import Graph
+from .layers import BY_OP, LAYERS
 from .layout import layered_layout
-from .ops.base import get_op
+from .ops.base import get_op, op_names
 
 __all__ = ["GraphBuilder"]
 
@@ -41,7 +42,7 @@ class GraphBuilder:
         self.graph = Graph(name)
         self._group = None
 
-    # ---- generic -----------------------------------------------------------------------
+    # ---- generic ---------------------------------------------------------------------
     def op(self, op, *args, name=None, group=None, **kwargs):
         """Add any op: positional or keyword inputs by port, the rest as attrs.
 
@@ -107,7 +108,7 @@ class GraphBuilder:
         self.graph.check()
         return self.graph
 
-    # ---- sources -------------------------------------------------------------------------
+    # ---- sources ---------------------------------------------------------------------
     def input(self, name, shape=None, *, dtype="float32", value=None):
         return self.op("Input", name=name, shape=list(shape) if shape is not None
                        else None, dtype=dtype if dtype != "float32" else None,
@@ -120,7 +121,7 @@ class GraphBuilder:
     def constant(self, value, *, name=None):
         return self.op("Constant", name=name, value=value)
 
-    # ---- layers ----------------------------------------------------------------------------
+    # ---- layers ----------------------------------------------------------------------
     def _layer(self, op, prefix, name):
         name = name or self.graph.new_id(prefix)
         return name
@@ -137,8 +138,8 @@ class GraphBuilder:
     def linear(self, x, units, *, bias=True, name=None, init="uniform"):
         """Dense layer: ``x @ wᵀ + b`` with ``w`` of shape units × in."""
         layer = self._layer("Linear", "fc", name)
-        n_in = self.shape(x)[-1]
-        w, b = self._params(layer, [units, n_in], [units], bias, init, "zeros")
+        shapes = LAYERS["Dense"].shapes({"units": units}, self.shape(x)[-1])
+        w, b = self._params(layer, shapes["w"], shapes["b"], bias, init, "zeros")
         return self.op("Linear", x, w, b, name=layer, group=layer)
 
     dense = linear
@@ -146,9 +147,10 @@ class GraphBuilder:
     def conv1d(self, x, filters, kernel, *, stride=1, padding=0, dilation=1,
                bias=True, name=None, init="uniform"):
         layer = self._layer("Conv1D", "conv", name)
-        c_in = self.shape(x)[1]
         k = kernel if isinstance(kernel, numbers.Integral) else kernel[0]
-        w, b = self._params(layer, [filters, c_in, k], [filters], bias, init, "zeros")
+        shapes = LAYERS["Conv1D layer"].shapes({"filters": filters, "kernel": k},
+                                               self.shape(x)[1])
+        w, b = self._params(layer, shapes["w"], shapes["b"], bias, init, "zeros")
         return self.op("Conv1D", x, w, b, name=layer, group=layer,
                        stride=_nondefault(stride, 1), padding=_nondefault(padding, 0),
                        dilation=_nondefault(dilation, 1))
@@ -157,10 +159,9 @@ class GraphBuilder:
                bias=True, name=None, init="uniform"):
         """2-D convolution layer with ``filters`` output channels."""
         layer = self._layer("Conv2D", "conv", name)
-        c_in = self.shape(x)[1]
-        kh, kw = _pair(kernel)
-        w, b = self._params(layer, [filters, c_in, kh, kw], [filters], bias, init,
-                            "zeros")
+        shapes = LAYERS["Conv2D layer"].shapes({"filters": filters, "kernel": kernel},
+                                               self.shape(x)[1])
+        w, b = self._params(layer, shapes["w"], shapes["b"], bias, init, "zeros")
         return self.op("Conv2D", x, w, b, name=layer, group=layer,
                        stride=_nondefault(stride, 1), padding=_nondefault(padding, 0),
                        dilation=_nondefault(dilation, 1))
@@ -168,25 +169,21 @@ class GraphBuilder:
     def conv_transpose2d(self, x, filters, kernel, *, stride=1, padding=0,
                          output_padding=0, bias=True, name=None, init="uniform"):
         layer = self._layer("ConvTranspose2D", "deconv", name)
-        c_in = self.shape(x)[1]
-        kh, kw = _pair(kernel)
-        w, b = self._params(layer, [c_in, filters, kh, kw], [filters], bias, init,
-                            "zeros")
+        shapes = LAYERS["ConvTranspose2D layer"].shapes(
+            {"filters": filters, "kernel": kernel}, self.shape(x)[1])
+        w, b = self._params(layer, shapes["w"], shapes["b"], bias, init, "zeros")
         return self.op("ConvTranspose2D", x, w, b, name=layer, group=layer,
                        stride=_nondefault(stride, 1), padding=_nondefault(padding, 0),
                        output_padding=_nondefault(output_padding, 0))
 
-    def _recurrent(self, op, gates, x, hidden, h0, c0, bias, name, prefix, **attrs):
-        layer = self._layer(op, prefix, name)
-        n_in = self.shape(x)[-1]
-        w_ih = self.parameter(f"{layer}_w_ih", [gates * hidden, n_in], init="uniform")
-        w_hh = self.parameter(f"{layer}_w_hh", [gates * hidden, hidden], init="uniform")
-        refs = {"w_ih": w_ih, "w_hh": w_hh}
-        if bias:
-            refs["b_ih"] = self.parameter(f"{layer}_b_ih", [gates * hidden],
-                                          init="uniform")
-            refs["b_hh"] = self.parameter(f"{layer}_b_hh", [gates * hidden],
-                                          init="uniform")
+    def _recurrent(self, op, x, hidden, h0, c0, bias, name, **attrs):
+        kind = BY_OP[op]
+        layer = self._layer(op, kind.prefix, name)
+        shapes = kind.shapes({"hidden": hidden}, self.shape(x)[-1])
+        refs = {}
+        for port in ("w_ih", "w_hh") + (("b_ih", "b_hh") if bias else ()):
+            refs[port] = self.parameter(f"{layer}_{port}", shapes[port],
+                                        init=kind.inits[port])
         for ref in refs.values():
             self.graph.update_ui(ref, group=layer)
         if h0 is not None:
@@ -197,16 +194,26 @@ class GraphBuilder:
 
     def rnn(self, x, hidden, *, nonlinearity="tanh", h0=None, bias=True, name=None):
         """Elman RNN over ``x`` (N, T, F); returns the node (outputs y, h)."""
-        return self._recurrent("RNN", 1, x, hidden, h0, None, bias, name, "rnn",
+        return self._recurrent("RNN", x, hidden, h0, None, bias, name,
                                nonlinearity=_nondefault(nonlinearity, "tanh"))
 
     def lstm(self, x, hidden, *, h0=None, c0=None, bias=True, name=None):
         """LSTM over ``x`` (N, T, F); returns the node (outputs y, h, c)."""
-        return self._recurrent("LSTM", 4, x, hidden, h0, c0, bias, name, "lstm")
+        return self._recurrent("LSTM", x, hidden, h0, c0, bias, name)
 
     def gru(self, x, hidden, *, h0=None, bias=True, name=None):
         """GRU over ``x`` (N, T, F); returns the node (outputs y, h)."""
-        return self._recurrent("GRU", 3, x, hidden, h0, None, bias, name, "gru")
+        return self._recurrent("GRU", x, hidden, h0, None, bias, name)
+
+    def embedding(self, x, num, dim, *, weight=None, name=None, init="uniform"):
+        """Token lookup: ``x`` (integer indices, any shape) → vectors of ``dim``,
+        from a ``num × dim`` table ``<layer>_w`` (or the table ``weight``, to
+        share one between layers); returns the node."""
+        layer = self._layer("Embedding", "embed", name)
+        if weight is None:
+            weight = self.parameter(f"{layer}_w", [num, dim], init=init)
+            self.graph.update_ui(weight, group=layer)
+        return self.op("Embedding", x, weight, name=layer, group=layer)
 
     def maxout(self, x, units, pieces, *, name=None):
         """Maxout layer: a Linear to ``units·pieces`` features, then the max of
@@ -232,15 +239,11 @@ class GraphBuilder:
         if attr.startswith("_"):
             raise AttributeError(attr)
         target = attr.replace("_", "").lower()
-        from .ops.base import op_names
         for op_name in op_names():
             if op_name.lower() == target:
                 return lambda *args, **kw: self.op(op_name, *args, **kw)
-        raise AttributeError(f"GraphBuilder has no method {attr!r} and no op matches it")
-
-
-def _pair(v):
-    return (v, v) if isinstance(v, numbers.Integral) else tuple(v)
+        raise AttributeError(f"GraphBuilder has no method {attr!r} and no op "
+                             "matches it")
 
 
 def _nondefault(value, default):

@@ -258,10 +258,15 @@ def _parser():
     from .testing import add_test_command
     from .symbolic import add_explain_command
     from .train_cli import add_train_command
+    from .onnx.cli import add_export_command, add_import_command
     add_explain_command(command)
     add_train_command(command)
     add_bench_command(command)
     add_test_command(command)
+    add_import_command(command)
+    add_export_command(command)
+    from .generate import add_generate_command
+    add_generate_command(command)
     return p
 
 

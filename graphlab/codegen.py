@@ -115,7 +115,8 @@ def emit(sched, *, checked=False):
     if sched.saved:
         lines.append(_line("_S.update(" + ", ".join(f"{v}={v}" for v in sched.saved)
                            + ")"))
-    lines.append(_line("return {" + ", ".join(f'"{ref}": {v}' for ref, v in sched.outputs)
+    lines.append(_line("return {" + ", ".join(f'"{ref}": {v}'
+                                              for ref, v in sched.outputs)
                        + "}"))
     if sched.loss:
         lines += ["", "", f"def backward(g_{sched.loss}):"]

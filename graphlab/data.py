@@ -12,8 +12,23 @@ example), named as a train section's ``data.feeds`` refers to them:
   in TensorFlow Playground (label 1 where x·y ≥ 0).
 - ``spiral``: ``inputs`` and ``labels``, two interleaved spirals as in
   TensorFlow Playground (``"n"`` points, default 500; ``"noise"``, default 0).
+- ``circle``, ``gauss`` (and ``xor``, ``spiral``): the 2-D sets of
+  :mod:`graphlab.datasets2d`, with ``"size"`` (or ``"n"``), ``"noise"`` and
+  ``"features"`` (input columns such as ``"x1^2"``, ``"sin(x1)"``); they also
+  return ``points`` (x₁, x₂ of each example, for drawing).
 - ``npz:PATH``: every array of a ``.npz`` file (a path relative to the graph
   file).
+- ``text:PATH``: a UTF-8 text cut into windows of ``seq_len`` characters (default
+  64): ``inputs`` and ``targets`` (int64 N×seq_len, ``targets`` shifted by one
+  character). ``vocab`` (a string, index i is character i) is the model's
+  character vocabulary; it lives in the train section, so that it is saved and
+  loaded with the graph and is what ``graphlab generate`` decodes with (when
+  absent: the sorted characters of the whole file). The held-out part is the
+  text's tail (``test_fraction``, default 0.1), cut before the windows, so
+  that no held-out character is ever trained on.
+- ``reverse``: ``n`` digit strings of ``min_len``..``max_len`` digits (default
+  5..10) and their reversals, for a sequence-to-sequence model (see
+  :func:`reverse`).
 
 :func:`fit_feeds` turns arrays into feeds that fit a program's Inputs, and
 :func:`split` holds out a seeded test fraction.
@@ -24,20 +39,28 @@ import os
 
 import numpy as np
 
+from . import datasets2d
 from .errors import TrainingError
 from .io import read_npz
 from .shapes import fmt
 
 __all__ = ["DATASETS", "DIGITS_PATH", "load_dataset", "digits", "xor", "spiral",
            "from_npz", "default_test_fraction", "split", "fit_feeds", "prepare",
-           "batch_indices"]
+           "batch_indices", "read_text", "text_path", "text_vocab", "text_windows",
+           "text_split", "bigram_loss", "reverse", "REVERSE_VOCAB", "PAD", "GO",
+           "EOS"]
 
 DIGITS_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            "samples", "data", "digits.npz")
 
 # Held-out fraction when the data section does not say: the four XOR points are
 # all there is, so that set is evaluated on itself.
-_DEFAULT_TEST_FRACTION = {"digits": 0.2, "xor": 0.0, "spiral": 0.2}
+_DEFAULT_TEST_FRACTION = {"digits": 0.2, "xor": 0.0, "spiral": 0.2, "circle": 0.2,
+                          "gauss": 0.2, "text": 0.1}
+
+# Tokens of the reverse task: the ten digits, then padding, go and end.
+REVERSE_VOCAB = "0123456789_>$"
+PAD, GO, EOS = 10, 11, 12
 
 
 # ---- the sets ------------------------------------------------------------------------
@@ -62,42 +85,16 @@ def digits(path=None):
 
 
 def xor(n=None, noise=0.0, seed=0):
-    """XOR: the four truth-table points, or a Playground cloud of ``n`` points.
-
-    The cloud draws x and y uniformly from [−5, 5], pushed 0.3 away from the
-    axes, and labels a point 1 where x·y ≥ 0 (after adding ``noise``·U(−5, 5) to
-    each coordinate), as TensorFlow Playground does.
-    """
-    if n is None:
-        inputs = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
-        return {"inputs": inputs, "labels": np.array([0, 1, 1, 0], dtype=np.int64)}
-    rng = np.random.default_rng(seed)
-    p = rng.uniform(-5, 5, (n, 2))
-    p += np.where(p > 0, 0.3, -0.3)
-    jitter = rng.uniform(-5, 5, (n, 2)) * noise
-    labels = ((p[:, 0] + jitter[:, 0]) * (p[:, 1] + jitter[:, 1]) >= 0)
-    return {"inputs": p.astype(np.float32), "labels": labels.astype(np.int64)}
+    """XOR: the four truth-table points, or a Playground cloud of ``n`` points
+    (see :func:`graphlab.datasets2d.xor`)."""
+    d = datasets2d.xor(n, noise, seed)
+    return {"inputs": d["inputs"], "labels": d["labels"]}
 
 
 def spiral(n=500, noise=0.0, seed=0):
-    """Two interleaved spirals (TensorFlow Playground): ``n`` points, half a class.
-
-    Point i of a spiral lies at radius 5·i/(n/2) and angle 1.75·2π·i/(n/2) (+π
-    for class 0), plus ``noise``·U(−1, 1) on each coordinate.
-    """
-    rng = np.random.default_rng(seed)
-    half = n // 2
-    i = np.arange(half)
-    r = i / half * 5
-    points, labels = [], []
-    for label, delta in ((1, 0.0), (0, math.pi)):
-        t = 1.75 * i / half * 2 * math.pi + delta
-        xy = np.stack([r * np.sin(t), r * np.cos(t)], axis=1)
-        xy += rng.uniform(-1, 1, xy.shape) * noise
-        points.append(xy)
-        labels.append(np.full(half, label))
-    return {"inputs": np.concatenate(points).astype(np.float32),
-            "labels": np.concatenate(labels).astype(np.int64)}
+    """Two interleaved spirals, ``n`` points (:func:`graphlab.datasets2d.spiral`)."""
+    d = datasets2d.spiral(n, noise, seed)
+    return {"inputs": d["inputs"], "labels": d["labels"]}
 
 
 def from_npz(path):
@@ -108,7 +105,183 @@ def from_npz(path):
     return arrays
 
 
-DATASETS = {"digits": digits, "xor": xor, "spiral": spiral}
+def reverse(n=20000, min_len=5, max_len=10, seed=0):
+    """Digit strings and their reversals, for an encoder–decoder.
+
+    ``n`` distinct strings of ``min_len``..``max_len`` digits (lengths uniform).
+    Returns ``source`` (N×max_len: the digits left-padded with ``PAD``, so that
+    the encoder's last step reads the last digit), ``decoder_in`` (N×(max_len+1):
+    ``GO`` then the reversed digits, padded: what teacher forcing feeds) and
+    ``decoder_out`` (N×(max_len+1): the reversed digits, ``EOS``, padding).
+    Tokens are indices into :data:`REVERSE_VOCAB`.
+
+    Examples
+    --------
+    >>> s = lambda row: "".join(REVERSE_VOCAB[int(i)] for i in row)
+    >>> d = reverse(n=1, min_len=3, max_len=6, seed=1)
+    >>> s(d["source"][0]), s(d["decoder_in"][0]), s(d["decoder_out"][0])
+    ('__5790', '>0975__', '0975$__')
+    """
+    if not 1 <= min_len <= max_len:
+        raise ValueError(f"need 1 ≤ min_len ≤ max_len, got {min_len}, {max_len}")
+    rng = np.random.default_rng(seed)
+    seen, strings = set(), []
+    room = sum(10 ** k for k in range(min_len, max_len + 1))
+    if n > room // 2:
+        raise ValueError(f"n = {n} is too many distinct strings of {min_len}.."
+                         f"{max_len} digits")
+    while len(strings) < n:
+        k = int(rng.integers(min_len, max_len + 1))
+        digits_ = tuple(int(d) for d in rng.integers(0, 10, k))
+        if digits_ not in seen:
+            seen.add(digits_)
+            strings.append(digits_)
+    T = max_len
+    source = np.full((n, T), PAD, np.int64)
+    dec_in = np.full((n, T + 1), PAD, np.int64)
+    dec_out = np.full((n, T + 1), PAD, np.int64)
+    for i, d in enumerate(strings):
+        r = d[::-1]
+        source[i, T - len(d):] = d
+        dec_in[i, 0] = GO
+        dec_in[i, 1:len(d) + 1] = r
+        dec_out[i, :len(d)] = r
+        dec_out[i, len(d)] = EOS
+    return {"source": source, "decoder_in": dec_in, "decoder_out": dec_out}
+
+
+DATASETS = {"digits": digits, "xor": xor, "spiral": spiral,
+            "circle": datasets2d.circle, "gauss": datasets2d.gauss, "reverse": reverse}
+
+
+# ---- text ----------------------------------------------------------------------------
+
+def text_path(name, base_dir):
+    """The file a ``text:PATH`` dataset names, relative to ``base_dir``."""
+    path = name[5:] if name.startswith("text:") else name
+    if not os.path.isabs(path):
+        path = os.path.join(base_dir or ".", path)
+    return path
+
+
+def read_text(path):
+    """The text of a UTF-8 file (``TrainingError`` when unreadable or empty)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise TrainingError(f"cannot read the text file '{path}': "
+                            f"{getattr(e, 'strerror', None) or e}") from None
+    if len(text) < 2:
+        raise TrainingError(f"the text file '{path}' holds fewer than 2 characters")
+    return text
+
+
+def text_vocab(text):
+    """The sorted distinct characters of ``text``, as one string.
+
+    Examples
+    --------
+    >>> text_vocab("hello")
+    'ehlo'
+    """
+    return "".join(sorted(set(text)))
+
+
+def _text_encode(text, vocab, path):
+    index = {ch: i for i, ch in enumerate(vocab)}
+    if len(index) != len(vocab):
+        raise TrainingError("train.data.vocab repeats a character; each character "
+                            "must appear once")
+    try:
+        return np.fromiter((index[ch] for ch in text), np.int64, len(text))
+    except KeyError as e:
+        raise TrainingError(f"the text file '{path}' holds {e.args[0]!r}, which is not "
+                            "in train.data.vocab: rebuild the vocabulary (and the "
+                            "Embedding) for this text") from None
+
+
+def text_windows(codes, seq_len):
+    """``inputs``, ``targets``: consecutive windows of ``seq_len`` codes and the
+    same windows shifted by one (the next character of every position).
+
+    Examples
+    --------
+    >>> w = text_windows(np.arange(7), 3)
+    >>> w["inputs"].tolist(), w["targets"].tolist()
+    ([[0, 1, 2], [3, 4, 5]], [[1, 2, 3], [4, 5, 6]])
+    """
+    n = (len(codes) - 1) // seq_len
+    inputs = codes[:n * seq_len].reshape(n, seq_len)
+    targets = codes[1:n * seq_len + 1].reshape(n, seq_len)
+    return {"inputs": np.ascontiguousarray(inputs),
+            "targets": np.ascontiguousarray(targets)}
+
+
+def text_split(data, base_dir=".", test_fraction=None):
+    """``(train, test, vocab)`` of a ``text:PATH`` data section: windows of the
+    text's head and of its held-out tail.
+
+    Raises
+    ------
+    TrainingError
+        An unreadable file, a character outside ``vocab``, a bad ``seq_len``,
+        or a part too short for one window.
+    """
+    path = text_path(data["dataset"], base_dir)
+    text = read_text(path)
+    vocab = data.get("vocab") or text_vocab(text)
+    if not isinstance(vocab, str):
+        raise TrainingError("train.data.vocab must be a string of characters")
+    T = data.get("seq_len", 64)
+    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
+        raise TrainingError(f"train.data.seq_len must be a whole number ≥ 1, got {T!r}")
+    fraction = test_fraction
+    if fraction is None:
+        fraction = data.get("test_fraction", _DEFAULT_TEST_FRACTION["text"])
+    if not 0 <= fraction < 1:
+        raise TrainingError(f"test_fraction must be in [0, 1), got {fraction}")
+    codes = _text_encode(text, vocab, path)
+    cut = len(codes) - int(round(len(codes) * fraction))
+    train = text_windows(codes[:cut], T)
+    test = text_windows(codes[cut:], T) if fraction else train
+    for part, arrays in (("training head", train), ("held-out tail", test)):
+        if len(arrays["inputs"]) == 0:
+            raise TrainingError(f"the {part} of '{path}' is shorter than one window "
+                                f"of seq_len + 1 = {T + 1} characters")
+    return train, test, vocab
+
+
+def bigram_loss(train, test, classes, alphas=(0.01, 0.1, 1.0, 10.0, 100.0)):
+    """Held-out cross-entropy (nats per character) of a character bigram model.
+
+    The bigram model predicts each target from the input character at the same
+    position alone: P(b | a) = (c(a, b) + α·P(b)) / (c(a) + α), counted on the
+    training windows, with the unigram P(b) add-one smoothed. Of the smoothing
+    strengths ``alphas``, the best on ``test`` is taken: the baseline at its
+    most favourable.
+
+    Parameters
+    ----------
+    train, test : dict
+        ``inputs`` and ``targets`` as :func:`text_windows` gives them.
+    classes : int
+        Vocabulary size.
+
+    Returns
+    -------
+    float
+    """
+    a, b = train["inputs"].reshape(-1), train["targets"].reshape(-1)
+    pairs = np.bincount(a * classes + b, minlength=classes * classes).reshape(
+        classes, classes).astype(np.float64)
+    uni = (np.bincount(b, minlength=classes) + 1.0) / (len(b) + classes)
+    ta, tb = test["inputs"].reshape(-1), test["targets"].reshape(-1)
+    best = math.inf
+    for alpha in alphas:
+        p = (pairs[ta, tb] + alpha * uni[tb]) / (pairs[ta].sum(axis=1) + alpha)
+        best = min(best, float(-np.log(p).mean()))
+    return best
 
 
 def load_dataset(data, base_dir="."):
@@ -117,8 +290,9 @@ def load_dataset(data, base_dir="."):
     Parameters
     ----------
     data : dict
-        ``{"dataset": "digits" | "xor" | "spiral" | "npz:PATH", ...}``; ``n``,
-        ``noise`` and ``seed`` shape the generated sets.
+        ``{"dataset": "digits" | "circle" | "xor" | "gauss" | "spiral" |
+        "npz:PATH", ...}``; ``size`` (or ``n``), ``noise``, ``seed`` and
+        ``features`` shape the generated sets.
     base_dir : str
         Where a relative ``npz:PATH`` is found (the graph file's folder).
 
@@ -133,25 +307,35 @@ def load_dataset(data, base_dir="."):
     """
     name = data.get("dataset")
     if not isinstance(name, str):
-        raise TrainingError("train.data needs \"dataset\": \"digits\", \"xor\", "
-                            "\"spiral\" or \"npz:PATH\"")
+        raise TrainingError("train.data needs \"dataset\": \"digits\", \"circle\", "
+                            "\"xor\", \"gauss\", \"spiral\", \"reverse\", "
+                            "\"text:PATH\" or \"npz:PATH\"")
     if name.startswith("npz:"):
         path = name[4:]
         if not os.path.isabs(path):
             path = os.path.join(base_dir or ".", path)
         arrays = from_npz(path)
+    elif name.startswith("text:"):
+        train, test, _ = text_split(data, base_dir, test_fraction=0)
+        arrays = train
     elif name == "digits":
         arrays = digits()
-    elif name in ("xor", "spiral"):
-        kwargs = {k: data[k] for k in ("n", "noise") if k in data}
-        kwargs["seed"] = data.get("seed", 0)
+    elif name == "reverse":
+        kwargs = {k: data[k] for k in ("n", "min_len", "max_len") if k in data}
         try:
-            arrays = DATASETS[name](**kwargs)
+            arrays = reverse(seed=data.get("seed", 0), **kwargs)
+        except (TypeError, ValueError) as e:
+            raise TrainingError(f"train.data for '{name}': {e}") from None
+    elif datasets2d.is_2d(name):
+        try:
+            arrays = datasets2d.make(data)
         except (TypeError, ValueError) as e:
             raise TrainingError(f"train.data for '{name}': {e}") from None
     else:
-        raise TrainingError(f"unknown dataset {name!r}: use \"digits\", \"xor\", "
-                            "\"spiral\" or \"npz:PATH\" (a .npz of your own arrays)")
+        raise TrainingError(f"unknown dataset {name!r}: use \"digits\", \"circle\", "
+                            "\"xor\", \"gauss\", \"spiral\", \"reverse\", "
+                            "\"text:PATH\" or \"npz:PATH\" (a .npz of your own "
+                            "arrays)")
     lengths = {k: len(v) for k, v in arrays.items() if np.ndim(v) > 0}
     if len(set(lengths.values())) > 1:
         raise TrainingError(f"the dataset's arrays differ in length ({lengths}): every "
@@ -160,7 +344,8 @@ def load_dataset(data, base_dir="."):
 
 
 def default_test_fraction(name):
-    return _DEFAULT_TEST_FRACTION.get(name, 0.2)
+    key = "text" if name.startswith("text:") else name
+    return _DEFAULT_TEST_FRACTION.get(key, 0.2)
 
 
 def split(arrays, test_fraction, seed=0):
@@ -292,13 +477,17 @@ def prepare(spec, inputs, graph, *, arrays=None, base_dir=".", dtype=np.float32)
         No data, a feed that names no Input or array, an Input left without
         data, or arrays that do not fit.
     """
+    held_out = None
     if arrays is None:
         if not spec.get("dataset"):
             raise TrainingError("the train section has no data: add \"data\": "
                                 "{\"dataset\": \"digits\", \"feeds\": {...}}, or pass "
                                 "data= arrays")
-        arrays = load_dataset(spec, base_dir)
         name = spec["dataset"]
+        if isinstance(name, str) and name.startswith("text:"):
+            arrays, held_out, _ = text_split(spec, base_dir)
+        else:
+            arrays = load_dataset(spec, base_dir)
     else:
         arrays = {k: np.asarray(v) for k, v in arrays.items()}
         name = "arrays"
@@ -320,8 +509,12 @@ def prepare(spec, inputs, graph, *, arrays=None, base_dir=".", dtype=np.float32)
     fraction = spec.get("test_fraction", default_test_fraction(name))
     seed = spec.get("seed", 0)
     used = {feeds[n] for n in feeds if n in inputs}
-    train, test = split({k: v for k, v in arrays.items() if k in used} or arrays,
-                        fraction, seed)
+    if held_out is not None:  # a text's tail, cut before the windows
+        train = {k: v for k, v in arrays.items() if k in used} or arrays
+        test = train if fraction == 0 else {k: held_out[k] for k in train}
+    else:
+        train, test = split({k: v for k, v in arrays.items() if k in used} or arrays,
+                            fraction, seed)
     val = None
     if spec.get("val_fraction"):
         train, val = split(train, spec["val_fraction"], seed + 1)

@@ -53,7 +53,7 @@ output only a fused kernel reads becomes
 
 from dataclasses import dataclass, replace
 
-from .lower import Step
+from .schedule import Step
 from .ops.fused import CONV2D_POOL2D, UPSAMPLE2D_BATCH_LAST
 from .shapes import window
 
@@ -164,8 +164,8 @@ def _conv_pool_chain(steps, i, producer, private, kept, readers):
         j = producer.get(steps[j].inputs[0])
         if j is None or not private(steps[act].inputs[0], reader):
             return None
-    if steps[j].op.name != "Conv2D":
-        return None
+    if steps[j].op.name != "Conv2D" or steps[j].attrs.get("groups", 1) != 1:
+        return None  # grouped convolutions run unfused
     return j, act, i
 
 
@@ -180,7 +180,7 @@ def _disjoint_flush_pool(pool):
         return False
     padding = pool.attrs["padding"]
     if not isinstance(padding, str):
-        return not any(padding)
+        return not any(p != (0, 0) if isinstance(p, tuple) else p for p in padding)
     sizes = pool.in_shapes[0][2:]
     if any(isinstance(s, str) for s in sizes):
         return padding == "valid"  # "same" pads by the size, unknown here

@@ -123,7 +123,8 @@ def check_vjp(op, inputs, attrs=None, *, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0,
                 raise AssertionError(
                     f"{op.name}: gradient for input '{port}' disagrees with finite "
                     f"differences at {tuple(int(k) for k in j)}: vjp {got[j]:.8g}, "
-                    f"numeric {want[j]:.8g} ({int(bad.sum())} of {x.size} elements off)")
+                    f"numeric {want[j]:.8g} ({int(bad.sum())} of {x.size} elements "
+                    "off)")
         else:
             dirs = [rng.standard_normal(x.shape) for _ in range(3)]
             want = numeric_grad(op, inputs, gs, i, attrs, eps=eps, training=training,

@@ -17,10 +17,12 @@ import re
 from collections import namedtuple
 
 import networkx as nx
+import numpy as np
 
 from .errors import (AttrError, CycleError, DuplicateEdgeError, GraphError,
                      PortError)
 from .ops.base import get_op
+from .validate import analyse
 
 __all__ = ["Graph", "Edge", "Node", "ID_PATTERN", "parse_ref"]
 
@@ -95,7 +97,8 @@ class Node:
 def parse_ref(ref):
     """``"node:port"`` → ``("node", "port")``; ``"node"`` → ``("node", None)``."""
     if not isinstance(ref, str):
-        raise GraphError(f"an edge end must be a string such as \"conv1:w\", got {ref!r}")
+        raise GraphError("an edge end must be a string such as \"conv1:w\", got "
+                         f"{ref!r}")
     node, sep, port = ref.partition(":")
     return node, (port if sep else None)
 
@@ -177,7 +180,7 @@ class Graph:
         self._into = {}  # node → {input port: Edge}, so lookups need no scan
         self._listeners = []
 
-    # ---- listeners ---------------------------------------------------------------------
+    # ---- listeners -------------------------------------------------------------------
     def subscribe(self, listener):
         """Call ``listener(event, payload)`` after every change.
 
@@ -195,7 +198,7 @@ class Graph:
         for listener in list(self._listeners):
             listener(event, payload)
 
-    # ---- reading -----------------------------------------------------------------------
+    # ---- reading ---------------------------------------------------------------------
     def __contains__(self, node_id):
         return node_id in self.nx
 
@@ -246,6 +249,27 @@ class Graph:
             i += 1
         return f"{base}{i}"
 
+    def source_ref(self, edge):
+        """An edge's source as a ref: ``node`` for the node's first output port,
+        ``node:port`` for another.
+
+        Examples
+        --------
+        >>> g = Graph()
+        >>> _ = g.add_node("x", "Input", {"shape": [1, 1, 4, 4]})
+        >>> _ = g.add_node("p", "MaxPool2D", {"kernel": 2})
+        >>> _ = g.add_node("u", "MaxUnpool2D", {"kernel": 2})
+        >>> edges = [g.connect("x", "p"), g.connect("p", "u:x"),
+        ...          g.connect("p:indices", "u:indices")]
+        >>> [g.source_ref(e) for e in edges]
+        ['x', 'p', 'p:indices']
+        """
+        ports = self.node(edge.src).output_ports
+        first = ports[0] if ports else "out"
+        if edge.src_port in (None, first):
+            return edge.src
+        return f"{edge.src}:{edge.src_port}"
+
     def output_refs(self):
         """``outputs`` as ``(node, port)`` pairs."""
         out = []
@@ -254,7 +278,7 @@ class Graph:
             out.append((node, port or self.node(node).output_ports[0]))
         return out
 
-    # ---- editing: nodes ----------------------------------------------------------------
+    # ---- editing: nodes --------------------------------------------------------------
     def check_add_node(self, node_id, op, attrs=None, *, lenient=False):
         """Raise the error :meth:`add_node` would raise, without changing anything.
 
@@ -380,7 +404,7 @@ class Graph:
         _rename_references(self, old, new)
         self._emit("node_renamed", (old, new))
 
-    # ---- editing: edges -----------------------------------------------------------------
+    # ---- editing: edges --------------------------------------------------------------
     def resolve_edge(self, src, dst):
         """Parse edge ends into an :class:`Edge`, filling in default ports.
 
@@ -470,7 +494,7 @@ class Graph:
         self._emit("edge_removed", edge)
         return edge, index
 
-    # ---- editing: the rest ---------------------------------------------------------------
+    # ---- editing: the rest -----------------------------------------------------------
     def set_outputs(self, outputs):
         for ref in outputs:
             node, port = parse_ref(ref)
@@ -519,13 +543,12 @@ class Graph:
                              f"optimizer, ...), not {type(train).__name__}")
         self.set_meta("train", train)
 
-    # ---- analysis ---------------------------------------------------------------------------
+    # ---- analysis --------------------------------------------------------------------
     def analyse(self):
         """Shapes, errors and warnings of every node, without raising.
 
-        See :func:`graphlab.shapes.analyse`.
+        See :func:`graphlab.validate.analyse`.
         """
-        from .shapes import analyse
         return analyse(self)
 
     def check(self):
@@ -563,19 +586,41 @@ class Graph:
         return total
 
     def copy(self):
-        """A deep copy without listeners: nothing is shared with this graph.
+        """A deep copy without listeners.
 
-        Placeholder nodes (unknown ops) and unchecked attributes are kept, and
-        the parameter arrays are copied, not read again from the sidecar file.
+        Everything is copied as it is: placeholder nodes and attributes that do
+        not validate, the ``train`` and ``tests`` sections, the parameter
+        arrays (the sidecar file is not read again), ``params_file`` and
+        ``path``; saving the copy writes the same file.
+
+        Examples
+        --------
+        >>> g = Graph("g")
+        >>> _ = g.add_node("x", "Input", {"shape": [2]})
+        >>> c = g.copy()
+        >>> c.set_attr("x", "shape", [3])
+        >>> g.node("x").attrs, c.node("x").attrs
+        ({'shape': [2]}, {'shape': [3]})
         """
-        from . import io
-        d = copy.deepcopy(io.to_dict(self))
-        d.pop("params", None)  # the arrays are copied below, not re-read from disk
-        g = io.from_dict(d, lenient=True)  # placeholders and unchecked attrs survive
-        g.params_file = self.params_file
-        g.params = {k: v.copy() for k, v in self.params.items()}
-        g.path = self.path
+        g = Graph(self.name)
+        for node_id in self._order:
+            data = dict(self.nx.nodes[node_id])
+            for key in ("attrs", "ui", "ports_in", "ports_out"):
+                if key in data:
+                    data[key] = copy.deepcopy(data[key])
+            g.nx.add_node(node_id, **data)
+        g._order = list(self._order)
+        for edge in self._edges:  # valid already: no checks, no events
+            g.nx.add_edge(edge.src, edge.dst, key=edge.dst_port, src_port=edge.src_port)
+            g._into.setdefault(edge.dst, {})[edge.dst_port] = edge
+        g._edges = list(self._edges)
+        g._edge_text = dict(self._edge_text)
+        g.outputs = list(self.outputs)
+        g.train, g.tests, g.extra = copy.deepcopy((self.train, self.tests, self.extra))
+        g.params = {k: np.array(v) for k, v in self.params.items()}
+        g.params_file, g.path = self.params_file, self.path
         return g
 
     def __repr__(self):
-        return f"<Graph {self.name!r}: {len(self._order)} nodes, {len(self._edges)} edges>"
+        return (f"<Graph {self.name!r}: {len(self._order)} nodes, "
+                f"{len(self._edges)} edges>")

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import ExecutionError
 from .lower import lower
 from .ops.base import Ctx, unbroadcast
-from .program import init_params
+from .program import as_feed, init_params
 
 __all__ = ["Trace", "trace"]
 
@@ -65,7 +66,6 @@ def trace(graph, feeds=None, *, params=None, dtype="float64", training=False,
     seed : array_like, optional
         Gradient arriving at the first output (default 1 for a scalar).
     """
-    from .program import as_feed
     sched = lower(graph, outputs=outputs, grad=grad)
     dtype = np.dtype(dtype)
     values = {}
@@ -77,7 +77,6 @@ def trace(graph, feeds=None, *, params=None, dtype="float64", training=False,
     for node, (v, shape, dt) in sched.inputs.items():
         value = feeds.get(node, graph.node(node).resolved["value"])
         if value is None:
-            from .errors import ExecutionError
             raise ExecutionError(f"no value for Input '{node}': feed one", node=node)
         values[v] = as_feed(node, value, shape,
                             dtype if dt.startswith("float") else np.dtype(dt), bound)
@@ -89,7 +88,8 @@ def trace(graph, feeds=None, *, params=None, dtype="float64", training=False,
     contexts = {}
     with np.errstate(all="ignore"):
         for step in sched.forward:
-            ctx = contexts[step.node] = Ctx(training, rng, _state(graph, step.node, dtype))
+            ctx = contexts[step.node] = Ctx(training, rng,
+                                            _state(graph, step.node, dtype))
             args = [values[v] if v else None for v in step.inputs]
             out = step.op.forward(ctx, *args, **step.attrs)
             outs = out if len(step.outputs) > 1 else (out,)
@@ -99,8 +99,9 @@ def trace(graph, feeds=None, *, params=None, dtype="float64", training=False,
         if not grad or sched.loss is None:
             return t
         loss = values[sched.loss]
-        t.grads[sched.loss] = (np.ones_like(loss) if seed is None
-                               else np.broadcast_to(np.asarray(seed, dtype), loss.shape))
+        t.grads[sched.loss] = (
+            np.ones_like(loss) if seed is None
+            else np.broadcast_to(np.asarray(seed, dtype), loss.shape))
         for gstep in sched.backward:
             step = gstep.step
             g = [t.grads.get(v) for v in step.outputs]

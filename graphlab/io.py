@@ -7,6 +7,7 @@ one :class:`GraphError` naming the file and node; shapes are checked later by
 was spelled, so that saving an unchanged graph reproduces its file.
 """
 
+import difflib
 import json
 import os
 import tempfile
@@ -27,11 +28,12 @@ FORMAT_VERSION = 1
 # reader that meets version 2 files one day adds ``1: _v1_to_v2`` here.
 _MIGRATIONS = {}
 
-_TOP_KEYS = ("graphlab", "name", "nodes", "edges", "outputs", "params", "train", "tests")
+_TOP_KEYS = ("graphlab", "name", "nodes", "edges", "outputs", "params", "train",
+             "tests")
 _NODE_KEYS = ("id", "op", "attrs", "ui")
 
 
-# ---- reading ----------------------------------------------------------------------------
+# ---- reading -------------------------------------------------------------------------
 
 def load(path, *, lenient=False):
     """Read a graph file.
@@ -47,6 +49,7 @@ def load(path, *, lenient=False):
     Returns
     -------
     Graph
+        A ``.onnx`` file is imported (:func:`graphlab.from_onnx`).
 
     Raises
     ------
@@ -61,6 +64,13 @@ def load(path, *, lenient=False):
     ['f']
     """
     path = os.fspath(path)
+    if path.lower().endswith(".onnx"):  # SPEC 5: a .onnx file wherever a graph is
+        from .onnx import from_onnx
+        try:
+            return from_onnx(path)
+        except GraphlabError as e:
+            e.file = e.file or path
+            raise
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -150,7 +160,8 @@ def from_dict(data, *, lenient=False, base_dir="."):
 
     train = data.get("train")
     if train is not None and not isinstance(train, dict):
-        raise FileFormatError("\"train\" must be an object (loss, data, optimizer, ...)")
+        raise FileFormatError("\"train\" must be an object (loss, data, optimizer, "
+                              "...)")
     g.train = train
     tests = data.get("tests", [])
     if not isinstance(tests, list) or not all(isinstance(t, dict) for t in tests):
@@ -161,8 +172,8 @@ def from_dict(data, *, lenient=False, base_dir="."):
     params = data.get("params")
     if params is not None:
         if not isinstance(params, str):
-            raise FileFormatError("\"params\" must be the path of a .npz file, relative "
-                                  "to the graph file")
+            raise FileFormatError("\"params\" must be the path of a .npz file, "
+                                  "relative to the graph file")
         g.params_file = params
         g.params = load_params(g, os.path.join(base_dir, params))
     return g
@@ -178,7 +189,6 @@ def _read_node(g, i, nd, lenient):
         raise GraphError(f"nodes[{i}] has no \"{missing}\"", node=node_id)
     for key in nd:
         if key not in _NODE_KEYS:
-            import difflib
             close = difflib.get_close_matches(key, _NODE_KEYS, n=1)
             hint = f" (did you mean \"{close[0]}\"?)" if close else ""
             raise GraphError(f"unknown key \"{key}\"{hint}; a node has id, op, attrs "
@@ -224,7 +234,7 @@ def load_params(g, path):
     return params
 
 
-# ---- writing ----------------------------------------------------------------------------
+# ---- writing -------------------------------------------------------------------------
 
 def to_dict(g):
     """The graph as a JSON-ready dict, in file order."""
@@ -254,8 +264,7 @@ def node_dict(g, node_id):
 
 
 def _edge_text(g, e):
-    src_default = g.node(e.src).output_ports[0] == e.src_port
-    return (e.src if src_default else f"{e.src}:{e.src_port}", f"{e.dst}:{e.dst_port}")
+    return (g.source_ref(e), f"{e.dst}:{e.dst_port}")
 
 
 def _jsonable(v):
@@ -337,6 +346,10 @@ def save(g, path, *, params=True):
     that are gone.
     """
     path = os.fspath(path)
+    if path.lower().endswith(".onnx"):
+        raise GraphError("a graph is saved as a .graph.json file, never over an ONNX "
+                         "model: export ONNX with 'graphlab export' or gl.to_onnx",
+                         file=path)
     if params and not g.params:
         g.params_file = None
     if params and g.params:
@@ -362,4 +375,5 @@ def save_params(params, path):
     try:
         _atomic_write(path, lambda f: np.savez(f, **arrays))
     except OSError as e:
-        raise GraphError(f"cannot save parameters: {e.strerror or e}", file=path) from None
+        raise GraphError(f"cannot save parameters: {e.strerror or e}",
+                         file=path) from None

@@ -14,99 +14,18 @@ interpreter (:mod:`graphlab.interpret`) execute a schedule.
 
 import keyword
 import string
-from dataclasses import dataclass, field
 
+import networkx as nx
 import numpy as np
 
 from .errors import LoweringError
+from .fuse import fuse_steps
 from .graph import parse_ref
+from .schedule import GradStep, Schedule, Step
 
 __all__ = ["Step", "GradStep", "Schedule", "lower", "default_outputs", "uses_templates"]
 
 _RESERVED = {"np", "math"}
-
-
-@dataclass
-class Step:
-    """One forward step: ``outputs = op(inputs, **attrs)``."""
-
-    node: str
-    op: object
-    attrs: dict
-    inputs: list  # variable name per input port, None where absent
-    outputs: list  # variable name per output port
-    in_shapes: list
-    out_shapes: list
-
-    def __str__(self):
-        args = ", ".join(v or "None" for v in self.inputs)
-        return f"{', '.join(self.outputs)} = {self.op.name}({args})"
-
-
-@dataclass
-class GradStep:
-    """One backward step: the VJP of ``step``, accumulated into its inputs.
-
-    ``grads_in`` holds, per output port, the gradient variable arriving (or
-    None); ``targets`` holds, per input port, the gradient variable to
-    accumulate into (or None), and ``unbroadcast`` whether the contribution
-    must first be summed to the input's shape.
-    """
-
-    step: Step
-    grads_in: list
-    targets: list
-    unbroadcast: list
-
-    def __str__(self):
-        outs = ", ".join(t or "_" for t in self.targets)
-        return f"{outs} += vjp[{self.step.op.name}]({', '.join(g or '0' for g in self.grads_in)})"
-
-
-@dataclass
-class Schedule:
-    """Ordered steps and named buffers of one program.
-
-    Attributes
-    ----------
-    inputs : dict
-        ``{node id: (var, shape, dtype)}`` of Input nodes that are fed.
-    params : dict
-        ``{node id: (var, shape, trainable)}`` of Parameter nodes.
-    constants : dict
-        ``{node id: (var, value)}``.
-    forward : list of Step
-    backward : list of GradStep
-    outputs : list of (ref, var)
-    loss : str or None
-        Variable the backward pass starts from (the first output's).
-    grads : dict
-        ``{source node id: gradient var}`` for every float Input and Parameter
-        that the loss depends on.
-    saved : list of str
-        Forward variables that backward reads.
-    """
-
-    name: str
-    inputs: dict = field(default_factory=dict)
-    params: dict = field(default_factory=dict)
-    constants: dict = field(default_factory=dict)
-    forward: list = field(default_factory=list)
-    backward: list = field(default_factory=list)
-    outputs: list = field(default_factory=list)
-    loss: str = None
-    grads: dict = field(default_factory=dict)
-    saved: list = field(default_factory=list)
-    shapes: dict = field(default_factory=dict)  # var → inferred shape
-    node_of: dict = field(default_factory=dict)  # var → node id
-
-    def __str__(self):
-        lines = [f"schedule {self.name!r}"]
-        lines += [f"  input {v} {s}" for v, s, _ in self.inputs.values()]
-        lines += [f"  param {v} {s}" for v, s, _ in self.params.values()]
-        lines += [f"  {s}" for s in self.forward]
-        lines += [f"  {s}" for s in self.backward]
-        return "\n".join(lines)
 
 
 def default_outputs(graph):
@@ -172,7 +91,6 @@ def lower(graph, *, outputs=None, grad=True, input_grads=True, fuse=False):
             raise LoweringError(f"output '{ref}' names no node", node=node)
         out_refs.append((ref, node, port or graph.node(node).output_ports[0]))
 
-    import networkx as nx
     needed = set()
     for _, node, _ in out_refs:
         needed |= nx.ancestors(graph.nx, node) | {node}
@@ -206,7 +124,6 @@ def lower(graph, *, outputs=None, grad=True, input_grads=True, fuse=False):
                                   list(report.shapes[node_id])))
     sched.outputs = [(ref, var[(node, port)]) for ref, node, port in out_refs]
     if fuse:
-        from .fuse import fuse_steps
         sched.forward = fuse_steps(sched)
     if grad and sched.outputs:
         _plan_backward(graph, sched, var, input_grads)
@@ -255,7 +172,8 @@ def _plan_backward(graph, sched, var, input_grads):
             if v not in saved:
                 saved.append(v)
     sched.saved = saved
-    sched.grads = {n: "g_" + v for n, (v, _, _) in sched.params.items() if v in has_grad}
+    sched.grads = {n: "g_" + v for n, (v, _, _) in sched.params.items()
+                   if v in has_grad}
     sched.grads.update({n: "g_" + v for n, (v, _, dt) in sched.inputs.items()
                         if v in has_grad and dt.startswith("float")})
 
@@ -281,8 +199,8 @@ def _vjp_reads(gstep):
         fields = set()
         for port, target in zip(step.op.input_ports, gstep.targets):
             if target is not None:
-                fields |= {f for _, f, _, _ in
-                           string.Formatter().parse(step.op.vjp_template(port, step.attrs))
+                template = step.op.vjp_template(port, step.attrs)
+                fields |= {f for _, f, _, _ in string.Formatter().parse(template)
                            if f}
         reads = [names[f] for f in sorted(fields) if names.get(f)]
     # unbroadcasting reads the input's shape

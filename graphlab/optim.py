@@ -29,6 +29,7 @@ import math
 import numpy as np
 
 from .errors import TrainingError
+from .io import read_npz, save_params
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "clip_grad_norm", "Schedule",
            "ConstantLR", "StepLR", "CosineLR", "ExponentialLR", "make_optimizer",
@@ -38,7 +39,8 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "clip_grad_norm", "Schedule",
 _SECTION_KEYS = ("loss", "data", "optimizer", "batch_size", "epochs", "metrics",
                  "clip_norm", "bptt", "early_stopping", "seed")
 _DATA_KEYS = ("dataset", "feeds", "test_fraction", "val_fraction", "seed", "n",
-              "noise")
+              "noise", "size", "features", "seq_len", "vocab", "min_len",
+              "max_len")
 
 
 # ---- clipping ------------------------------------------------------------------------
@@ -586,14 +588,12 @@ CHECKPOINT_VERSION = 1
 def write_checkpoint(path, arrays, meta):
     """Write ``{name: array}`` and a JSON-able ``meta`` record to ``path`` (.npz),
     atomically; random-generator states may hold big integers."""
-    from .io import save_params
     meta = dict(meta, version=CHECKPOINT_VERSION)
     save_params(dict(arrays, meta=np.array(json.dumps(meta, default=int))), path)
 
 
 def load_checkpoint(path):
     """``(arrays, meta)`` of a checkpoint written by :func:`write_checkpoint`."""
-    from .io import read_npz
     arrays = read_npz(path, "the checkpoint", TrainingError)
     if "meta" not in arrays:
         raise TrainingError(f"'{path}' is not a graphlab checkpoint (no meta record)")

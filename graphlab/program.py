@@ -54,7 +54,8 @@ def as_feed(node, value, shape, dtype, bound=None):
     try:
         arr = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError):
-        raise ExecutionError(f"the value fed is not a {dtype} array", node=node) from None
+        raise ExecutionError(f"the value fed is not a {dtype} array",
+                             node=node) from None
     ok = arr.ndim == len(shape)
     bound = {} if bound is None else bound
     if ok:
@@ -62,14 +63,15 @@ def as_feed(node, value, shape, dtype, bound=None):
             if isinstance(d, str):
                 if bound.setdefault(d, n) != n:
                     raise ExecutionError(
-                        f"fed shape {fmt(arr.shape)} gives {d} = {n}, but another input "
-                        f"has {d} = {bound[d]}: feed the same batch size to every "
-                        "input", node=node)
+                        f"fed shape {fmt(arr.shape)} gives {d} = {n}, but another "
+                        f"input has {d} = {bound[d]}: feed the same batch size to "
+                        "every input", node=node)
             elif d != n:
                 ok = False
     if not ok:
-        raise ExecutionError(f"fed shape {fmt(arr.shape) if arr.ndim else 'scalar'} does "
-                             f"not fit the Input's shape {fmt(shape)}", node=node)
+        fed = fmt(arr.shape) if arr.ndim else "scalar"
+        raise ExecutionError(f"fed shape {fed} does not fit the Input's shape "
+                             f"{fmt(shape)}", node=node)
     return arr
 
 
@@ -175,7 +177,7 @@ class Program:
             ns["_chk"] = _check_finite
         return ns
 
-    # ---- modes --------------------------------------------------------------------------
+    # ---- modes -----------------------------------------------------------------------
     def train(self, mode=True):
         """Switch training mode on or off (Dropout, BatchNorm); returns self."""
         self.training = bool(mode)
@@ -187,7 +189,7 @@ class Program:
     def eval(self):
         return self.train(False)
 
-    # ---- running --------------------------------------------------------------------------
+    # ---- running ---------------------------------------------------------------------
     @property
     def input_names(self):
         return list(self.schedule.inputs)
@@ -246,8 +248,8 @@ class Program:
         if self._checked is None:
             ns = self._namespace(checked=True)
             ns["_S"] = {}
-            exec(builtins.compile(emit(self.schedule, checked=True), "<graphlab checked>",
-                         "exec"), ns)
+            exec(builtins.compile(emit(self.schedule, checked=True),
+                                  "<graphlab checked>", "exec"), ns)
             self._checked = ns
         with np.errstate(all="ignore"):
             self._checked["forward"](fed)
@@ -293,7 +295,7 @@ class Program:
                     "check for log or sqrt of 0 and division by 0", node=node)
         return grads
 
-    # ---- a batch cut into chunks on threads (graphlab.parallel) ---------------------------
+    # ---- a batch cut into chunks on threads (graphlab.parallel) ----------------------
     def batch_plan(self):
         """How this program cuts a batch in its current mode: a
         :class:`~graphlab.parallel.BatchPlan`, or a sentence saying why not."""
@@ -317,8 +319,8 @@ class Program:
             contexts = {}
             for node, ctx in self._contexts.items():
                 rng = np.random.default_rng([self.seed, k])
-                contexts[node] = Ctx(self.training, rng, ctx.state, ctx.needs_input_grad,
-                                     ctx.needs_output)
+                contexts[node] = Ctx(self.training, rng, ctx.state,
+                                     ctx.needs_input_grad, ctx.needs_output)
             ns = self._namespace(contexts=contexts, saved={})
             exec(self._code, ns)
             self._replicas.append((ns, contexts))
@@ -370,7 +372,7 @@ class Program:
             grads[node] = np.concatenate(vals) if node in plan.inputs else sum(vals)
         return grads
 
-    # ---- state ----------------------------------------------------------------------------
+    # ---- state -----------------------------------------------------------------------
     def state_dict(self):
         """Parameters and op state (BatchNorm running statistics), by key."""
         out = {k: v.copy() for k, v in self.params.items()

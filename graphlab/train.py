@@ -32,183 +32,21 @@ honoured after the current batch.
 import math
 import os
 import signal
-import sys
 import threading
 import time
 
+import networkx as nx
 import numpy as np
 
 from . import data as datasets
 from ._malloc import keep_freed_memory
+from .callbacks import Callback, History, ProgressBar  # noqa: F401  (re-exported)
 from .errors import ExecutionError, GraphlabError, TrainingError
 from .optim import (TrainConfig, load_checkpoint, make_optimizer, make_schedule,
                     write_checkpoint)
 from .program import Program
 
 __all__ = ["train", "Trainer", "History", "Callback", "ProgressBar", "load_checkpoint"]
-
-_RECURRENT = {"RNN": ("h0",), "GRU": ("h0",), "LSTM": ("h0", "c0")}
-_STATE_OUT = {"h0": "h", "c0": "c"}
-
-
-# ---- history and callbacks -----------------------------------------------------------
-
-class History:
-    """What a training run did, epoch by epoch.
-
-    Attributes
-    ----------
-    epochs : list of dict
-        One ``logs`` dict per completed epoch (``epoch``, ``loss``,
-        ``accuracy``, ``test_loss``, ``test_accuracy``, ``lr``, ``seconds``…).
-    initial : dict
-        ``test_loss`` and ``test_accuracy`` before the first step.
-    final : dict
-        ``train_loss``, ``test_loss``, ``test_accuracy`` (None without the
-        accuracy metric) after the last step, ``epochs`` completed,
-        ``batches`` of a last, partial epoch, and ``seconds`` of training.
-    stopped : str
-        ``"completed"``, ``"early_stopping"``, ``"stopped"`` (:meth:`Trainer.stop`)
-        or ``"interrupted"`` (Ctrl-C).
-
-    ``history["loss"]`` lists one key over the epochs, as Keras' does.
-    """
-
-    def __init__(self):
-        self.epochs = []
-        self.initial = {}
-        self.final = {}
-        self.stopped = "completed"
-
-    def __getitem__(self, key):
-        return [e.get(key) for e in self.epochs]
-
-    def __len__(self):
-        return len(self.epochs)
-
-    def as_dict(self):
-        return {"epochs": self.epochs, "initial": self.initial, "final": self.final,
-                "stopped": self.stopped}
-
-    def __repr__(self):
-        f = self.final
-        return (f"<History {f.get('epochs', len(self.epochs))} epochs, {self.stopped}, "
-                f"test_loss={f.get('test_loss')}, "
-                f"test_accuracy={f.get('test_accuracy')}>")
-
-
-class Callback:
-    """Base for callbacks; every method is optional (any object will do).
-
-    ``on_train_begin(logs)``: ``epochs``, ``batches`` per epoch, ``examples``,
-    ``batch_size``, ``lr``, ``start_epoch`` and the untrained ``test_loss``,
-    ``test_accuracy``. ``on_epoch_begin(epoch, logs)``. ``on_batch_end(batch,
-    logs)``: ``epoch``, ``batch``, ``batches``, ``step``, ``size``, ``loss``,
-    ``accuracy`` of the batch, ``epoch_loss``, ``epoch_accuracy`` so far, ``lr``,
-    ``grad_norm`` (with clipping), ``examples_per_s``. ``on_epoch_end(epoch,
-    logs)``: ``loss``, ``accuracy``, ``test_loss``, ``test_accuracy`` (and
-    ``val_*``), ``lr``, ``seconds``, ``examples_per_s``. ``on_train_end(logs)``:
-    :attr:`History.final`. Epochs and batches count from 0.
-    """
-
-    def on_train_begin(self, logs):
-        pass
-
-    def on_epoch_begin(self, epoch, logs):
-        pass
-
-    def on_batch_end(self, batch, logs):
-        pass
-
-    def on_epoch_end(self, epoch, logs):
-        pass
-
-    def on_train_end(self, logs):
-        pass
-
-
-class ProgressBar(Callback):
-    """A plain-text progress bar per epoch on standard error.
-
-    On a terminal the line is redrawn with ``\\r`` (at most ten times a
-    second); elsewhere only finished epochs are written. Long runs keep about
-    thirty epoch lines (every k-th epoch, and the last).
-    """
-
-    def __init__(self, stream=None, width=24, interval=0.1, lines=30):
-        self.stream = stream if stream is not None else sys.stderr
-        self.width, self.interval, self.lines = width, interval, lines
-        try:
-            self.live = self.stream.isatty()
-        except (AttributeError, ValueError):
-            self.live = False
-        self._last = 0.0
-        self._epochs = 0
-        self._every = 1
-        self._pending = None
-
-    def on_train_begin(self, logs):
-        self._epochs = logs.get("epochs", 0)
-        self._every = max(1, math.ceil(self._epochs / self.lines))
-
-    def _bar(self, done, total):
-        filled = int(self.width * done / max(total, 1))
-        return "█" * filled + "·" * (self.width - filled)
-
-    def _metrics(self, logs, prefix=""):
-        parts = []
-        if logs.get(prefix + "loss") is not None:
-            parts.append(f"{prefix}loss {logs[prefix + 'loss']:.4f}")
-        if logs.get(prefix + "accuracy") is not None:
-            parts.append(f"{prefix}acc {100 * logs[prefix + 'accuracy']:.1f}%")
-        return parts
-
-    def _head(self, epoch):
-        w = len(str(self._epochs))
-        return f"epoch {epoch + 1:>{w}}/{self._epochs}"
-
-    def on_batch_end(self, batch, logs):
-        if not self.live:
-            return
-        now = time.perf_counter()
-        if now - self._last < self.interval and batch + 1 < logs["batches"]:
-            return
-        self._last = now
-        run = {"loss": logs.get("epoch_loss"), "accuracy": logs.get("epoch_accuracy")}
-        n = logs["batches"]
-        parts = [self._head(logs["epoch"]),
-                 f"{self._bar(batch + 1, n)} {batch + 1}/{n}"]
-        parts += self._metrics(run)
-        parts.append(f"{logs['examples_per_s']:,.0f} ex/s")
-        self.stream.write("\r" + "  ".join(parts) + "\x1b[K")
-        self.stream.flush()
-
-    def on_epoch_end(self, epoch, logs):
-        parts = [self._head(epoch), f"{self._bar(1, 1)} {logs['batches']}/"
-                 f"{logs['batches']}"]
-        parts += self._metrics(logs)
-        held = "val_" if logs.get("val_loss") is not None else "test_"
-        parts += self._metrics(logs, held)
-        parts.append(f"{logs['examples_per_s']:,.0f} ex/s  {logs['seconds']:.1f} s")
-        line = "  ".join(parts)
-        if (epoch + 1) % self._every and epoch + 1 < self._epochs:
-            self._pending = line
-            if self.live:
-                self.stream.write("\r" + line + "\x1b[K")
-        else:
-            self._pending = None
-            self.stream.write(("\r" if self.live else "") + line
-                              + ("\x1b[K" if self.live else "") + "\n")
-        self.stream.flush()
-
-    def on_train_end(self, logs):
-        partial = logs.get("partial_batches")
-        if self._pending and not partial:  # the last epoch line was held back
-            self.stream.write(("\r" if self.live else "") + self._pending + "\n")
-        elif partial and self.live:
-            self.stream.write("\n")
-        self._pending = None
-        self.stream.flush()
 
 
 def _call(callbacks, name, *args):
@@ -327,7 +165,6 @@ class Trainer:
     # ---- setup -----------------------------------------------------------------------
     def _find_metric_refs(self):
         """The CrossEntropyLoss behind the loss: its logits and target refs."""
-        import networkx as nx
         g = self.graph
         node = self.loss.partition(":")[0]
         candidates = [node] if g.node(node).op == "CrossEntropyLoss" else [
@@ -336,8 +173,8 @@ class Trainer:
         self.logits_ref = self.target_ref = None
         if len(candidates) == 1:
             edges = g.in_edges(candidates[0])
-            self.logits_ref = _ref(g, edges["logits"])
-            self.target_ref = _ref(g, edges["target"])
+            self.logits_ref = g.source_ref(edges["logits"])
+            self.target_ref = g.source_ref(edges["target"])
         want = self.config.metrics
         if want is None:
             self.metrics = ["accuracy"] if self.logits_ref else []
@@ -357,7 +194,8 @@ class Trainer:
         if not k:
             return self.graph
         g = self.graph
-        rec = [n for n in g.nodes if g.node(n).op in _RECURRENT]
+        rec = [n for n in g.nodes
+               if getattr(g.node(n).op_def, "recurrence", None) is not None]
         if not rec:
             raise TrainingError("bptt needs a recurrent node (RNN, LSTM or GRU) in the "
                                 "graph")
@@ -374,11 +212,11 @@ class Trainer:
         self.seq_len = T
         if k >= T:
             return g
-        tg = _copy_graph(g)
+        tg = g.copy()
         for r in rec:
             hidden = shapes[r][1][-1]
             edges = tg.in_edges(r)
-            for port in _RECURRENT[tg.node(r).op]:
+            for port, out in tg.node(r).op_def.recurrence.state.items():
                 if port in edges:
                     src = edges[port].src
                     if tg.node(src).op != "Input":
@@ -394,7 +232,7 @@ class Trainer:
                         inp += "_"
                     tg.add_node(inp, "Input", {"shape": ["N", hidden]})
                     tg.connect(inp, f"{r}:{port}")
-                self.carry[inp] = f"{r}:{_STATE_OUT[port]}"
+                self.carry[inp] = f"{r}:{out}"
         for n in tg.nodes:
             node = tg.node(n)
             if node.op != "Input" or n in self.carry:
@@ -406,7 +244,7 @@ class Trainer:
         return tg
 
     def _chunk_graph(self, length):
-        tg = _copy_graph(self._bptt_base)
+        tg = self._bptt_base.copy()
         for n in self.chunked:
             shape = list(tg.node(n).resolved["shape"])
             shape[1] = length
@@ -434,7 +272,7 @@ class Trainer:
         tg = self._train_graph()
         self.resumed_from_params = bool(self.graph.params) and not fresh
         if fresh and self.graph.params:
-            tg = _copy_graph(tg)
+            tg = tg.copy()
             tg.params = {}
             if self.carry:
                 self._bptt_base = tg
@@ -562,7 +400,11 @@ class Trainer:
         logits = out[self.logits_ref]
         target = feeds.get(self.target_ref) if self.target_ref in feeds \
             else out[self.target_ref]
-        return int(np.count_nonzero(logits.argmax(axis=-1) == np.asarray(target)))
+        target = np.asarray(target)
+        hits = np.count_nonzero(logits.argmax(axis=-1) == target)
+        # Sequences (N×T targets) count each example as the share of its T
+        # positions predicted right, so that accuracy stays within [0, 1].
+        return hits if target.ndim < 2 else hits / (target.size // len(target))
 
     def _train_batch(self, feeds, epoch, batch):
         """One mini-batch: ``(mean loss, correct predictions or None)``."""
@@ -845,24 +687,6 @@ class Trainer:
         self.history.epochs = list(meta.get("history", []))
         self.history.initial = dict(meta.get("initial") or {})
         self.history.final = {"seconds": float(meta.get("seconds", 0.0))}
-
-
-def _ref(g, edge):
-    """An edge's source as a ref: ``node``, or ``node:port`` past the first port."""
-    first = g.node(edge.src).output_ports[0] == edge.src_port
-    return edge.src if first else f"{edge.src}:{edge.src_port}"
-
-
-def _copy_graph(g):
-    """A deep copy that does not re-read the sidecar (``Graph.copy`` reads it
-    again, relative to the working directory)."""
-    from . import io
-    d = io.to_dict(g)
-    d.pop("params", None)
-    c = io.from_dict(d)
-    c.params = {k: np.array(v) for k, v in g.params.items()}
-    c.params_file, c.path = g.params_file, g.path
-    return c
 
 
 def _blas_limits(threads):

@@ -1,5 +1,6 @@
 """``graphlab train``: the command line of :mod:`graphlab.train`."""
 
+import contextlib
 import os
 import sys
 
@@ -11,20 +12,64 @@ __all__ = ["cmd_train", "add_train_command"]
 
 def cmd_train(args, ctx):
     """``graphlab train FILE [--epochs N] [--batch-size B] [--lr X] [--save P.npz]``."""
-    from . import io
+    if args.backend == "torch":
+        return _cmd_train_torch(args, ctx)
+    if args.nproc or args.device != "cpu":
+        from .cli import _Usage
+        raise _Usage("--device and --nproc need --backend torch")
+    g = load_train_graph(args, ctx)
+    with this_run(args, g):
+        trainer = Trainer(g, **trainer_options(args))
+        warn_resumed(args, ctx, g, trainer)
+        history = trainer.fit()
+    return report_train(args, ctx, g, trainer, history)
+
+
+@contextlib.contextmanager
+def this_run(args, g):
+    """The train section as this run reads it: ``--no-clip`` drops its
+    ``clip_norm`` for this run only; the file (and ``--save``'s rewrite of it)
+    keeps its own."""
+    section = g.train
+    if args.no_clip:
+        g.train = {k: v for k, v in section.items() if k != "clip_norm"}
+    try:
+        yield
+    finally:
+        g.train = section
+
+
+def load_train_graph(args, ctx):
+    """The checked graph of ``args.file``; it must have a train section."""
     from .cli import _load_checked
     g = _load_checked(args.file, ctx)
     if g.train is None:
         raise TrainingError("the graph has no \"train\" section (loss, data, "
                             "optimizer, batch_size, epochs): add one to train it")
-    trainer = Trainer(g, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      seed=args.seed, progress=not args.json, dtype=args.dtype,
-                      checkpoint=args.checkpoint, resume=args.resume, fresh=args.fresh,
-                      threads=args.threads)
+    if args.plot:  # refused before training, not after
+        from .plot import check_plot_path
+        check_plot_path(args.plot)
+    return g
+
+
+def trainer_options(args):
+    """The Trainer's keyword arguments from the command line."""
+    return dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                seed=args.seed, progress=not args.json, dtype=args.dtype,
+                checkpoint=args.checkpoint, resume=args.resume, fresh=args.fresh,
+                threads=args.threads)
+
+
+def warn_resumed(args, ctx, g, trainer):
     if trainer.resumed_from_params and not args.resume:
         ctx.warn(f"training continues from the parameters in {g.params_file} (the "
                  "file's \"params\"); --fresh starts from new ones")
-    history = trainer.fit()
+
+
+def report_train(args, ctx, g, trainer, history, extra=None):
+    """Print and save what a finished run made (``extra``: more JSON fields);
+    returns the exit status."""
+    from . import io
     f = history.final
     lines = []
     if history.stopped == "interrupted":
@@ -36,7 +81,7 @@ def cmd_train(args, ctx):
                      "held-out loss stopped improving")
     if args.save:
         io.save_params(g.params, args.save)
-        if not args.no_link:
+        if not args.no_link and not args.file.lower().endswith(".onnx"):
             rel = os.path.relpath(os.path.abspath(args.save),
                                   os.path.dirname(os.path.abspath(args.file)))
             g.params_file = rel.replace(os.sep, "/")
@@ -45,6 +90,10 @@ def cmd_train(args, ctx):
                          f"now loads them (\"params\": \"{g.params_file}\")")
         else:
             lines.append(f"saved the trained parameters to {args.save}")
+    if args.plot:
+        from .plot import write_training_plot
+        write_training_plot(g, history, args.plot)
+        lines.append(f"wrote the curves to {args.plot}")
     held = "the training set: no held-out split" if trainer.held_out_is_train \
         else "the held-out test set"
     summary = [f"{_plural(f['epochs'], 'epoch')} in {f['seconds']:.1f} s"]
@@ -60,8 +109,56 @@ def cmd_train(args, ctx):
            "history": [{k: e[k] for k in ("loss", "accuracy", "test_loss",
                                           "test_accuracy", "lr")}
                        for e in history.epochs]}
+    obj.update(extra or {})
+    spec = g.train.get("data") or {}
+    if str(spec.get("dataset")).startswith("text:") and not trainer.held_out_is_train:
+        # The baseline a language model must beat, on the same held-out text.
+        from .data import bigram_loss, text_split
+        train, test, vocab = text_split(spec, os.path.dirname(os.path.abspath(
+            args.file)))
+        obj["bigram_loss"] = bigram = bigram_loss(train, test, len(vocab))
+        lines.append(f"a character bigram model scores {bigram:.4f} on the same "
+                     f"held-out text: this model {f['test_loss'] / bigram:.2f}× that")
     ctx.emit(obj, "\n".join(lines))
     return 130 if history.stopped == "interrupted" else 0
+
+
+def _cmd_train_torch(args, ctx):
+    """``graphlab train FILE --backend torch [--device D] [--nproc N]``."""
+    from .torch import require_torch
+    require_torch()
+    from .torch.cli import Quiet, child_argv
+    from .torch.train import TorchTrainer, check_device, distributed_env, launch
+    env = distributed_env()
+    if args.nproc is not None and args.nproc < 1:
+        raise TrainingError("--nproc must be 1 or more")
+    if env is not None and args.nproc and args.nproc != env[1]:
+        raise TrainingError(f"--nproc {args.nproc}, but torchrun started "
+                            f"{env[1]} processes: leave out --nproc under torchrun")
+    if env is None and args.nproc and args.nproc > 1:
+        check_device(args.device)
+        load_train_graph(args, ctx)  # errors once, here, not in every process
+        return launch(child_argv(args), args.nproc)
+    rank = env[0] if env else 0
+    quiet = ctx if rank == 0 else Quiet(ctx)
+    g = load_train_graph(args, quiet)
+    options = trainer_options(args)
+    options["progress"] = options["progress"] and rank == 0
+    with this_run(args, g):
+        trainer = TorchTrainer(g, device=args.device, **options)
+        if rank == 0:
+            warn_resumed(args, ctx, g, trainer)
+        try:
+            history = trainer.fit()
+        except RuntimeError as e:  # a peer failed or left: gloo and nccl say so
+            if trainer.world == 1:
+                raise
+            raise TrainingError("another training process failed or was stopped "
+                                f"({str(e).splitlines()[0][:160]})") from None
+    extra = {"backend": "torch", "world_size": trainer.world, "device": args.device}
+    if rank != 0:
+        return 130 if history.stopped == "interrupted" else 0
+    return report_train(args, ctx, g, trainer, history, extra)
 
 
 def _plural(n, word):
@@ -91,7 +188,22 @@ def add_train_command(command):
     c.add_argument("--fresh", action="store_true",
                    help="start from new parameters, not those FILE's \"params\" "
                    "names")
+    c.add_argument("--no-clip", action="store_true",
+                   help="train without the file's clip_norm (to see gradients "
+                   "explode)")
     c.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     c.add_argument("--threads", type=int, metavar="T",
                    help="BLAS threads (default: BLAS's own; 1 on a busy machine)")
+    c.add_argument("--backend", default="numpy", choices=("numpy", "torch"),
+                   help="numpy: the generated code (default); torch: PyTorch's "
+                   "engine (pip install graphlab[torch])")
+    c.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                   help="with --backend torch: where the steps run")
+    c.add_argument("--nproc", type=int, metavar="N",
+                   help="with --backend torch: N processes on this machine, each "
+                   "taking its share of every batch (DistributedDataParallel)")
+    c.set_defaults(train_parser=c)
+    c.add_argument("--plot", metavar="OUT.png", help="write the loss and accuracy "
+                   "curves there (for 2-D data, with the decision surface); needs "
+                   "matplotlib")
     return c

@@ -1,7 +1,8 @@
 """``graphlab-gui [FILE] [--screenshot OUT.png]``: the desktop editor.
 
-With ``--screenshot`` the window is rendered offscreen (no display needed),
-written as a PNG and the program exits.
+With ``--screenshot`` the window is rendered offscreen (no display needed) at
+``--size W×H`` (default 1600×1000), with the view fitted to the graph, written
+as a PNG and the program exits.
 """
 
 import argparse
@@ -63,9 +64,15 @@ def main(argv=None):
     parser.add_argument("file", nargs="?", metavar="FILE", help="a *.graph.json file")
     parser.add_argument("--screenshot", metavar="OUT.png",
                         help="render the window offscreen to OUT.png and exit")
+    parser.add_argument("--size", metavar="W×H", default="1600x1000",
+                        help="window size of the screenshot (default 1600x1000)")
     parser.add_argument("--step", metavar="K|end",
                         help="open the chain-rule stepper and move K steps "
                         "(forward, then backward; 'end': all of them)")
+    parser.add_argument("--playground", action="store_true",
+                        help="with --screenshot: render the Playground view instead")
+    parser.add_argument("--train-epochs", type=int, metavar="K",
+                        help="with --playground: train K epochs first")
     args = parser.parse_args(argv)
     if args.step is not None and args.step != "end":
         try:
@@ -73,7 +80,13 @@ def main(argv=None):
                 raise ValueError
         except ValueError:
             parser.error("--step takes a number of steps (0 or more) or 'end'")
+    if args.train_epochs is not None and args.train_epochs < 1:
+        parser.error("--train-epochs takes a number of epochs (1 or more)")
 
+    size = _size(args.size)
+    if size is None:
+        parser.error(f"--size takes WIDTHxHEIGHT in pixels (e.g. 1600x1000), "
+                     f"not {args.size!r}")
     if args.screenshot:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
@@ -97,7 +110,15 @@ def main(argv=None):
                 return 1
             stepper.go_end() if args.step == "end" else stepper.go(int(args.step))
         try:
-            window.screenshot(args.screenshot)
+            if args.playground:
+                from .playground import screenshot_playground
+                message = screenshot_playground(window, args.screenshot,
+                                                args.train_epochs)
+                if message:
+                    print(f"error: {args.file}: {message}", file=sys.stderr)
+                    return 1
+            else:
+                window.screenshot(args.screenshot, size=size)
         except OSError as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
@@ -108,6 +129,11 @@ def main(argv=None):
 
     window = MainWindow(args.file)
     guard.install(window)
+    if args.playground and window.actions["playground"].isEnabled():
+        from .playground import open_playground
+        panel = open_playground(window)
+        if args.train_epochs:
+            panel.start(args.train_epochs)
     if args.step is not None:
         stepper = window.open_stepper()
         if stepper is not None and stepper.explanation is not None:
@@ -119,6 +145,18 @@ def main(argv=None):
         return app.exec()
     finally:
         guard.uninstall()
+
+
+def _size(text):
+    """``"1600x1000"`` (or ``×``) → ``(1600, 1000)``; ``None`` if it is not one."""
+    parts = str(text).lower().replace("×", "x").split("x")
+    try:
+        w, h = (int(p) for p in parts)
+    except ValueError:
+        return None
+    if not (200 <= w <= 8000 and 200 <= h <= 8000):
+        return None
+    return w, h
 
 
 if __name__ == "__main__":

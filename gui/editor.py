@@ -24,7 +24,7 @@ from . import commands as cmd
 from .commands import unique_id
 from .items.port import W_SOURCE, geometry_for
 from .layers import LAYERS, fit_shapes, layer_of, settings_of
-from .layout import ROW_GAP, auto_layout
+from .layout import ROW_GAP, auto_layout, overlapping
 
 __all__ = ["FRAGMENT_MIME", "Editor", "default_attrs", "id_prefix", "unique_id"]
 
@@ -92,6 +92,9 @@ class Editor(QObject):
         super().__init__(parent)
         self.model = model
         self.undo_stack = undo_stack
+        # () -> (ViewState, aspect): how the canvas shows the graph, for the
+        # layout (set by the window; None: every node a box, left to right)
+        self.view_of = None
 
     @property
     def graph(self):
@@ -406,15 +409,29 @@ class Editor(QObject):
         c = parts[0] if len(parts) == 1 else cmd.Macro(self.model, "Move", parts)
         return self.push(c, what="move") is not None
 
-    def auto_layout(self):
-        positions = auto_layout(self.graph)
+    def auto_layout(self, quiet=False):
+        if self.view_of is not None:
+            view, aspect = self.view_of()
+            positions = auto_layout(self.graph, view=view, aspect=aspect)
+        else:
+            positions = auto_layout(self.graph)
         changed = {n: p for n, p in positions.items()
                    if list(self.graph.node(n).ui.get("pos") or []) != list(p)}
         if not changed:
-            self.message.emit("The layout is already tidy")
+            if not quiet:
+                self.message.emit("The layout is already tidy")
             return False
         return self.push(cmd.AutoLayout(self.model, positions),
                          what="lay out the graph") is not None
+
+    def layout_if_needed(self):
+        """Lay the graph out (one more undo step) if boxes overlap in the view."""
+        if self.view_of is None:
+            return False
+        view, _ = self.view_of()
+        if not overlapping(self.graph, view=view):
+            return False
+        return self.auto_layout(quiet=True)
 
     # ---- groups ----------------------------------------------------------------------
     def group_members(self, name):
@@ -426,9 +443,18 @@ class Editor(QObject):
         if len(members) < 2:
             self.message.emit(f"Group '{name}' has nothing to collapse")
             return False
-        return self.push(lambda: cmd.SetGroupCollapsed(self.model, members, collapsed,
-                                                       name),
-                         what="collapse the group") is not None
+        # one undo step: the collapse, and the layout it may need
+        self.undo_stack.beginMacro(f"{'Collapse' if collapsed else 'Expand'} "
+                                   f"group '{name}'")
+        try:
+            done = self.push(lambda: cmd.SetGroupCollapsed(self.model, members,
+                                                           collapsed, name),
+                             what="collapse the group") is not None
+            if done:
+                self.layout_if_needed()
+        finally:
+            self.undo_stack.endMacro()
+        return done
 
     def group(self, nodes, name=None):
         nodes = list(nodes)

@@ -340,12 +340,11 @@ class ModelInspector(QWidget):
 
     def logits_ref(self):
         """The logits input of the graph's (only) CrossEntropyLoss, or None."""
-        from graphlab.train import _ref
         g = self.graph
         ce = [n for n in g.nodes if g.node(n).op == "CrossEntropyLoss"]
         if len(ce) != 1:
             return None
-        return _ref(g, g.in_edges(ce[0])["logits"])
+        return g.source_ref(g.in_edges(ce[0])["logits"])
 
     def run(self, output, image8):
         inp = self.image_input()

@@ -109,10 +109,17 @@ class WireDrag:
         self._pen(C.wire_bad if self.reason else C.wire_ok)
         if self.reason:
             self.editor.message.emit(f"Cannot connect here: {self.reason}")
+        # the wire leaves and enters along its ports' sides (top to bottom too)
+        vertical = self.scene.vertical
+        out_d, in_d = (((0.0, 1.0), (0.0, -1.0)) if vertical
+                       else ((1.0, 0.0), (-1.0, 0.0)))
+        if target is not None:
+            d = item.port_dir(side, port)
+            out_d, in_d = (d, in_d) if side == "out" else (out_d, d)
         if self.src is not None:
-            self.wire.setPath(bezier(self.anchor, end))
+            self.wire.setPath(bezier(self.anchor, end, out_d, in_d))
         else:
-            self.wire.setPath(bezier(end, self.anchor))
+            self.wire.setPath(bezier(end, self.anchor, out_d, in_d))
 
     def finish(self, scene_pos):
         target = self._target(scene_pos)

@@ -1,160 +1,100 @@
-"""Automatic layout for the canvas: the core's layers, spaced by real box sizes.
+"""Automatic layout for the canvas, and the check that a layout is usable.
 
-:func:`graphlab.layout.layered_layout` decides the columns (topological
-generations, sources pulled next to their first consumer) and the order within
-each column (barycentres). It places nodes on a fixed grid, which does not
-know how tall an LSTM box is or how wide an edge's shape label is. Here the
-columns are spaced by the widest box in each and room for the labels, and the
-rows by each box's height, with every node as close as possible to the ports
-it is wired to (isotonic regression per column, a few sweeps both ways), so
-chains come out straight and weights sit beside the input they feed.
+The graph is laid out as the canvas shows it (:mod:`gui.viewstate`: the
+direction, weights drawn inside their layer, collapsed groups), by
+:func:`gui.layered.layered_positions`: ranks as the core's
+:func:`graphlab.layout.layered_layout` makes them, spaced by real box sizes,
+groups kept together as blocks, chains straight and wrapped to the view's
+shape. :func:`overlapping` says when saved positions cannot be shown as they
+are.
 """
 
 import math
 
-from graphlab.layout import layered_layout
-
 from .items.port import geometry_for
+from .layered import layered_positions
 
-__all__ = ["auto_layout", "overlapping", "COLUMN_GAP", "ROW_GAP"]
+__all__ = ["auto_layout", "overlapping", "COLUMN_GAP", "ROW_GAP", "DEFAULT_ASPECT"]
 
 COLUMN_GAP = 100.0  # room for a bezier and its shape label between columns
 ROW_GAP = 26.0
-GROUP_GAP = 50.0  # between a group's box and a node outside it: frame and title tab
 _LIGHT = ("Parameter", "Constant")  # nodes that move aside for the data path
+DEFAULT_ASPECT = 1.3  # the canvas of a 1600×1000 window, docks open
 
 
-def _columns(graph):
-    pos = layered_layout(graph)
-    xs = sorted({round(x, 3) for x, _ in pos.values()})
-    col_of_x = {x: i for i, x in enumerate(xs)}
-    columns = [[] for _ in xs]
-    for n, (x, y) in pos.items():
-        columns[col_of_x[round(x, 3)]].append((y, graph.index_of(n), n))
-    return [[n for _, _, n in sorted(c)] for c in columns]
+def auto_layout(graph, *, vertical=None, view=None, aspect=DEFAULT_ASPECT):
+    """``{node id: (x, y)}`` top-left positions with no two boxes overlapping.
 
-
-def _pav(targets, offsets, weights=None):
-    """Positions ``y`` minimising Σ w·(y − target)² with y[i+1] ≥ y[i] + offsets[i]."""
-    # Shift out the spacing so that the constraint becomes z[i+1] ≥ z[i].
-    shift, acc = [], 0.0
-    for i in range(len(targets)):
-        shift.append(acc)
-        if i < len(offsets):
-            acc += offsets[i]
-    z = [t - s for t, s in zip(targets, shift)]
-    blocks = []  # [mean, weight, count]
-    for i, v in enumerate(z):
-        blocks.append([v, weights[i] if weights else 1.0, 1])
-        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            m2, w2, c2 = blocks.pop()
-            m1, w1, c1 = blocks.pop()
-            blocks.append([(m1 * w1 + m2 * w2) / (w1 + w2), w1 + w2, c1 + c2])
-    out = []
-    for m, _, c in blocks:
-        out.extend([m] * c)
-    return [v + s for v, s in zip(out, shift)]
-
-
-def auto_layout(graph):
-    """``{node id: (x, y)}`` top-left positions with no two boxes overlapping."""
+    Boxes are laid out as ``view`` (a :class:`gui.viewstate.ViewState`) shows
+    them: top to bottom by default, absorbed weights and members of collapsed
+    groups without a box of their own (they are put where their box stands,
+    for when they are shown again: showing them lays the graph out anew).
+    Without a view, every node is a box, in the given direction (left to
+    right when ``vertical`` is not given, as before there were views).
+    ``aspect`` (width / height of the view to fill) wraps long chains; ``None``
+    never wraps.
+    """
     if len(graph) == 0:
         return {}
-    columns = _columns(graph)
-    geo = {n: geometry_for(graph.node(n)) for n in graph.nodes}
-    preds = {n: [] for n in graph.nodes}
-    succs = {n: [] for n in graph.nodes}
+    from .viewstate import ViewState
+    if view is None:
+        view = ViewState(graph, bool(vertical), weights_inside=False)
+    nodes = view.visible()
+    geo = {n: view.geometry(n) for n in nodes}
+    visible = set(nodes)
+
+    def port(n, side, p):
+        g = geo[n]
+        c = (g.inputs if side == "in" else g.outputs).get(p)
+        if c is None:
+            c = g.anchor(side)
+        return c.x(), c.y()
+
+    edges = []
     for e in graph.edges:
-        src_y = geo[e.src].outputs.get(e.src_port)
-        dst_y = geo[e.dst].inputs.get(e.dst_port)
-        sy = src_y.y() if src_y is not None else geo[e.src].rect.height() / 2
-        dy = dst_y.y() if dst_y is not None else geo[e.dst].rect.height() / 2
-        preds[e.dst].append((e.src, sy, dy))
-        succs[e.src].append((e.dst, sy, dy))
-
-    x, col_x = 0.0, []
-    for col in columns:
-        col_x.append(x)
-        x += max(geo[n].rect.width() for n in col) + COLUMN_GAP
-
-    y = {}
-    for col in columns:  # start: each column stacked and centred on 0
-        total = sum(geo[n].rect.height() for n in col) + ROW_GAP * (len(col) - 1)
-        t = -total / 2
-        for n in col:
-            y[n] = t
-            t += geo[n].rect.height() + ROW_GAP
-
-    group = {n: graph.node(n).ui.get("group") for n in graph.nodes}
-    light = {n: graph.node(n).op in _LIGHT for n in graph.nodes}
-    weight = {n: 1.0 if light[n] else 12.0 for n in graph.nodes}
-
-    def place(col, desired, reorder=True):
-        if reorder:  # crossing reduction: order the column by where nodes want to be
-            col.sort(key=lambda n: (desired.get(n, y[n]), y[n]))
-        targets = [desired.get(n, y[n]) for n in col]
-        offsets = [geo[a].rect.height()
-                   + (ROW_GAP if group[a] == group[b] else GROUP_GAP)
-                   for a, b in zip(col, col[1:])]
-        for n, v in zip(col, _pav(targets, offsets, [weight[n] for n in col])):
-            y[n] = v
-
-    def from_preds(n):
-        # follow the data (a layer's x), not its weights, when there is data
-        ps = [p for p in preds[n] if not light[p[0]]] or preds[n]
-        ws = [y[s] + sy - dy for s, sy, dy in ps]
-        return sum(ws) / len(ws) if ws else None
-
-    def from_succs(n):
-        ws = [y[d] + dy - sy for d, sy, dy in succs[n]]
-        return sum(ws) / len(ws) if ws else None
-
-    for _ in range(3):
-        for col in columns:
-            desired = {}
-            for n in col:
-                v = from_preds(n)
-                if v is not None:
-                    desired[n] = v
-            place(col, desired)
-        for col in reversed(columns):
-            desired = {}
-            for n in col:
-                # sources follow their consumers; others are pulled both ways
-                v_s = from_succs(n)
-                v_p = from_preds(n)
-                if v_p is None and v_s is not None:
-                    desired[n] = v_s
-                elif v_p is not None and v_s is not None:
-                    desired[n] = (2 * v_p + v_s) / 3
-            place(col, desired)
-    for col in columns:  # a last pass so that chains end straight
-        desired = {n: v for n in col if (v := from_preds(n)) is not None}
-        place(col, desired)
-
-    out = {}
-    for i, col in enumerate(columns):
-        for n in col:
-            out[n] = (round(col_x[i]), round(y[n]))
+        a = view.rep_of_hidden.get(e.src, e.src)
+        b = view.rep_of_hidden.get(e.dst, e.dst)
+        if a == b or a not in visible or b not in visible:
+            continue
+        sp = e.src_port if a == e.src and a not in view.collapsed_reps else None
+        dp = e.dst_port if b == e.dst and b not in view.collapsed_reps else None
+        edges.append((a, sp, b, dp))
+    groups = {name: [n for n in members if n in visible]
+              for name, members in view.groups.items()}
+    light = {n for n in nodes if graph.node(n).op in _LIGHT}
+    out = layered_positions(nodes, edges, lambda n: geo[n].size, port,
+                            vertical=view.vertical, groups=groups, light=light,
+                            aspect=aspect)
+    for n in graph.nodes:  # boxes not shown go where what stands for them is
+        if n in out:
+            continue
+        rep = view.rep_of_hidden.get(n) or view.absorbed.get(n, (None,))[0]
+        x, y = out.get(rep, (0, 0))
+        out[n] = (x - 150, y) if rep in out else (x, y)
     return out
 
 
-def overlapping(graph, margin=8.0, report=None):
+def overlapping(graph, margin=8.0, report=None, view=None):
     """Pairs of nodes whose boxes (grown by ``margin``) overlap at their ``ui.pos``.
 
     Nodes without a usable position (missing, not finite, or absurdly far:
     beyond :data:`FARTHEST`) count as overlapping everything (they need a
     place). With a ``report``, an edge whose shape label does not fit between
-    its two boxes counts as an overlap too.
+    its two boxes counts as an overlap too. With a ``view`` (a
+    :class:`gui.viewstate.ViewState`) only its visible boxes count, at their
+    size in that view; without one every node is a box, left to right.
     """
     rects = []
     missing = []
     for n in graph.nodes:
+        if view is not None and n in view.hidden:
+            continue
         pos = graph.node(n).ui.get("pos")
         if not _is_pos(pos):
             missing.append(n)
             continue
-        w, h = geometry_for(graph.node(n)).size
+        w, h = (view.geometry(n) if view is not None
+                else geometry_for(graph.node(n))).size
         rects.append((pos[0] - margin, pos[1] - margin, pos[0] + w + margin,
                       pos[1] + h + margin, n))
     pairs = [(m, None) for m in missing]
@@ -166,12 +106,12 @@ def overlapping(graph, margin=8.0, report=None):
             if a[1] < r[3] and r[1] < a[3]:
                 pairs.append((a[4], r[4]))
         active.append(r)
-    if report is not None and not pairs:
-        pairs += _cramped_labels(graph, report)
+    if report is not None and not pairs and (view is None or not view.vertical):
+        pairs += _cramped_labels(graph, report, view)
     return pairs
 
 
-def _cramped_labels(graph, report):
+def _cramped_labels(graph, report, view=None):
     from graphlab.shapes import fmt
 
     from .items.node import _fm
@@ -183,12 +123,15 @@ def _cramped_labels(graph, report):
         shapes = report.shapes.get(e.src)
         if shapes is None or not _is_pos(a) or not _is_pos(b):
             continue
+        if view is not None and (e.src in view.hidden or e.dst in view.hidden):
+            continue
         ports = graph.node(e.src).output_ports
         try:
             text = fmt(shapes[ports.index(e.src_port)])
         except (ValueError, IndexError):
             continue
-        right = a[0] + geometry_for(graph.node(e.src)).size[0]
+        right = a[0] + (view.geometry(e.src) if view is not None
+                        else geometry_for(graph.node(e.src))).size[0]
         gap = b[0] - right
         if 0 <= gap < fm.horizontalAdvance(text) + 34:
             out.append((e.src, e.dst))

@@ -10,6 +10,8 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QToolBar
 
 from .guard import guard_call
+from .onnx_files import export_tip
+from .viewmenu import add_view_menu, build_view_actions
 
 __all__ = ["add_action", "build_actions"]
 
@@ -48,6 +50,7 @@ def build_actions(window):
     A("open", "&Open…", window.open_dialog, QKeySequence.Open)
     A("save", "&Save", window.save, QKeySequence.Save)
     A("saveAs", "Save &As…", window.save_as, QKeySequence.SaveAs)
+    A("export", "&Export…", window.export_dialog, "Ctrl+Shift+E", export_tip())
     A("quit", "&Quit", window.close, QKeySequence.Quit)
     undo = window.undo_stack.createUndoAction(window, "&Undo")
     undo.setObjectName("undo")
@@ -74,7 +77,7 @@ def build_actions(window):
     A("searchOp", "Add &Node…", lambda: window.view.open_search(), None,
       "Search an op or layer by name (Tab on the canvas)")
     A("autoLayout", "&Auto Layout", window.auto_layout, "Ctrl+L",
-      "Lay the graph out left to right")
+      "Lay the graph out in the view's direction")
     A("fitView", "&Fit to View", window.fit_view, "F")
     A("zoomIn", "Zoom &In", lambda: window.view.zoom_by(1.25), QKeySequence.ZoomIn)
     A("zoomOut", "Zoom &Out", lambda: window.view.zoom_by(0.8), QKeySequence.ZoomOut)
@@ -88,6 +91,7 @@ def build_actions(window):
       "Conv filters, feature maps and a handwriting pad for the current values")
     window.actions["toggleMinimap"].setCheckable(True)
     window.actions["toggleMinimap"].setChecked(True)
+    build_view_actions(window)
     # shortcuts that only make sense on the canvas must not fire while typing
     for name in ("fitView",):
         window.actions[name].setShortcutContext(Qt.WidgetWithChildrenShortcut)
@@ -100,7 +104,7 @@ def build_actions(window):
     window.recent_menu = m.addMenu("Open &Recent")
     window.recent_menu.setObjectName("recentMenu")
     m.addSeparator()
-    for n in ("save", "saveAs"):
+    for n in ("save", "saveAs", "export"):
         m.addAction(window.actions[n])
     m.addSeparator()
     m.addAction(window.actions["quit"])
@@ -115,12 +119,15 @@ def build_actions(window):
     m = mb.addMenu("&View")
     for n in ("fitView", "zoomIn", "zoomOut", "resetZoom", None, "toggleMinimap"):
         m.addSeparator() if n is None else m.addAction(window.actions[n])
+    add_view_menu(window, m)
     m.addAction(window.palette_dock.toggleViewAction())
     m.addAction(window.inspector_dock.toggleViewAction())
     m.addSeparator()
     m.addAction(window.actions["stepper"])
     m.addAction(window.actions["training"])
     m.addAction(window.actions["inspectModel"])
+    from .playground import add_playground_action
+    add_playground_action(window, m)
 
     tb = QToolBar("Main", window)
     tb.setObjectName("mainToolbar")

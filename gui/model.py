@@ -46,7 +46,7 @@ class GraphModel(QObject):
     attrs_changed(str), ui_changed(str), node_renamed(str, str),
     meta_changed(str), params_changed(list), notes_changed(), analysed(Report),
     graph_reset(), annotations_changed(),
-    changed()  (after any of the above, once per batch).
+    changed()  (after any of the above but ``params_changed``, once per batch).
     """
 
     node_added = Signal(str)
@@ -117,7 +117,8 @@ class GraphModel(QObject):
             # values and gradients were computed for the graph as it was
             self.annotations = None
             self._pending_annotations = True
-        self._pending_changed = True
+        if event != "params_changed":  # values, not the graph: params_changed only
+            self._pending_changed = True
         if self._depth == 0:
             self._flush()
 

@@ -19,9 +19,11 @@ from .annotations import AnnotationLayer
 from .items import EdgeBundleItem, EdgeItem, GroupItem, NodeItem, NoteItem
 from .items.edge import BUNDLE_LOD
 from .items.overview import OVERVIEW_LOD, OverviewItem
+from .items.summary import group_summary
 from .layers import describe, settings_of
 from .layout import FARTHEST
 from .style import C, family_colour
+from .viewstate import ViewState
 
 __all__ = ["GraphScene"]
 
@@ -63,6 +65,13 @@ class GraphScene(QGraphicsScene):
         self._group_of = {}
         self._rep_of_hidden = {}
         self.annotations = AnnotationLayer(self)
+        self._absorbed = {}
+        # how the graph is shown (gui.viewstate): not stored in the graph
+        self.vertical = True
+        self.weights_inside = True
+        self.weights_shown = set()  # nodes whose weights are shown as nodes
+        self.view_state = None  # built by rebuild(), again on each change
+        self._view_fresh = False
         m = model
         m.graph_reset.connect(self.rebuild)
         m.node_added.connect(self._on_node_added)
@@ -118,6 +127,10 @@ class GraphScene(QGraphicsScene):
         self.addItem(self.overview)
         self.overviewed = False
         g = self.graph
+        self.weights_shown &= set(g.nodes)
+        self.view_state = ViewState(g, self.vertical, self.weights_inside,
+                                    self.weights_shown)
+        self._view_fresh = True
         for n in g.nodes:
             self._add_node_item(n)
         for e in g.edges:
@@ -166,24 +179,28 @@ class GraphScene(QGraphicsScene):
 
     def _place_edge(self, item):
         e = item.edge
-        src, dst = self.node_items[e.src], self.node_items[e.dst]
-        if e.src in self._rep_of_hidden:
-            rep = self.node_items[self._rep_of_hidden[e.src]]
-            p1 = QPointF(rep.pos().x() + rep.geo.rect.width(), rep.pos().y()
-                         + rep.geo.rect.height() / 2)
-        else:
-            p1 = src.port_pos("out", e.src_port)
-        if e.dst in self._rep_of_hidden:
-            rep = self.node_items[self._rep_of_hidden[e.dst]]
-            p2 = QPointF(rep.pos().x(), rep.pos().y() + rep.geo.rect.height() / 2)
-        else:
-            p2 = dst.port_pos("in", e.dst_port)
-        item.set_ends(p1, p2, self._channel(p1, p2, e))
+        a = self._rep_of_hidden.get(e.src, e.src)
+        b = self._rep_of_hidden.get(e.dst, e.dst)
+        src, dst = self.node_items[a], self.node_items[b]
+        # a collapsed box has no named ports: wires meet it at its anchors
+        sp = e.src_port if a == e.src and not src.collapsed_count else None
+        dp = e.dst_port if b == e.dst and not dst.collapsed_count else None
+        p1, p2 = src.port_pos("out", sp), dst.port_pos("in", dp)
+        item.set_ends(p1, p2, self._channel(p1, p2, e), src.port_dir("out", sp),
+                      dst.port_dir("in", dp))
+
+    def geometry_of(self, node_id):
+        """The box of a node in the current view (weight rows, summary box)."""
+        return self.view_state.geometry(node_id)
+
+    def inside_of(self, node_id):
+        """``{port: parameter}`` drawn inside the node."""
+        return dict(self.view_state.rows.get(node_id, {}))
 
     def _channel(self, p1, p2, edge):
         """Height of a free horizontal channel for a long wire whose plain curve
         would cross other boxes, or ``None`` when the plain curve is clear."""
-        if p2.x() - p1.x() < 300:
+        if self.vertical or p2.x() - p1.x() < 300:
             return None
         x0, x1 = p1.x() + 20, p2.x() - 20
         ends = {self._rep_of_hidden.get(edge.src, edge.src),
@@ -224,6 +241,8 @@ class GraphScene(QGraphicsScene):
     def reroute_long_edges(self):
         for item in self.edge_items.values():
             item.channel = None
+        if self.vertical:
+            return
         for item in self.edge_items.values():
             if item.logical_visible and (item.p2.x() - item.p1.x() >= 300
                                          or item.channel is not None):
@@ -274,6 +293,10 @@ class GraphScene(QGraphicsScene):
         if item is not None:
             item.refresh()
             self._groups_dirty = True  # a layer's caption shows its settings
+        if node_id in self.view_state.absorbed:  # its weight rows
+            for n, rows in self.view_state.rows.items():
+                if node_id in rows.values() and n in self.node_items:
+                    self.node_items[n].update()
 
     def _on_ui_changed(self, node_id):
         item = self.node_items.get(node_id)
@@ -303,6 +326,7 @@ class GraphScene(QGraphicsScene):
         if key == "outputs":
             for item in self.node_items.values():
                 item.refresh()
+            self._groups_dirty = True  # an output Parameter gets its own box
 
     def _on_analysed(self, report):
         if report is None:
@@ -346,28 +370,29 @@ class GraphScene(QGraphicsScene):
         group (a layer's op), else the last member."""
         return name if name in members else members[-1]
 
-    def _update_groups(self):
+    def _update_groups(self, replace_all=False):
+        """Bring boxes, visibility and wires in line with the view: weights
+        inside their layer, collapsed groups, group frames."""
         self._groups_dirty = False
         g = self.graph
-        groups = {}
-        self._group_of = {}
-        for n in g.nodes:
-            name = g.node(n).ui.get("group")
-            if isinstance(name, str) and name:
-                groups.setdefault(name, []).append(n)
-                self._group_of[n] = name
-        old_hidden = dict(self._rep_of_hidden)
-        self._rep_of_hidden = {}
-        for name, members in groups.items():
-            collapsed = any(g.node(n).ui.get("collapsed") for n in members)
-            if collapsed and len(members) > 1:
-                rep = self.representative(name, members)
-                for n in members:
-                    if n != rep:
-                        self._rep_of_hidden[n] = rep
-        # visibility and collapsed boxes
+        if not self._view_fresh:
+            self.view_state = ViewState(g, self.vertical, self.weights_inside,
+                                        self.weights_shown)
+        self._view_fresh = False
+        vs = self.view_state
+        groups = vs.groups
+        self._group_of = {n: name for name, ms in groups.items() for n in ms}
+        old_hidden = set(self._rep_of_hidden) | set(self._absorbed)
+        self._rep_of_hidden = dict(vs.rep_of_hidden)
+        self._absorbed = dict(vs.absorbed)
+        touched = set(old_hidden) | vs.hidden
+        # boxes: weight rows and summary boxes change a node's geometry
         for n, item in self.node_items.items():
-            hidden = n in self._rep_of_hidden
+            if item.geo is not vs.geometry(n) or item.inside != self.inside_of(n):
+                item.refresh()
+                touched.add(n)
+        for n, item in self.node_items.items():
+            hidden = n in vs.hidden
             if item.isVisible() == hidden:
                 item.setVisible(not hidden)
                 if hidden:
@@ -375,25 +400,42 @@ class GraphScene(QGraphicsScene):
         reps = defaultdict(list)
         for n, rep in self._rep_of_hidden.items():
             reps[rep].append(n)
+        stats = self.model.stats
+        topo = None
         for n, item in self.node_items.items():
             hidden = reps.get(n, [])
             if hidden:
-                dim = {e.dst_port for e in g.edges if e.dst == n and e.src in hidden}
-                caption = self._caption(self._group_of.get(n, ""), n)
-                item.set_collapsed(len(hidden), caption, dim)
+                if topo is None:
+                    topo = {m: i for i, m in enumerate(g.topological_order())}
+                    grp = self._group_of
+                    leaving = {e.src for e in g.edges
+                               if grp.get(e.src) != grp.get(e.dst)}
+                name = self._group_of.get(n, "")
+                members = sorted([n] + hidden, key=topo.get)
+                item.group_params = sum(stats[m].params for m in members if m in stats)
+                label = group_summary(g, members, self.model.report, name, topo,
+                                      leaving)
+                main = next((m for m in members if not g.node(m).placeholder
+                             and g.node(m).op_def.family != "sources"), n)
+                item.summary_colour = family_colour(
+                    None if g.node(main).placeholder else g.node(main).op_def.family)
+                item.set_collapsed(len(hidden), label, set())
             else:
                 item.set_collapsed(0, "", set())
-        # edges: hide those inside a collapsed group, reroute those crossing it
-        touched = set(old_hidden) | set(self._rep_of_hidden)
-        for n in touched:
-            for item in self.node_edges.get(n, ()):
-                e = item.edge
-                a = self._rep_of_hidden.get(e.src, e.src)
-                b = self._rep_of_hidden.get(e.dst, e.dst)
-                item.logical_visible = a != b
-                item.dim = e.src in self._rep_of_hidden or e.dst in self._rep_of_hidden
-                item.setVisible(item.logical_visible and not self.bundled)
-                self._place_edge(item)
+        # edges: hide those inside a collapsed group or from a weight drawn
+        # inside; reroute those crossing a collapsed group
+        items = self.edge_items.values() if replace_all else {
+            it for n in touched for it in self.node_edges.get(n, ())}
+        for item in items:
+            e = item.edge
+            a = self._rep_of_hidden.get(e.src, e.src)
+            b = self._rep_of_hidden.get(e.dst, e.dst)
+            item.logical_visible = a != b and e.src not in self._absorbed
+            # a wire meets a collapsed box at its border, not at a port: drawn
+            # as any other (dashing every wire of a collapsed model read as dim)
+            item.dim = False
+            item.setVisible(item.logical_visible and not self.bundled)
+            self._place_edge(item)
         # frames
         for name in list(self.group_items):
             if name not in groups:
@@ -412,8 +454,40 @@ class GraphScene(QGraphicsScene):
             item.set_members([self.node_items[n] for n in members],
                              self._caption(name, rep), family_colour(fam))
             collapsed = any(n in self._rep_of_hidden for n in members)
-            item.setVisible(not collapsed and len(members) > 1)
+            # a frame around one box would take room the layout did not give it
+            shown = sum(1 for n in members if n not in vs.hidden)
+            item.setVisible(not collapsed and shown > 1)
         self.bundle.dirty = True
+
+    # ---- view modes ------------------------------------------------------------------
+    def set_view(self, vertical=None, weights_inside=None, shown=None):
+        """Change how the graph is shown (direction, weights inside, the nodes
+        whose weights are shown as nodes); the graph is not touched."""
+        if vertical is not None:
+            self.vertical = bool(vertical)
+        if weights_inside is not None:
+            self.weights_inside = bool(weights_inside)
+        if shown is not None:
+            self.weights_shown = set(shown)
+        self.view_state = ViewState(self.graph, self.vertical, self.weights_inside,
+                                    self.weights_shown)
+        self._view_fresh = True
+        for item in self.node_items.values():
+            item.refresh()
+        self._update_groups(replace_all=True)
+        self.reroute_long_edges()
+        self._apply_bundling()
+        self.update_scene_rect()
+        if self.overviewed:
+            self.overview.rebuild()
+        self.contents_changed.emit()
+
+    def view_for(self, vertical=None, weights_inside=None, shown=None):
+        """The :class:`ViewState` the graph would have with these settings."""
+        return ViewState(self.graph, self.vertical if vertical is None else vertical,
+                         self.weights_inside if weights_inside is None
+                         else weights_inside,
+                         self.weights_shown if shown is None else shown)
 
     def _caption(self, name, rep):
         found = settings_of(self.graph, rep) if rep in self.graph else None

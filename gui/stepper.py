@@ -61,7 +61,6 @@ __all__ = ["SMALL", "Stepper", "explainable_part", "heatmap_image", "heatmap_too
            "open_stepper", "short_value"]
 
 SMALL = 4  # Inputs with at most this many numbers are editable in the panel
-RECURRENT = ("RNN", "LSTM", "GRU")
 
 log = logging.getLogger("gui")
 
@@ -98,6 +97,12 @@ def explainable_part(graph):
         part.set_outputs([node if port is None else f"{node}:{port}"])
         return part, [n for n in graph.nodes if n not in keep]
     return graph, []
+
+
+def _recurrent(graph, node):
+    """Whether ``node`` is a node whose op declares a recurrence (RNN, LSTM, GRU)."""
+    return (node in graph
+            and getattr(graph.node(node).op_def, "recurrence", None) is not None)
 
 
 class Stepper(QWidget):
@@ -227,6 +232,7 @@ class Stepper(QWidget):
         self.unroll_close.clicked.connect(self.close_unroll)
         self.unroll_open.clicked.connect(self.open_unrolled)
         window.model.changed.connect(self._graph_changed)
+        window.model.params_changed.connect(self._graph_changed)  # other values
         window.model.graph_reset.connect(self._graph_changed)
 
     # ---- explaining ------------------------------------------------------------------
@@ -373,7 +379,7 @@ class Stepper(QWidget):
         is open on an up-to-date explanation and ``node`` is an RNN/LSTM/GRU."""
         graph = self.window_.graph
         if (self.explanation is None or self.stale or not self.isVisible()
-                or node not in graph or graph.node(node).op not in RECURRENT):
+                or not _recurrent(graph, node)):
             return None
         action = menu.addAction(f"Unroll {node} (backprop through time)",
                                 lambda: self.unroll(node))
@@ -386,8 +392,7 @@ class Stepper(QWidget):
         False (status message, panel hidden) if it cannot be unrolled."""
         graph = self.window_.graph
         try:
-            if (self.explanation is None or node not in graph
-                    or graph.node(node).op not in RECURRENT):
+            if self.explanation is None or not _recurrent(graph, node):
                 raise GraphlabError(f"'{node}' is not a recurrent node of the graph")
             u = self.explanation.unroll(node)
         except GraphlabError as e:
@@ -396,7 +401,7 @@ class Stepper(QWidget):
             log.exception("unrolling %s", node)
             return self._unroll_failed(node, f"{type(e).__name__}: {e}", quiet)
         self.unroll_node, self.unrolled = node, u
-        state = "[h, c]" if u.op == "LSTM" else "h"
+        state = u.state_label
         t = self.unroll_table
         t.setHorizontalHeaderLabels(["t", "h_t", "‖∂L/∂h_t‖",
                                      f"‖∂{state}_t/∂{state}_t−1‖",

@@ -17,6 +17,7 @@ FAMILY_COLOURS = {
     "convolution": "#6a4c9c",
     "pooling, resampling": "#2f7f8a",
     "regularisation": "#5e7a3c",
+    "sequences": "#7c4c9c",
     "recurrent": "#9c4c6a",
     "losses": "#a07c24",
     "layers": "#3a6ea5",

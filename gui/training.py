@@ -45,7 +45,8 @@ from .plots import AccuracyPlot, LinePlot, LossPlot, decimate
 __all__ = ["LinePlot", "LossPlot", "AccuracyPlot", "TrainingPanel", "open_training",
            "decimate", "fitting_values"]
 
-DATASETS = ("digits", "xor", "spiral")
+DATASETS = ("digits", "xor", "spiral", "circle", "gauss")
+PLANE_SETS = ("circle", "xor", "gauss", "spiral")  # noise and size apply
 OPTIMIZERS = ("sgd", "momentum", "adam")
 
 log = logging.getLogger("gui")
@@ -128,6 +129,19 @@ def _dims(shape):
     return "×".join(str(d) for d in shape) if len(shape) else "scalar"
 
 
+def _backend_box():
+    """NumPy, and PyTorch where it is installed (``objectName`` trainBackend)."""
+    import importlib.util
+    box = QComboBox()
+    box.setObjectName("trainBackend")
+    box.setToolTip("What runs the steps: graphlab's generated NumPy code, or "
+                   "PyTorch (the same optimizer, data and checkpoints)")
+    box.addItem("NumPy", "numpy")
+    if importlib.util.find_spec("torch") is not None:
+        box.addItem("PyTorch", "torch")
+    return box
+
+
 class TrainingPanel(QWidget):
     """Train / Stop and the live loss plot."""
 
@@ -159,9 +173,21 @@ class TrainingPanel(QWidget):
         self.lr.setDecimals(6)
         self.lr.setRange(1e-6, 100.0)
         self.lr.setSingleStep(0.001)
+        self.noise = QDoubleSpinBox()
+        self.noise.setObjectName("trainNoise")
+        self.noise.setRange(0.0, 0.5)
+        self.noise.setSingleStep(0.05)
+        self.noise.setToolTip("Noise of a 2-D dataset (the Playground's 0–50 %)")
+        self.size = QSpinBox()
+        self.size.setObjectName("trainSize")
+        self.size.setRange(3, 100000)
+        self.size.setSpecialValueText("default")  # 500; XOR's four-point table
+        self.size.setToolTip("Points of a 2-D dataset (train and test together)")
+        self.dataset.currentTextChanged.connect(self._plane_options)
         self.batch_size = QSpinBox()
         self.batch_size.setObjectName("trainBatchSize")
         self.batch_size.setRange(1, 1000000)
+        self.backend = _backend_box()
         self.train_button = QPushButton("Train")
         self.train_button.setObjectName("trainStart")
         self.stop_button = QPushButton("Stop")
@@ -175,10 +201,17 @@ class TrainingPanel(QWidget):
 
         form = QFormLayout()
         form.addRow("Dataset", self.dataset)
+        plane = QHBoxLayout()
+        plane.addWidget(QLabel("noise"))
+        plane.addWidget(self.noise)
+        plane.addWidget(QLabel("size"))
+        plane.addWidget(self.size)
+        form.addRow("", plane)
         form.addRow("Optimizer", self.optimizer)
         form.addRow("Epochs", self.epochs)
         form.addRow("Learning rate", self.lr)
         form.addRow("Batch size", self.batch_size)
+        form.addRow("Backend", self.backend)
         row = QHBoxLayout()
         row.addWidget(self.train_button)
         row.addWidget(self.stop_button)
@@ -191,6 +224,9 @@ class TrainingPanel(QWidget):
         plots.addWidget(self.plot, 3)
         plots.addWidget(self.accuracy_plot, 2)
         lay.addLayout(plots, 1)
+        from .generate import GenerateBox  # shows itself for language models only
+        self.generate_box = GenerateBox(window)
+        lay.addWidget(self.generate_box, 1)
 
         self.train_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
@@ -214,12 +250,19 @@ class TrainingPanel(QWidget):
         opt = t.get("optimizer") or {}
         data = t.get("data") or {}
         self._fill(self.dataset, DATASETS, data.get("dataset") or "digits")
+        self.noise.setValue(float(data.get("noise", 0.0)))
+        self.size.setValue(int(data.get("size", data.get("n")) or 3))
+        self._plane_options(self.dataset.currentText())
         self._fill(self.optimizer, OPTIMIZERS, opt.get("type") or "sgd")
         self.epochs.setValue(int(t.get("epochs", 10)))
         self.lr.setValue(float(opt.get("lr", t.get("lr", 0.01))))
         self.batch_size.setValue(int(t.get("batch_size", 32)))
         self.train_button.setEnabled(bool(t))
         self.status.setText("" if t else "This graph has no train section.")
+
+    def _plane_options(self, name):
+        self.noise.setEnabled(name in PLANE_SETS)
+        self.size.setEnabled(name in PLANE_SETS)
 
     @staticmethod
     def _fill(combo, choices, current):
@@ -247,6 +290,12 @@ class TrainingPanel(QWidget):
         t["optimizer"] = opt
         data = dict(t.get("data") or {})
         data["dataset"] = self.dataset.currentText()
+        if data["dataset"] in PLANE_SETS:
+            data.pop("n", None)
+            data.pop("size", None)
+            if self.size.value() > self.size.minimum():
+                data["size"] = self.size.value()
+            data["noise"] = self.noise.value()
         t["data"] = data
         return t, opt
 
@@ -284,15 +333,22 @@ class TrainingPanel(QWidget):
         self.train_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.status.setText("Preparing the data…")
-        self.thread = threading.Thread(target=self._work, args=(work, settings),
+        self.thread = threading.Thread(target=self._work, args=(
+            work, settings, self.backend.currentData()),
                                        name="graphlab-train", daemon=True)
         self.thread.start()
         return True
 
-    def _work(self, graph, settings):
+    def _work(self, graph, settings, backend="numpy"):
         from graphlab.train import Trainer
         callback = _Callback(self.bridge)
         try:
+            if backend == "torch":  # the same trainer, its steps run by PyTorch
+                from graphlab.torch import require_torch
+                require_torch()
+                from graphlab.torch.train import TorchTrainer
+                settings = dict(settings, distributed=False)
+                Trainer = TorchTrainer  # noqa: N806
             trainer = Trainer(graph, callbacks=[callback], progress=False,
                               handle_sigint=False, **settings)
             self.trainer = trainer

@@ -159,8 +159,9 @@ class Minimap(QWidget):
                 if not item.isVisible():
                     continue
                 r = item.geo.rect.translated(item.pos())
-                colour = C.error if item.error is not None else family_colour(
-                    item.family)
+                colour = C.error if item.error is not None else (
+                    getattr(item, "summary_colour", None) if item.collapsed_count
+                    else None) or family_colour(item.family)
                 p.setBrush(colour)
                 p.drawRect(QRectF(r.x() * s + ox, r.y() * s + oy,
                                   max(r.width() * s, 2), max(r.height() * s, 2)))

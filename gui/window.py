@@ -32,13 +32,19 @@ from .editor import FRAGMENT_MIME, Editor
 from .guard import guard_call, guarded
 from .inspector import Inspector
 from .items.node import NodeItem, human
-from .layout import auto_layout, overlapping
 from .menus import add_action, build_actions
 from .model import GraphModel
+from .onnx_files import OPEN_FILTER, OnnxFiles
 from .palette import Palette
 from .scene import GraphScene
 from .util import settings_dir
 from .view import CanvasView
+from .viewmenu import (
+    add_node_view_actions,
+    prepare_view,
+    set_view,
+    view_aspect,
+)
 
 __all__ = ["MainWindow", "unfit_values"]
 
@@ -48,7 +54,7 @@ FILE_FILTER = "Graph files (*.graph.json *.json);;All files (*)"
 _DOCK_FEATURES = QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable
 
 
-class MainWindow(QMainWindow):
+class MainWindow(OnnxFiles, QMainWindow):
     """The graph editor.
 
     Parameters
@@ -77,10 +83,11 @@ class MainWindow(QMainWindow):
         self.editor = Editor(self.model, self.undo_stack, self)
         self.scene = GraphScene(self.model, self.editor, self)
         self.view = CanvasView(self.scene, self)
+        self.editor.view_of = self._layout_view
         self.setCentralWidget(self.view)
         self._build_docks()
         self._build_status()
-        build_actions(self)
+        self._build_actions()
         self._connect()
         self.autosave = Autosave(self, autosave_interval)
         self.resize(1600, 1000)
@@ -111,14 +118,9 @@ class MainWindow(QMainWindow):
         self.undo_stack.setClean()
         self._recovered = False
         self.path = os.fspath(path) if path else None
-        needs = overlapping(graph, report=graph.analyse())
-        if needs:
-            # positions missing or boxes overlapping: lay out before showing.
-            # Not an undo step: the file's own positions were unusable here.
-            for n, (x, y) in auto_layout(graph).items():
-                ui = graph.node(n).ui
-                ui["pos"] = [x, y]
-                graph.set_ui(n, ui)
+        self.scene.weights_shown = set()
+        needs = prepare_view(graph, self.scene.vertical, self.scene.weights_inside,
+                             view_aspect(self))
         self.model.set_graph(graph)
         self._update_title()
         self._fitted = False
@@ -126,7 +128,7 @@ class MainWindow(QMainWindow):
         if self.isVisible():
             self.view.fit_view()
             self._fitted = True
-        return bool(needs)
+        return needs
 
     # ---- building --------------------------------------------------------------------
     def _build_docks(self):
@@ -158,8 +160,11 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.zoom_label)
 
     def _action(self, name, text, slot, shortcut=None, tip=None):
-        """Add a window action (see :func:`gui.menus.add_action`)."""
+        """Add a guarded window action (see :func:`gui.menus.add_action`)."""
         return add_action(self, name, text, slot, shortcut, tip)
+
+    def _build_actions(self):
+        build_actions(self)
 
     def _connect(self):
         self.editor.message.connect(self._message)
@@ -391,6 +396,7 @@ class MainWindow(QMainWindow):
             group = self.graph.node(item.node_id).ui.get("group")
             if group:
                 menu.addAction(self.actions["toggleCollapse"])
+            add_node_view_actions(self, menu, item.node_id)
             menu.addAction(self.actions["toggleOutput"])
             menu.addAction(self.actions["duplicate"])
             menu.addAction(self.actions["delete"])
@@ -433,7 +439,7 @@ class MainWindow(QMainWindow):
 
     def ask_open_path(self):
         path, _ = QFileDialog.getOpenFileName(self, "Open graph", self._dir(),
-                                              FILE_FILTER)
+                                              OPEN_FILTER)
         return path or None
 
     def ask_save_path(self):
@@ -444,7 +450,7 @@ class MainWindow(QMainWindow):
         return path or None
 
     def _dir(self):
-        return os.path.dirname(self.path) if self.path else os.getcwd()
+        return os.path.dirname(self.path) if self.path else self.import_dir()
 
     def maybe_save(self):
         """Ask about unsaved changes; False if the user cancelled."""
@@ -488,6 +494,8 @@ class MainWindow(QMainWindow):
             log.exception("opening %s", path)
             self._open_failed(path, f"{type(e).__name__}: {e}")
             return False
+        if path.lower().endswith(".onnx"):
+            return self.opened_onnx(g, path)
         recovered = False
         auto = newer_autosave(path)
         if auto is not None and self._should_recover(auto, path):
@@ -514,8 +522,7 @@ class MainWindow(QMainWindow):
             msg += (f" · {len(placeholders)} node(s) with ops this version does not "
                     f"know kept as placeholders: {', '.join(placeholders[:4])}")
         elif relaid:
-            msg += (" · laid out (saved positions were missing, overlapping or "
-                    "absurdly far)")
+            msg += f" · laid out ({relaid})"
         self.statusBar().showMessage(msg, 12000)
         return True
 
@@ -651,33 +658,35 @@ class MainWindow(QMainWindow):
         event.accept()
 
     # ---- screenshots -----------------------------------------------------------------
-    def screenshot(self, out, *, min_scale=0.75, max_size=(3840, 2160)):
-        """Render the window to ``out`` (PNG), sized so that the graph is readable.
-
-        The window grows (up to ``max_size``) until the whole graph fits the
-        canvas at ``min_scale`` or more, then the view fits the graph.
-        """
+    def screenshot(self, out, *, size=(1600, 1000)):
+        """Render the window at ``size`` (width, height) to ``out`` (PNG), with
+        the view fitted to the graph. The window is never made larger than
+        asked: a big graph is shown as the canvas shows it at that size
+        (collapsed groups, labels kept legible)."""
         app = QApplication.instance()
-        self.resize(1600, 1000)
+        self.resize(*size)
         self.show()
         app.processEvents()
-        r = self.scene.nodes_rect().adjusted(-40, -40, 40, 40)
-        vp = self.view.viewport().size()
-        extra_w = self.width() - vp.width()
-        extra_h = self.height() - vp.height()
-        if not r.isEmpty():
-            need_w = r.width() * min_scale + extra_w
-            need_h = r.height() * min_scale + extra_h
-            w = int(min(max(self.width(), need_w), max_size[0]))
-            h = int(min(max(self.height(), need_h), max_size[1]))
-            self.resize(w, h)
+        if self.size().width() != size[0] or self.size().height() != size[1]:
+            self.resize(*size)  # a minimum size of the docks may have won
             app.processEvents()
         self.view.fit_view()
         app.processEvents()
         pm = self.grab()
+        if pm.width() != size[0] or pm.height() != size[1]:
+            pm = pm.scaled(size[0], size[1], Qt.IgnoreAspectRatio,
+                           Qt.SmoothTransformation)
         if not pm.save(out):
             raise OSError(f"cannot write {out}")
         return pm
+
+    # ---- view modes (gui.viewmenu) ------------------------------------------------------
+    def _layout_view(self):
+        return self.scene.view_for(), view_aspect(self)
+
+    def set_view(self, vertical=None, weights_inside=None, shown=None, relayout=False):
+        """Show the graph another way (:func:`gui.viewmenu.set_view`)."""
+        return set_view(self, vertical, weights_inside, shown, relayout)
 
 
 def unfit_values(graph):

@@ -9,6 +9,7 @@ import os
 import sys
 
 import graphlab as gl
+from graphlab.data import REVERSE_VOCAB, read_text, text_vocab
 from graphlab.layout import NODE_SPACING
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -180,6 +181,117 @@ def autoencoder_digits():
     return b.build()
 
 
+def _playground(name, dataset, widths, *, epochs, lr, batch_size=10):
+    """An MLP on a 2-D set of the Playground: tanh hidden layers, two classes."""
+    b = gl.GraphBuilder(name)
+    x = b.input("x", ["N", 2])
+    y = b.input("y", ["N"], dtype="int64")
+    h = x
+    for i, width in enumerate(widths, 1):
+        h = b.tanh(b.linear(h, width, name=f"fc{i}", init="xavier_uniform"),
+                   name=f"h{i}")
+    logits = b.linear(h, 2, name="out", init="xavier_uniform")
+    _classifier_tail(b, logits, y)
+    data = dict(dataset, features=["x1", "x2"], feeds={"x": "inputs", "y": "labels"},
+                test_fraction=0.2, seed=0)
+    b.train(loss="loss", data=data, optimizer={"type": "adam", "lr": lr},
+            batch_size=batch_size, epochs=epochs, metrics=["accuracy"])
+    return b.build()
+
+
+def playground_circle(width):
+    """The notes' circle: one hidden layer of ``width`` tanh neurons."""
+    return _playground(f"circle, one hidden layer of {width} neurons",
+                       {"dataset": "circle", "size": 500, "noise": 0.0}, [width],
+                       epochs=60, lr=0.03)
+
+
+def playground_xor():
+    return _playground("XOR cloud, one hidden layer of 4 neurons",
+                       {"dataset": "xor", "size": 500, "noise": 0.0}, [4],
+                       epochs=30, lr=0.03)
+
+
+def playground_spiral():
+    return _playground("two spirals from x1, x2 alone: three tanh layers of 16",
+                       {"dataset": "spiral", "size": 500, "noise": 0.0}, [16, 16, 16],
+                       epochs=200, lr=0.01)
+def _text_data(path, seq_len):
+    """A ``text:`` data section whose vocabulary is the text's characters."""
+    text = read_text(os.path.join(HERE, path))
+    return {"dataset": f"text:{path}", "seq_len": seq_len,
+            "vocab": text_vocab(text), "feeds": {"x": "inputs", "y": "targets"},
+            "test_fraction": 0.1}
+
+
+def _char_rnn(title, path, seq_len, embed, hidden, epochs, lr, batch_size):
+    data = _text_data(path, seq_len)
+    V = len(data["vocab"])
+    b = gl.GraphBuilder(f"character-level LSTM language model: {title}")
+    x = b.input("x", ["N", seq_len], dtype="int64")
+    y = b.input("y", ["N", seq_len], dtype="int64")
+    e = b.embedding(x, V, embed, name="embed")
+    cell = b.lstm(e, hidden, name="lstm")
+    logits = b.linear(b.port(cell, "y"), V, name="fc")  # every time step
+    _classifier_tail(b, logits, y)
+    b.train(loss="loss", data=data,
+            optimizer={"type": "adam", "lr": lr, "schedule": {"type": "cosine"}},
+            batch_size=batch_size, epochs=epochs, metrics=["accuracy"], clip_norm=5.0)
+    return b.build()
+
+
+def char_rnn():
+    """Embedding → LSTM → Linear at every step on tiny-shakespeare (many-to-many)."""
+    return _char_rnn("tiny-shakespeare", "data/tinyshakespeare.txt", seq_len=64,
+                     embed=32, hidden=128, epochs=3, lr=0.005, batch_size=32)
+
+
+def char_rnn_tang():
+    """The same model on Tang poems: it writes (traditional) Chinese verse."""
+    return _char_rnn("Tang poems", "data/tang_poems.txt", seq_len=32, embed=64,
+                     hidden=128, epochs=20, lr=0.005, batch_size=32)
+
+
+def seq2seq_reverse(hidden=128, epochs=3):
+    """Encoder–decoder: an LSTM reads the digits, its final h and c start a
+    second LSTM that writes them reversed (teacher forcing while training)."""
+    V = len(REVERSE_VOCAB)
+    b = gl.GraphBuilder("sequence to sequence: reverse a string of 5 to 10 digits")
+    src = b.input("source", ["N", 10], dtype="int64")
+    dec_in = b.input("decoder_in", ["N", 11], dtype="int64")
+    dec_out = b.input("decoder_out", ["N", 11], dtype="int64")
+    table = b.parameter("embed_w", [V, 16], init="uniform")
+    enc = b.lstm(b.embedding(src, V, 16, weight=table, name="enc_embed"), hidden,
+                 name="encoder")
+    dec = b.lstm(b.embedding(dec_in, V, 16, weight=table, name="dec_embed"), hidden,
+                 h0=b.port(enc, "h"), c0=b.port(enc, "c"), name="decoder")
+    logits = b.linear(b.port(dec, "y"), V, name="fc")
+    _classifier_tail(b, logits, dec_out)
+    b.train(loss="loss", data={"dataset": "reverse", "n": 20000, "seed": 0,
+                               "feeds": {"source": "source", "decoder_in": "decoder_in",
+                                         "decoder_out": "decoder_out"},
+                               "test_fraction": 0.1},
+            optimizer={"type": "adam", "lr": 0.01, "schedule": {"type": "cosine"}},
+            batch_size=64, epochs=epochs, metrics=["accuracy"], clip_norm=5.0)
+    return b.build()
+
+
+def rnn_exploding():
+    """A plain tanh RNN reading each digit as 64 pixels, one per step, whose
+    W_hh starts with σ_max ≈ 2.8: without clip_norm its gradients explode and
+    it does not learn; with it, it does (run it with and without --no-clip)."""
+    b = gl.GraphBuilder("exploding gradients: a tanh RNN over 64 pixels, clipped")
+    x = b.input("x", ["N", 64, 1])
+    y = b.input("y", ["N"], dtype="int64")
+    cell = b.rnn(x, 64, name="rnn")
+    b.graph.set_attr("rnn_w_hh", "init", "he_normal")  # N(0, 2/64): σ_max ≈ 2√2
+    logits = b.linear(b.port(cell, "h"), 10, name="fc")
+    _classifier_tail(b, logits, y)
+    b.train(loss="loss", data=DIGITS, optimizer={"type": "sgd", "lr": 0.1},
+            batch_size=32, epochs=20, metrics=["accuracy"], clip_norm=1.0)
+    return b.build()
+
+
 SAMPLES = {
     "sigmoid_neuron": sigmoid_neuron,
     "neuron": neuron,
@@ -191,6 +303,15 @@ SAMPLES = {
     "lstm_digits": lambda: _recurrent_digits("LSTM", epochs=20, lr=0.01),
     "gru_digits": lambda: _recurrent_digits("GRU", epochs=20, lr=0.01),
     "autoencoder_digits": autoencoder_digits,
+    "playground_circle_2": lambda: playground_circle(2),
+    "playground_circle_4": lambda: playground_circle(4),
+    "playground_circle_6": lambda: playground_circle(6),
+    "playground_xor": playground_xor,
+    "playground_spiral": playground_spiral,
+    "char_rnn": char_rnn,
+    "char_rnn_tang": char_rnn_tang,
+    "seq2seq_reverse": seq2seq_reverse,
+    "rnn_exploding": rnn_exploding,
 }
 
 

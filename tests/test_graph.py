@@ -186,19 +186,38 @@ def test_rename_keeps_edge_order_and_train_and_tests_references(cs231n):
     assert cs231n.outputs == ["out"]
 
 
-def test_copy_shares_no_train_tests_or_extra_sections():
-    g = gl.Graph("c")
-    g.add_node("x", "Input", {"shape": [2]})
-    g.train = {"loss": "x", "data": {"dataset": "xor"}}
+def test_copy_is_deep_and_keeps_placeholders_train_and_params():
+    import numpy as np
+    g = gl.Graph("g")
+    g.add_node("x", "Input", {"shape": [2]}, {"pos": [0, 0]})
+    g.add_node("f", "FutureOp", {"k": [1]}, lenient=True)
+    g.connect("x", "f:in")
+    g.set_outputs(["f"])
+    g.train = {"loss": "f", "data": {"feeds": {"x": "images"}}}
     g.tests = [{"at": {"x": [1, 2]}}]
-    g.extra = {"notes": [{"text": "a"}]}
+    g.params = {"x": np.zeros(2)}
     c = g.copy()
-    c.train["data"]["dataset"] = "digits"
-    c.tests[0]["at"]["x"] = [3, 4]
-    c.extra["notes"][0]["text"] = "b"
-    assert g.train["data"]["dataset"] == "xor"
+    assert c.nodes == g.nodes and c.edges == g.edges and c.outputs == g.outputs
+    assert c.node("f").placeholder and c.node("f").input_ports == ("in",)
+    c.train["data"]["feeds"]["x"] = "other"
+    c.tests[0]["at"]["x"].append(3)
+    c.params["x"][0] = 1.0
+    c.update_ui("x", pos=[5, 5])
+    assert g.train["data"]["feeds"]["x"] == "images"
     assert g.tests[0]["at"]["x"] == [1, 2]
-    assert g.extra["notes"][0]["text"] == "a"
+    assert g.params["x"][0] == 0.0 and g.node("x").ui == {"pos": [0, 0]}
+    c.rename_node("x", "y")
+    assert "x" in g and g.in_edges("f")["in"].src == "x"
+
+
+def test_source_ref_names_a_second_output_port():
+    g = gl.Graph()
+    g.add_node("x", "Input", {"shape": [1, 1, 4, 4]})
+    g.add_node("p", "MaxPool2D", {"kernel": 2})
+    g.add_node("u", "MaxUnpool2D", {"kernel": 2})
+    edges = [g.connect("x", "p"), g.connect("p", "u:x"),
+             g.connect("p:indices", "u:indices")]
+    assert [g.source_ref(e) for e in edges] == ["x", "p", "p:indices"]
 
 
 def test_set_params_and_set_train_emit_events():

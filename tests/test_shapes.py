@@ -46,7 +46,8 @@ def test_symbolic_size_passes_through():
 
 
 def test_warning_text_shows_the_arithmetic():
-    assert window_warning([("row", 7, 3, 3, (0, 0), 1), ("column", 7, 3, 3, (0, 0), 1)]) \
+    assert window_warning([("row", 7, 3, 3, (0, 0), 1),
+                           ("column", 7, 3, 3, (0, 0), 1)]) \
         == "(7 − 3 + 0)/3 + 1 = 2.33 → 2: the last row and column are never read"
     assert window_warning([("input", 13, 6, 5, (0, 0), 2)]) \
         == "(13 − 6 + 0)/5 + 1 = 2.4 → 2: the last 2 inputs are never read"

@@ -54,8 +54,13 @@ def random_point(graph, rng):
             continue
         shape = tuple(2 if isinstance(d, str) else d for d in node.resolved["shape"])
         if node.op == "Input" and node.resolved["dtype"] == "int64":
-            logits = graph.in_edges(graph.out_edges(n)[0].dst)["logits"]
-            classes = report.shapes[logits.src][0][-1]
+            reader = graph.out_edges(n)[0].dst
+            if graph.node(reader).op == "Embedding":  # tokens: rows of the table
+                table = graph.in_edges(reader)["w"]
+                classes = report.shapes[table.src][0][0]
+            else:
+                logits = graph.in_edges(reader)["logits"]
+                classes = report.shapes[logits.src][0][-1]
             at[n] = rng.integers(0, classes, shape)
         else:
             scale = 1.0 if node.op == "Input" else 0.3

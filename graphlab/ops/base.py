@@ -60,6 +60,7 @@ FAMILIES = (
     "convolution",
     "pooling, resampling",
     "regularisation",
+    "sequences",
     "recurrent",
     "losses",
 )
@@ -88,7 +89,6 @@ def get_op(name, *, node=None):
     GraphError
         If no op has that name; the message suggests the closest name.
     """
-    _load_families()
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
@@ -103,27 +103,15 @@ def get_op(name, *, node=None):
 
 def op_names():
     """Every registered op name, in family then declaration order."""
-    _load_families()
     return [op.name for fam in FAMILIES for op in ops_by_family().get(fam, [])]
 
 
 def ops_by_family():
     """``{family: [op, ...]}`` in declaration order."""
-    _load_families()
     out = {}
     for op in _REGISTRY.values():
         out.setdefault(op.family, []).append(op)
     return out
-
-
-_families_loaded = False
-
-
-def _load_families():
-    global _families_loaded
-    if not _families_loaded:
-        _families_loaded = True
-        from . import _families  # noqa: F401  (imports every family module)
 
 
 class Ctx:
@@ -155,7 +143,9 @@ class Attr:
     Kinds: ``int``, ``float``, ``bool``, ``str`` (with ``choices``), ``pair``
     (int or two ints, normalised to a 2-tuple), ``ints`` (int or list of ints,
     normalised to a tuple of length ``n``), ``padding`` (int, pair or one of
-    ``"valid"``, ``"same"``, ``"full"``), ``axes`` (None, int or list of ints),
+    ``"valid"``, ``"same"``, ``"full"``; or 2·n ints, the padding before each
+    axis then after each, normalised to one ``(before, after)`` per axis when
+    they differ), ``axes`` (None, int or list of ints),
     ``shape`` (list of ints and symbolic dimension names), ``init`` (a name or
     a number), ``value`` (a number or nested lists of numbers), ``dtype``.
     """
@@ -185,10 +175,12 @@ class Attr:
             return self._range(float(value), name)
         if kind == "bool":
             if not isinstance(value, bool):
-                raise AttrError(f"attribute '{name}' must be true or false, got {value!r}")
+                raise AttrError(f"attribute '{name}' must be true or false, got "
+                                f"{value!r}")
             return value
         if kind == "str":
-            if not isinstance(value, str) or (self.choices and value not in self.choices):
+            if not isinstance(value, str) or (self.choices
+                                               and value not in self.choices):
                 raise AttrError(f"attribute '{name}' must be one of "
                                 f"{', '.join(map(repr, self.choices))}, got {value!r}")
             return value
@@ -196,8 +188,8 @@ class Attr:
             n = 2 if kind == "pair" else self.n
             if isinstance(value, (list, tuple)):
                 if n is not None and len(value) != n:
-                    raise AttrError(f"attribute '{name}' must be an integer or a list of "
-                                    f"{n} integers, got {value!r}")
+                    raise AttrError(f"attribute '{name}' must be an integer or a "
+                                    f"list of {n} integers, got {value!r}")
                 vals = tuple(_int(v, name) for v in value)
             else:
                 vals = (_int(value, name),) * (n or 1)
@@ -207,9 +199,17 @@ class Attr:
         if kind == "padding":
             if isinstance(value, str):
                 if value not in ("valid", "same", "full"):
-                    raise AttrError(f"attribute '{name}' must be an integer, a pair, or "
-                                    f"'valid', 'same', 'full', got {value!r}")
+                    raise AttrError(f"attribute '{name}' must be an integer, a pair, "
+                                    f"or 'valid', 'same', 'full', got {value!r}")
                 return value
+            n = self.n
+            if n and isinstance(value, (list, tuple)) and len(value) == 2 * n:
+                # before… then after…, as ONNX's pads: one (before, after) per axis
+                flat = Attr("ints", n=2 * n, min=0).normalise(value, name)
+                pairs = tuple(zip(flat[:n], flat[n:]))
+                if all(b == a for b, a in pairs):
+                    return flat[:n]
+                return pairs
             vals = Attr("ints", n=self.n, min=0).normalise(value, name)
             return vals
         if kind == "axes":
@@ -220,7 +220,8 @@ class Attr:
             return _int(value, name)
         if kind == "shape":
             if not isinstance(value, (list, tuple)):
-                raise AttrError(f"attribute '{name}' must be a list of sizes, got {value!r}")
+                raise AttrError(f"attribute '{name}' must be a list of sizes, got "
+                                f"{value!r}")
             out = []
             for d in value:
                 if isinstance(d, str) and d.isidentifier():
@@ -319,6 +320,10 @@ class Op:
         all); the others must not depend on it (weights).
     batch_mixing : str
         What to say when ``batching`` is None: how the op mixes examples.
+    recurrence : Recurrence or None
+        Recurrent ops: their gates, the state they carry from step to step and
+        one time step as ops of the catalog
+        (:class:`graphlab.ops.recurrent.Recurrence`).
     """
 
     name = None
@@ -335,6 +340,7 @@ class Op:
     batching = None
     batch_ports = None
     batch_mixing = "mixes the examples of the batch"
+    recurrence = None
 
     # ---- declaration helpers -------------------------------------------------
     @property
@@ -353,7 +359,8 @@ class Op:
     @property
     def doc(self):
         """The first line of the op's docstring."""
-        return (type(self).__doc__ or "").strip().splitlines()[0] if type(self).__doc__ else ""
+        doc = type(self).__doc__
+        return doc.strip().splitlines()[0] if doc else ""
 
     def resolve_attrs(self, attrs, *, node=None):
         """Validate ``attrs`` (as written in a file) and fill in defaults.
@@ -365,14 +372,16 @@ class Op:
         """
         attrs = attrs or {}
         if not isinstance(attrs, dict):
-            raise AttrError(f"{self.name}: 'attrs' must be an object, got {attrs!r}", node=node)
+            raise AttrError(f"{self.name}: 'attrs' must be an object, got {attrs!r}",
+                            node=node)
         out = {}
         for key in attrs:
             if key not in self.attrs:
                 close = difflib.get_close_matches(key, self.attrs, n=1)
                 known = ", ".join(self.attrs) or "none"
                 hint = f"did you mean '{close[0]}'?" if close else f"known: {known}"
-                raise AttrError(f"{self.name} has no attribute '{key}' ({hint})", node=node)
+                raise AttrError(f"{self.name} has no attribute '{key}' ({hint})",
+                                node=node)
         for key, spec in self.attrs.items():
             if key in attrs:
                 try:

@@ -459,7 +459,7 @@ class Conv2DPool2D(Op):
 
     def shape(self, x, w, b=None, *, stride, padding, dilation, pool, mode, act):
         n, o, ho, wo = get_op("Conv2D").shape(x, w, b, stride=stride, padding=padding,
-                                              dilation=dilation)
+                                              dilation=dilation, groups=1)
         hw = tuple(s if isinstance(s, str) else s // k for s, k in zip((ho, wo), pool))
         if any(s == 0 for s in hw):
             raise ShapeError(f"{self.name}: the pool window {pool[0]}×{pool[1]} is "

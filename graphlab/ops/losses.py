@@ -5,6 +5,11 @@ Every loss returns a scalar (shape ``()``) of its input's float dtype. Their
 NumPy transcriptions multiply by the upstream gradient ``g`` as well, so that a
 loss can also sit inside a larger objective.
 
+CrossEntropyLoss takes logits ``(N, C)``, ``(C,)``, or ``(N, T, C)`` with
+targets ``(N, T)``: a sequence's class axis is the last (PyTorch's
+``cross_entropy`` wants it second), and the mean runs over every position of
+every sequence, as PyTorch's does over ``(N, C, T)``.
+
 Divergences take distributions along the last axis and average over the
 others (the batch), with 0·log 0 = 0.
 """
@@ -101,15 +106,15 @@ def _ce_labels(target, classes, name):
 
 
 def _cross_entropy_grad_logits(g, out, logits, target):
-    # (1/N)(softmax(z) − onehot(y)), N rows
-    z = np.atleast_2d(logits)
+    # (1/N)(softmax(z) − onehot(y)), N rows (N·T rows for sequences)
+    z = np.reshape(logits, (-1, np.shape(logits)[-1]))
     onehot = np.eye(z.shape[1], dtype=z.dtype)[np.ravel(target).astype(np.int64)]
     return ((softmax(z) - onehot) / z.shape[0] * g).reshape(np.shape(logits))
 
 
 @register("CrossEntropyLoss")
 class CrossEntropyLoss(_Loss):
-    """out = (1/N) Σ_n (log Σ_c e^{z_nc} − z_{n,y_n})"""
+    """out = (1/N) Σ_n (log Σ_c e^{z_nc} − z_{n,y_n}), n over every row (N or N·T)"""
 
     inputs = ("logits", "target")
     nondiff = ("target",)
@@ -123,9 +128,12 @@ class CrossEntropyLoss(_Loss):
             want, what = (logits[0],), "one class index per row of logits"
         elif len(logits) == 1:
             want, what = (), "one class index for the single row of logits"
+        elif len(logits) == 3:
+            want, what = tuple(logits[:2]), "one class index per position: N×T"
         else:
             raise ShapeError(f"{self.name}: logits has shape {fmt(logits)}, expected "
-                             "N×C (a batch of rows of class scores) or C")
+                             "N×C (a batch of rows of class scores), C, or N×T×C "
+                             "(sequences, classes last)")
         if len(target) != len(want) or not all(map(same_dim, target, want)):
             raise ShapeError(f"{self.name}: target has shape {fmt(target)}, expected "
                              f"{fmt(want)} ({what})")

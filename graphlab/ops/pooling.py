@@ -46,7 +46,8 @@ class _Pool2D(Op):
         "stride": Attr("pair", None, min=1,
                        doc="step between windows (default: kernel)"),
         "padding": Attr("padding", (0, 0), n=2,
-                        doc='int, pair, or "valid", "same", "full"'),
+                        doc='int, pair, "valid", "same", "full", or [top, left, '
+                            'bottom, right]'),
     }
 
     def check_attrs(self, attrs, *, node=None):
@@ -55,10 +56,11 @@ class _Pool2D(Op):
         padding = attrs["padding"]
         if not isinstance(padding, str):
             for p, k in zip(padding, attrs["kernel"]):
-                if 2 * p > k:
-                    raise AttrError(f"{self.name}: padding {p} is more than half the "
-                                    f"kernel {k}: a window would read only padding",
-                                    node=node)
+                for side in (p if isinstance(p, tuple) else (p,)):
+                    if 2 * side > k:
+                        raise AttrError(f"{self.name}: padding {side} is more than "
+                                        f"half the kernel {k}: a window would read "
+                                        "only padding", node=node)
 
     def _out_hw(self, x, kernel, stride, padding):
         _check_rank4(self.name, x)
@@ -103,16 +105,27 @@ def _max_pool2d_formula_x(g, out, x, *, kernel, stride, padding):
     return gx
 
 
-def _avg_pool2d_formula_x(g, out, x, *, kernel, stride, padding):
-    """δ of each window shared equally by its kh·kw positions (padding included)."""
+def _avg_pool2d_formula_x(g, out, x, *, kernel, stride, padding,
+                          count_include_pad=True):
+    """δ of each window shared equally by its kh·kw positions (padding included),
+    or by the positions inside the image (``count_include_pad`` false)."""
     N, C, H, W = x.shape
     gx = np.zeros(x.shape, g.dtype)
     for n, c, p, q, rows, cols in _pool_windows(x, kernel, stride, padding):
-        for i in rows:
-            for j in cols:
-                if 0 <= i < H and 0 <= j < W:
-                    gx[n, c, i, j] += g[n, c, p, q] / (kernel[0] * kernel[1])
+        inside = [(i, j) for i in rows for j in cols if 0 <= i < H and 0 <= j < W]
+        count = kernel[0] * kernel[1] if count_include_pad else len(inside)
+        for i, j in inside:
+            gx[n, c, i, j] += g[n, c, p, q] / count
     return gx
+
+
+def _avg_pool2d_counts(sizes, kernel, stride, pads, out_hw):
+    """Positions inside the image of each window, (Ho, Wo)."""
+    per_axis = []
+    for size, k, s, (before, _), n in zip(sizes, kernel, stride, pads, out_hw):
+        start = np.arange(n) * s - before
+        per_axis.append(np.minimum(start + k, size) - np.maximum(start, 0))
+    return np.multiply.outer(*per_axis)
 
 
 def _max_unpool2d_formula_x(g, out, x, indices, **_):
@@ -211,31 +224,44 @@ class MaxPool2D(_Pool2D):
 class AvgPool2D(_Pool2D):
     """out[n,c,p,q] = mean over window (p, q) of x[n,c] (padding counted in the mean)"""
 
+    attrs = dict(_Pool2D.attrs, count_include_pad=Attr(
+        "bool", True, doc="divide by the whole window (true) or by the positions "
+                          "inside the image (false)"))
     formulas = {
         "x": (r"\frac{\partial L}{\partial X_{i}} = \frac{1}{k_h k_w} "
               r"\sum_{p:\ i \in \mathcal{W}_{p}} \delta_{p}", _avg_pool2d_formula_x),
     }
 
-    def shape(self, x, *, kernel, stride, padding):
+    def shape(self, x, *, kernel, stride, padding, count_include_pad):
         return (x[0], x[1]) + self._out_hw(x, kernel, stride, padding)
 
-    def forward(self, ctx, x, *, kernel, stride, padding):
+    @staticmethod
+    def _scale(x, kernel, stride, pads, out_hw, count_include_pad, dtype):
+        """1/(kh·kw), or 1/(positions inside the image) per window."""
+        if count_include_pad or not any(p for pair in pads for p in pair):
+            return 1.0 / (kernel[0] * kernel[1])
+        counts = _avg_pool2d_counts(x.shape[2:], kernel, stride, pads, out_hw)
+        return (1.0 / counts).astype(dtype)
+
+    def forward(self, ctx, x, *, kernel, stride, padding, count_include_pad):
         stride, out_hw, pads = self._geometry(x, kernel, stride, padding)
         taps = taps2d(pad2d(x, pads), kernel, stride, _NO_DILATION, out_hw)
         out = taps[0].copy()
         for v in taps[1:]:
             out += v
-        out *= 1.0 / (kernel[0] * kernel[1])
+        out *= self._scale(x, kernel, stride, pads, out_hw, count_include_pad,
+                           out.dtype)
         return out
 
-    def vjp(self, ctx, g, out, x, *, kernel, stride, padding):
+    def vjp(self, ctx, g, out, x, *, kernel, stride, padding, count_include_pad):
         if not needs_grad(ctx, 1)[0]:
             return (None,)
         stride, out_hw, pads = self._geometry(x, kernel, stride, padding)
         (pt, pb), (pl, pr) = pads
         N, C, H, W = x.shape
         gxp = np.zeros((N, C, H + pt + pb, W + pl + pr), g.dtype)
-        share = g * (1.0 / (kernel[0] * kernel[1]))
+        share = g * self._scale(x, kernel, stride, pads, out_hw, count_include_pad,
+                                g.dtype)
         disjoint = stride[0] >= kernel[0] and stride[1] >= kernel[1]
         for tap in taps2d(gxp, kernel, stride, _NO_DILATION, out_hw):
             if disjoint:  # each input position is in one window at most

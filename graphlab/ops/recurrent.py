@@ -29,13 +29,19 @@ H_{t−1} W_hhᵀ + 1bᵀ``. Each entry is
 recurrences with plain loops and is tested against ``vjp``.
 """
 
+from collections import namedtuple
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import ShapeError
 from ..shapes import fmt, same_dim
+from ._rnn import (rnn_bias, rnn_buffers, rnn_dtype, rnn_grads, rnn_needs,
+                   rnn_output_grad, rnn_param_grads, rnn_sigmoid, rnn_stack,
+                   rnn_stack_weights, rnn_state, rnn_wanted, rnn_weight_grad)
 from .base import Attr, Op, register
 
-__all__ = ["RNN", "LSTM", "GRU"]
+__all__ = ["RNN", "LSTM", "GRU", "Recurrence", "CellOp", "GateSplit"]
 
 
 # ---- shared helpers ------------------------------------------------------------------
@@ -45,7 +51,7 @@ def _rnn_shape(op, x, w_ih, w_hh, b_ih, b_hh, states):
 
     ``states`` lists ``(port, shape or None)`` for h0 (and c0).
     """
-    name, G, gates = op.name, op.n_gates, op.gate_names
+    name, G, gates = op.name, op.n_gates, ", ".join(op.recurrence.gates)
     if len(x) != 3:
         raise ShapeError(f"{name}: x must be N×T×F (batch, time, features), got "
                          f"{fmt(x)}")
@@ -87,175 +93,98 @@ def _rnn_rows_text(G):
     return "H" if G == 1 else f"{G}·H"
 
 
-def _rnn_dtype(*arrays):
-    return np.result_type(*[a for a in arrays if a is not None])
+# ---- the time step, declared as ops of the catalog --------------------------------
+
+CellOp = namedtuple("CellOp", "name op inputs")
+CellOp.__doc__ = ("One op of a recurrent cell: ``name = op(**inputs)``, each input "
+                  "naming a value bound before it (or None: left unconnected).")
+GateSplit = namedtuple("GateSplit", "src gates")
+GateSplit.__doc__ = ("The gate blocks of value ``src`` (N, G·H): ``src[k]`` (N, H) for "
+                     "each gate ``k`` of ``gates``.")
 
 
-def _rnn_buffers(ctx, phase, key, **shapes):
-    """Scratch arrays of one node for ``phase`` ("forward" or "vjp").
+@dataclass(eq=False, frozen=True)
+class Recurrence:
+    """What a recurrent op computes per time step, as ops of the catalog.
 
-    Kept on ``ctx`` and reused while ``key`` (sizes and dtype) stays the same: a
-    program keeps its contexts from step to step, and fresh arrays of this size
-    cost page faults (measured: 2.3 ms of a 4.9 ms LSTM step, 64×8×128). Only
-    scratch and saved-for-vjp arrays live here, never what a rule returns.
+    The fused kernels compute the same step; :func:`graphlab.symbolic.unroll`
+    builds its unrolled graph from ``cell``, training reads ``state`` to carry
+    the state across truncated-BPTT windows, and the editor reads both.
+
+    Attributes
+    ----------
+    gates : tuple of str
+        The gates, in the order of the row blocks of ``w_ih``, ``w_hh`` and the
+        biases (PyTorch's); empty for a single block (G = 1).
+    state : dict
+        ``{input port: output port}`` of the state carried from step to step.
+    cell : callable
+        ``cell(**attrs)`` → the step's ops in order (:class:`CellOp`,
+        :class:`GateSplit`). They read ``x`` (x_t), the weights and biases by
+        port name and the previous state by its output port's name (``h``,
+        ``c``); binding that name again makes the new state.
     """
-    store = getattr(ctx, "rnn_buffers", None)
-    if store is None:
-        store = ctx.rnn_buffers = {}
-    got = store.get(phase)
-    if got is None or got[0] != key:
-        dt = key[-1]
-        got = store[phase] = (key, {k: np.empty(v, dt) for k, v in shapes.items()})
-    return got[1]
+
+    gates: tuple
+    state: dict
+    cell: object
+
+    @property
+    def n_gates(self):
+        """G, the number of row blocks of the weights."""
+        return max(len(self.gates), 1)
 
 
-def _rnn_stack(x, h0, xh):
-    """Fill ``xh`` (T+1, F+1+H, N): column n of ``xh[t]`` is ``[x_t; 1; h_{t−1}]``
-    of example n, the operand of step t's one GEMM. Returns ``xh``.
-
-    Rows h of ``xh[t+1]`` are where step t writes its output, so that they are
-    also the H_t that backpropagation reads. Feature-major (one column per
-    example) makes every gate, state and operand of a step a contiguous block:
-    elementwise calls on blocks, and weights that need no transposed copy
-    (measured: a 128×512 transposed copy costs almost as much as a step's GEMM,
-    and elementwise calls on strided blocks 2–3× those on contiguous ones).
-    """
-    N, T, F = x.shape
-    np.copyto(xh[:T, :F], x.transpose(1, 2, 0))
-    xh[:T, F] = 1
-    _rnn_state(xh[0, F + 1:], h0)
-    return xh
+_CELL_LINEAR = (CellOp("ih", "Linear", {"x": "x", "w": "w_ih", "b": "b_ih"}),
+                CellOp("hh", "Linear", {"x": "h", "w": "w_hh", "b": "b_hh"}))
 
 
-def _rnn_stack_weights(w, w_ih, w_hh, b, runs):
-    """Fill ``w`` (R, F+1+H) with rows of ``[w_ih | b | w_hh]`` (b None: zeros).
-
-    ``runs`` lists ``(row of w, row of the source, rows, scale)``: gates may be
-    reordered and scaled (½ for the σ = ½·tanh(z/2) + ½ trick; exact). Returns w.
-    """
-    F = w_ih.shape[1]
-    for dst, src, n, s in runs:
-        d, r = slice(dst, dst + n), slice(src, src + n)
-        np.multiply(w_ih[r], s, out=w[d, :F])
-        np.multiply(w_hh[r], s, out=w[d, F + 1:])
-        if b is None:
-            w[d, F] = 0
-        else:
-            np.multiply(b[r], s, out=w[d, F])
-    return w
+def _rnn_cell(*, nonlinearity="tanh", **_):
+    """h' = φ(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh)"""
+    act = "Tanh" if nonlinearity == "tanh" else "ReLU"
+    return _CELL_LINEAR + (CellOp("a", "Add", {"a": "ih", "b": "hh"}),
+                           CellOp("h", act, {"x": "a"}))
 
 
-def _rnn_weight_grad(dz, xh, buf, n_x, zero_h0):
-    """``Σ_t δZ_t X̃_tᵀ`` (R, F+1+H) for ``δZ`` (T, R, N) and ``X̃_t = xh[t]`` =
-    ``[x_t; 1; h_{t−1}]``: the gradient of stacked weights ``[w_ih | b | w_hh]``,
-    as ONE GEMM over all T·N columns.
-
-    Both operands are first copied so that the T·N columns are one dimension
-    (into ``buf``): cheaper than T GEMMs and their sum, or than strided writes
-    in the loop. With ``zero_h0`` (H_0 = 0) step 0 adds only to the first
-    ``n_x`` columns (x and bias): 1/T of the GEMM saved.
-    """
-    T, R, N = dz.shape
-    K = xh.shape[1]
-    np.copyto(buf["dzt"], dz.transpose(1, 0, 2))
-    np.copyto(buf["xht"], xh[:T].transpose(0, 2, 1))
-    dzt, xht = buf["dzt"].reshape(R, T * N), buf["xht"].reshape(T * N, K)
-    if not zero_h0:
-        return dzt @ xht
-    gw = dzt[:, N:] @ xht[N:]
-    gw[:, :n_x] += dzt[:, :N] @ xht[:N, :n_x]
-    return gw
+def _lstm_cell(**_):
+    """c' = f⊙c + i⊙g, h' = o⊙tanh(c')"""
+    return _CELL_LINEAR + (
+        CellOp("z", "Add", {"a": "ih", "b": "hh"}),
+        GateSplit("z", ("i", "f", "g", "o")),
+        CellOp("i", "Sigmoid", {"x": "z[i]"}), CellOp("f", "Sigmoid", {"x": "z[f]"}),
+        CellOp("g", "Tanh", {"x": "z[g]"}), CellOp("o", "Sigmoid", {"x": "z[o]"}),
+        CellOp("fc", "Mul", {"a": "f", "b": "c"}),
+        CellOp("ig", "Mul", {"a": "i", "b": "g"}),
+        CellOp("c", "Add", {"a": "fc", "b": "ig"}),
+        CellOp("tc", "Tanh", {"x": "c"}),
+        CellOp("h", "Mul", {"a": "o", "b": "tc"}))
 
 
-def _rnn_split_grads(gw, F, need):
-    """Gradients of (w_ih, w_hh, b_ih, b_hh) from ``gw`` = ``Σ_t δZ_t X̃_tᵀ``:
-    its column blocks; both biases get the bias column. None where not needed."""
-    gb = np.ascontiguousarray(gw[:, F]) if need[3] or need[4] else None
-    return (np.ascontiguousarray(gw[:, :F]) if need[1] else None,
-            gw[:, F + 1:] if need[2] else None,
-            gb if need[3] else None,
-            (gb.copy() if need[3] else gb) if need[4] else None)
-
-
-def _rnn_param_grads(dz, w_ih, xh, buf, need, zero_h0, dt):
-    """Gradients of (x, w_ih, w_hh, b_ih, b_hh) from the pre-activation
-    gradients ``dz`` (T, R, N) of every step, None where not needed; the
-    weights and biases stacked as in ``xh`` (see :func:`_rnn_weight_grad`)."""
-    F = w_ih.shape[1]
-    gx = _rnn_input_grad(w_ih, dz, dt) if need[0] else None
-    if not any(need[1:5]):
-        return (gx, None, None, None, None)
-    gw = _rnn_weight_grad(dz, xh, buf, F + 1, zero_h0)
-    return (gx,) + _rnn_split_grads(gw, F, need)
-
-
-def _rnn_input_grad(w_ih, dz, dt):
-    """``δX_t = δZ_t W_ih`` for all steps (one batched GEMM), batch-first."""
-    gx = np.matmul(w_ih.T.astype(dt, copy=False), dz)  # (T, F, N)
-    return gx.transpose(2, 0, 1).copy()
-
-
-def _rnn_bias(b_ih, b_hh, dt, n=None):
-    """``b_ih + b_hh`` (only the first ``n`` entries of b_hh), or None."""
-    if b_ih is None and b_hh is None:
-        return None
-    out = np.zeros((b_ih if b_ih is not None else b_hh).shape, dt)
-    if b_ih is not None:
-        out += b_ih
-    if b_hh is not None:
-        out[:n] += b_hh[:n]
-    return out
-
-
-def _rnn_state(out, s):
-    """Write a state or its gradient ``s`` (N, H), transposed, into ``out`` (H, N);
-    zeros when ``s`` is None."""
-    if s is None:
-        out.fill(0)
-    else:
-        out[...] = s.T
-
-
-def _rnn_grads(g, n):
-    """The output gradients as a tuple of length ``n`` (None: no gradient)."""
-    if not isinstance(g, (tuple, list)):
-        g = (g,)
-    return tuple(g) + (None,) * (n - len(g))
-
-
-def _rnn_needs(ctx, inputs):
-    """Which input gradients to compute: present, and wanted by the caller."""
-    need = getattr(ctx, "needs_input_grad", None)
-    need = (True,) * len(inputs) if need is None else tuple(need)
-    return tuple(bool(n) and x is not None for n, x in zip(need, inputs))
-
-
-def _rnn_wanted(ctx, n):
-    """Which of the ``n`` outputs to build: ``ctx.needs_output``, or all."""
-    want = getattr(ctx, "needs_output", None)
-    return (True,) * n if want is None else tuple(bool(w) for w in want)
-
-
-def _rnn_output_grad(gy, buf):
-    """``δY`` (N, T, H) time-major and feature-major (T, H, N) in ``buf``, or None."""
-    if gy is None:
-        return None
-    np.copyto(buf, gy.transpose(1, 2, 0))
-    return buf
-
-
-def _sigmoid(z):
-    """Logistic function without overflow: ½·tanh(z/2) + ½."""
-    return 0.5 * np.tanh(0.5 * z) + 0.5
+def _gru_cell(**_):
+    """n = tanh(x W_inᵀ + b_in + r ⊙ (h W_hnᵀ + b_hn)), h' = n + z ⊙ (h − n)"""
+    return _CELL_LINEAR + (
+        CellOp("s", "Add", {"a": "ih", "b": "hh"}),
+        GateSplit("s", ("r", "z")),  # r and z from x and h together
+        CellOp("r", "Sigmoid", {"x": "s[r]"}),
+        CellOp("u", "Sigmoid", {"x": "s[z]"}),
+        GateSplit("ih", ("n",)), GateSplit("hh", ("n",)),
+        CellOp("rhn", "Mul", {"a": "r", "b": "hh[n]"}),
+        CellOp("na", "Add", {"a": "ih[n]", "b": "rhn"}),
+        CellOp("n", "Tanh", {"x": "na"}),
+        CellOp("d", "Sub", {"a": "h", "b": "n"}),
+        CellOp("zd", "Mul", {"a": "u", "b": "d"}),
+        CellOp("h", "Add", {"a": "n", "b": "zd"}))
 
 
 class _Recurrent(Op):
     family = "recurrent"
     batching, batch_ports = "map", ("x", "h0")  # batch-first sequences and states
     vjp_reads_out = False  # BPTT reads what forward left on ctx
-    n_gates = 1
-    gate_names = ""
     step_calls = 2  # NumPy calls per time step of forward
+
+    @property
+    def n_gates(self):
+        return self.recurrence.n_gates
 
     def macs(self, in_shapes, out_shapes, **_):
         x, w_hh = in_shapes[0], in_shapes[2]
@@ -278,7 +207,7 @@ class _Recurrent(Op):
 def _rnn_formula(g, out, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *,
                  nonlinearity):
     """BPTT for the Elman RNN, step by step as in the LaTeX; all gradients."""
-    gy, gh = _rnn_grads(g, 2)
+    gy, gh = rnn_grads(g, 2)
     y = out[0]
     N, T, _ = x.shape
     H = w_hh.shape[1]
@@ -302,9 +231,14 @@ def _rnn_formula(g, out, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *,
     return grads
 
 
+def _formula_port(formula, port, key=None):
+    """A port's entry of ``formulas``: that gradient of ``formula``'s result."""
+    return lambda g, out, *inputs, **attrs: formula(g, out, *inputs,
+                                                    **attrs)[key or port]
+
+
 def _rnn_formula_port(port, key=None):
-    return lambda g, out, *inputs, **attrs: _rnn_formula(g, out, *inputs,
-                                                         **attrs)[key or port]
+    return _formula_port(_rnn_formula, port, key)
 
 
 _RNN_BPTT = (r"\delta A_t &= \delta H_t \odot \phi'(A_t),\quad \phi' = 1 - H_t^{2}"
@@ -327,6 +261,7 @@ class RNN(_Recurrent):
     inputs = ("x", "w_ih", "w_hh", "b_ih?", "b_hh?", "h0?")
     outputs = ("y", "h")
     attrs = {"nonlinearity": Attr("str", "tanh", choices=("tanh", "relu"))}
+    recurrence = Recurrence((), {"h0": "h"}, _rnn_cell)
     formulas = {
         "x": (_rnn_latex(r"\frac{\partial L}{\partial X_t} &= \delta A_t W_{ih}"),
               _rnn_formula_port("x")),
@@ -351,12 +286,12 @@ class RNN(_Recurrent):
         N, T, F = x.shape
         H = w_hh.shape[1]
         K = F + 1 + H
-        dt = _rnn_dtype(x, w_ih, w_hh)
-        buf = _rnn_buffers(ctx, "forward", (N, T, F, H, dt), w=(H, K),
+        dt = rnn_dtype(x, w_ih, w_hh)
+        buf = rnn_buffers(ctx, "forward", (N, T, F, H, dt), w=(H, K),
                            xh=(T + 1, K, N))
-        w = _rnn_stack_weights(buf["w"], w_ih, w_hh, _rnn_bias(b_ih, b_hh, dt),
+        w = rnn_stack_weights(buf["w"], w_ih, w_hh, rnn_bias(b_ih, b_hh, dt),
                                ((0, 0, H, 1.0),))
-        xh = _rnn_stack(x, h0, buf["xh"])
+        xh = rnn_stack(x, h0, buf["xh"])
         for t in range(T):
             h = xh[t + 1, F + 1:]  # A_t, then H_t in place
             if t > 0 or h0 is not None:
@@ -368,23 +303,23 @@ class RNN(_Recurrent):
             else:
                 np.maximum(h, 0, out=h)
         ctx.rnn = (xh,)
-        want = _rnn_wanted(ctx, 2)  # fresh arrays: the buffers are reused
+        want = rnn_wanted(ctx, 2)  # fresh arrays: the buffers are reused
         return (xh[1:, F + 1:].transpose(2, 0, 1).copy() if want[0] else None,
                 xh[T, F + 1:].T.copy() if want[1] else None)
 
     def vjp(self, ctx, g, out, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *,
             nonlinearity="tanh"):
-        need = _rnn_needs(ctx, (x, w_ih, w_hh, b_ih, b_hh, h0))
+        need = rnn_needs(ctx, (x, w_ih, w_hh, b_ih, b_hh, h0))
         if not any(need):
             return (None,) * 6
         if getattr(ctx, "rnn", None) is None:
             self.forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity=nonlinearity)
         xh, = ctx.rnn
-        gy, gh = _rnn_grads(g, 2)
+        gy, gh = rnn_grads(g, 2)
         T1, K, N = xh.shape
         H, dt = w_hh.shape[1], xh.dtype
         T, F = T1 - 1, K - 1 - H
-        buf = _rnn_buffers(ctx, "vjp", (N, T, F, H, dt), da=(T, H, N), gy=(T, H, N),
+        buf = rnn_buffers(ctx, "vjp", (N, T, F, H, dt), da=(T, H, N), gy=(T, H, N),
                            dh=(H, N), dzt=(H, T, N), xht=(T, N, K))
         da, dh = buf["da"], buf["dh"]
         # φ'(A_t) of all steps at once, from the outputs; δA_t overwrites it.
@@ -394,8 +329,8 @@ class RNN(_Recurrent):
             np.subtract(1, da, out=da)
         else:
             np.greater(hs, 0, out=da)
-        gy = _rnn_output_grad(gy, buf["gy"])
-        _rnn_state(dh, gh)
+        gy = rnn_output_grad(gy, buf["gy"])
+        rnn_state(dh, gh)
         w_hh_t = w_hh.T.astype(dt, copy=False)
         for t in reversed(range(T)):
             if gy is not None:
@@ -403,7 +338,7 @@ class RNN(_Recurrent):
             da[t] *= dh
             if t > 0 or need[5]:
                 np.matmul(w_hh_t, da[t], out=dh)
-        return _rnn_param_grads(da, w_ih, xh, buf, need, h0 is None, dt) + (
+        return rnn_param_grads(da, w_ih, xh, buf, need, h0 is None, dt) + (
             dh.T.copy() if need[5] else None,)
 
 
@@ -411,7 +346,7 @@ class RNN(_Recurrent):
 
 def _lstm_formula(g, out, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None):
     """BPTT for the LSTM, step by step as in the LaTeX; all gradients."""
-    gy, gh, gc = _rnn_grads(g, 3)
+    gy, gh, gc = rnn_grads(g, 3)
     N, T, _ = x.shape
     H = w_hh.shape[1]
     b = (0 if b_ih is None else b_ih) + (0 if b_hh is None else b_hh)
@@ -420,8 +355,8 @@ def _lstm_formula(g, out, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None)
     steps = []
     for t in range(T):
         z = x[:, t] @ w_ih.T + h @ w_hh.T + b
-        i, f = _sigmoid(z[:, :H]), _sigmoid(z[:, H:2 * H])
-        gg, o = np.tanh(z[:, 2 * H:3 * H]), _sigmoid(z[:, 3 * H:])
+        i, f = rnn_sigmoid(z[:, :H]), rnn_sigmoid(z[:, H:2 * H])
+        gg, o = np.tanh(z[:, 2 * H:3 * H]), rnn_sigmoid(z[:, 3 * H:])
         c_new = f * c + i * gg
         steps.append((h, c, i, f, gg, o, c_new))
         h, c = o * np.tanh(c_new), c_new
@@ -447,8 +382,7 @@ def _lstm_formula(g, out, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None)
 
 
 def _lstm_formula_port(port, key=None):
-    return lambda g, out, *inputs, **attrs: _lstm_formula(g, out, *inputs,
-                                                          **attrs)[key or port]
+    return _formula_port(_lstm_formula, port, key)
 
 
 _LSTM_BPTT = (r"\delta C_t &= \delta H_t \odot O_t \odot (1 - \tanh^{2} C_t)"
@@ -480,8 +414,7 @@ class LSTM(_Recurrent):
     inputs = ("x", "w_ih", "w_hh", "b_ih?", "b_hh?", "h0?", "c0?")
     outputs = ("y", "h", "c")
     batch_ports = ("x", "h0", "c0")
-    n_gates = 4
-    gate_names = "i, f, g, o"
+    recurrence = Recurrence(("i", "f", "g", "o"), {"h0": "h", "c0": "c"}, _lstm_cell)
     step_calls = 8
     formulas = {
         "x": (_lstm_latex(r"\frac{\partial L}{\partial X_t} &= \delta Z_t W_{ih}"),
@@ -511,18 +444,18 @@ class LSTM(_Recurrent):
         N, T, F = x.shape
         H = w_hh.shape[1]
         H2, H3, H4, K = 2 * H, 3 * H, 4 * H, F + 1 + H
-        dt = _rnn_dtype(x, w_ih, w_hh)
-        buf = _rnn_buffers(ctx, "forward", (N, T, F, H, dt), w=(H4, K),
+        dt = rnn_dtype(x, w_ih, w_hh)
+        buf = rnn_buffers(ctx, "forward", (N, T, F, H, dt), w=(H4, K),
                            xh=(T + 1, K, N), z=(T + 1, 5 * H, N), p=(T, H2, N),
                            tc=(T, H, N))
         z, p, tc = buf["z"], buf["p"], buf["tc"]
-        w = _rnn_stack_weights(buf["w"], w_ih, w_hh, _rnn_bias(b_ih, b_hh, dt),
+        w = rnn_stack_weights(buf["w"], w_ih, w_hh, rnn_bias(b_ih, b_hh, dt),
                                _lstm_runs(H))
-        xh = _rnn_stack(x, h0, buf["xh"])
+        xh = rnn_stack(x, h0, buf["xh"])
         # z[t] holds the gates I, F, O, G of step t, then C_{t−1}: so that
         # p[t] = [I ⊙ G, F ⊙ C_{t−1}] is one call on adjacent blocks (and kept:
         # backpropagation reuses both products).
-        _rnn_state(z[0, H4:], c0)
+        rnn_state(z[0, H4:], c0)
         for t in range(T):
             a = z[t, :H4]
             if t > 0 or h0 is not None:
@@ -538,24 +471,24 @@ class LSTM(_Recurrent):
             np.tanh(z[t + 1, H4:], out=tc[t])
             np.multiply(a[H2:H3], tc[t], out=xh[t + 1, F + 1:])
         ctx.rnn = (xh, z, p, tc)
-        want = _rnn_wanted(ctx, 3)  # fresh arrays: the buffers are reused
+        want = rnn_wanted(ctx, 3)  # fresh arrays: the buffers are reused
         return (xh[1:, F + 1:].transpose(2, 0, 1).copy() if want[0] else None,
                 xh[T, F + 1:].T.copy() if want[1] else None,
                 z[T, H4:].T.copy() if want[2] else None)
 
     def vjp(self, ctx, g, out, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None,
             **_):
-        need = _rnn_needs(ctx, (x, w_ih, w_hh, b_ih, b_hh, h0, c0))
+        need = rnn_needs(ctx, (x, w_ih, w_hh, b_ih, b_hh, h0, c0))
         if not any(need):
             return (None,) * 7
         if getattr(ctx, "rnn", None) is None:
             self.forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, c0)
         xh, z, p, tc = ctx.rnn
-        gy, gh, gc = _rnn_grads(g, 3)
+        gy, gh, gc = rnn_grads(g, 3)
         T, H, N = tc.shape
         K, dt = xh.shape[1], z.dtype
         H2, H3, H4, F = 2 * H, 3 * H, 4 * H, K - 1 - H
-        buf = _rnn_buffers(ctx, "vjp", (N, T, F, H, dt), dz=(T, H4, N),
+        buf = rnn_buffers(ctx, "vjp", (N, T, F, H, dt), dz=(T, H4, N),
                            fq=(T, H2, N), gy=(T, H, N), dd=(H2, N), tmp=(H2, N),
                            dzt=(H4, T, N), xht=(T, N, K))
         dz, fq, dd, tmp = buf["dz"], buf["fq"], buf["dd"], buf["tmp"]
@@ -582,10 +515,10 @@ class LSTM(_Recurrent):
         np.subtract(o, q, out=q)
         np.copyto(fq[:-1, :H], f[1:])
         fq[-1, :H] = 1
-        gy = _rnn_output_grad(gy, buf["gy"])
+        gy = rnn_output_grad(gy, buf["gy"])
         dc, dh = dd[:H], dd[H:]
-        _rnn_state(dh, gh)
-        _rnn_state(dc, gc)
+        rnn_state(dh, gh)
+        rnn_state(dc, gc)
         w_hh_t = w_hh.T.astype(dt, copy=False)
         for t in reversed(range(T)):
             if gy is not None:
@@ -597,7 +530,7 @@ class LSTM(_Recurrent):
             dz[t, H3:] *= dh
             if t > 0 or need[5]:
                 np.matmul(w_hh_t, dz[t], out=dh)
-        return _rnn_param_grads(dz, w_ih, xh, buf, need, h0 is None, dt) + (
+        return rnn_param_grads(dz, w_ih, xh, buf, need, h0 is None, dt) + (
             dh.T.copy() if need[5] else None, (dc * f[0]).T.copy() if need[6] else None)
 
 
@@ -605,7 +538,7 @@ class LSTM(_Recurrent):
 
 def _gru_formula(g, out, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None):
     """BPTT for the GRU, step by step as in the LaTeX; all gradients."""
-    gy, gh = _rnn_grads(g, 2)
+    gy, gh = rnn_grads(g, 2)
     N, T, _ = x.shape
     H = w_hh.shape[1]
     b_i = np.zeros(3 * H) if b_ih is None else b_ih
@@ -615,8 +548,8 @@ def _gru_formula(g, out, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None):
     for t in range(T):
         gi = x[:, t] @ w_ih.T + b_i
         gh_ = h @ w_hh.T + b_h
-        r = _sigmoid(gi[:, :H] + gh_[:, :H])
-        z = _sigmoid(gi[:, H:2 * H] + gh_[:, H:2 * H])
+        r = rnn_sigmoid(gi[:, :H] + gh_[:, :H])
+        z = rnn_sigmoid(gi[:, H:2 * H] + gh_[:, H:2 * H])
         n = np.tanh(gi[:, 2 * H:] + r * gh_[:, 2 * H:])
         steps.append((h, r, z, n, gh_[:, 2 * H:]))
         h = (1 - z) * n + z * h
@@ -643,8 +576,7 @@ def _gru_formula(g, out, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None):
 
 
 def _gru_formula_port(port):
-    return lambda g, out, *inputs, **attrs: _gru_formula(g, out, *inputs,
-                                                         **attrs)[port]
+    return _formula_port(_gru_formula, port)
 
 
 _GRU_BPTT = (r"\delta N^{a}_t &= \delta H_t \odot (1 - Z_t) \odot (1 - N_t^{2}),\quad"
@@ -676,8 +608,7 @@ class GRU(_Recurrent):
 
     inputs = ("x", "w_ih", "w_hh", "b_ih?", "b_hh?", "h0?")
     outputs = ("y", "h")
-    n_gates = 3
-    gate_names = "r, z, n"
+    recurrence = Recurrence(("r", "z", "n"), {"h0": "h"}, _gru_cell)
     step_calls = 10
     formulas = {
         "x": (_gru_latex(r"\frac{\partial L}{\partial X_t} &= \delta A^{i}_t W_{ih}"),
@@ -704,24 +635,24 @@ class GRU(_Recurrent):
         N, T, F = x.shape
         H = w_hh.shape[1]
         H2, K = 2 * H, F + 1 + H
-        dt = _rnn_dtype(x, w_ih, w_hh)
-        buf = _rnn_buffers(ctx, "forward", (N, T, F, H, dt), w=(3 * H, K),
+        dt = rnn_dtype(x, w_ih, w_hh)
+        buf = rnn_buffers(ctx, "forward", (N, T, F, H, dt), w=(3 * H, K),
                            w_n=(H, F + 1), xh=(T + 1, K, N), act=(T, 3 * H, N),
                            nx=(T, H, N), ns=(T, H, N), zd=(T, H, N))
         act, ns, zd = buf["act"], buf["ns"], buf["zd"]
         # Rows r, z (halved: σ(z) = ½·tanh(z/2) + ½) take x, h and b_ih + b_hh;
         # rows n only h and b_hn, as W_hn h + b_hn is multiplied by r before
         # W_in x + b_in (w_n, all steps in one batched GEMM) is added.
-        b = _rnn_bias(b_ih, b_hh, dt, n=H2)
+        b = rnn_bias(b_ih, b_hh, dt, n=H2)
         w = buf["w"]
-        _rnn_stack_weights(w[:H2], w_ih, w_hh, b, ((0, 0, H2, 0.5),))
+        rnn_stack_weights(w[:H2], w_ih, w_hh, b, ((0, 0, H2, 0.5),))
         w[H2:, :F] = 0
         _gru_n_bias(w[H2:, F], b_hh)
         np.copyto(w[H2:, F + 1:], w_hh[H2:])
         w_n = buf["w_n"]
         np.copyto(w_n[:, :F], w_ih[H2:])
         _gru_n_bias(w_n[:, F], b_ih)
-        xh = _rnn_stack(x, h0, buf["xh"])
+        xh = rnn_stack(x, h0, buf["xh"])
         nx = np.matmul(w_n, xh[:T, :F + 1], out=buf["nx"])
         for t in range(T):
             a = act[t]  # becomes R_t, Z_t, then Ĥn_t = H_{t−1} W_hnᵀ + b_hn
@@ -742,23 +673,23 @@ class GRU(_Recurrent):
             zd[t] *= z
             np.add(n, zd[t], out=xh[t + 1, F + 1:])
         ctx.rnn = (xh, act, ns, zd)
-        want = _rnn_wanted(ctx, 2)  # fresh arrays: the buffers are reused
+        want = rnn_wanted(ctx, 2)  # fresh arrays: the buffers are reused
         return (xh[1:, F + 1:].transpose(2, 0, 1).copy() if want[0] else None,
                 xh[T, F + 1:].T.copy() if want[1] else None)
 
     def vjp(self, ctx, g, out, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, **_):
-        need = _rnn_needs(ctx, (x, w_ih, w_hh, b_ih, b_hh, h0))
+        need = rnn_needs(ctx, (x, w_ih, w_hh, b_ih, b_hh, h0))
         if not any(need):
             return (None,) * 6
         if getattr(ctx, "rnn", None) is None:
             self.forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0)
         xh, act, ns, zd = ctx.rnn
-        gy, gh = _rnn_grads(g, 2)
+        gy, gh = rnn_grads(g, 2)
         T, H3, N = act.shape
         K, dt = xh.shape[1], act.dtype
         H = H3 // 3
         H2, F = 2 * H, K - 1 - H
-        buf = _rnn_buffers(ctx, "vjp", (N, T, F, H, dt), fac=(T, H3, N),
+        buf = rnn_buffers(ctx, "vjp", (N, T, F, H, dt), fac=(T, H3, N),
                            f_n=(T, H, N), dhs=(T + 1, H, N), gy=(T, H, N),
                            tmp=(H, N), dzt=(H3, T, N), xht=(T, N, K),
                            dnt=(H, T, N))
@@ -777,8 +708,8 @@ class GRU(_Recurrent):
         np.subtract(1, r, out=f_r)  # R(1 − R) Ĥn f_n = (1 − R) Ĥn (f_n ⊙ R)
         f_r *= hn
         f_r *= f_hn
-        gy = _rnn_output_grad(gy, buf["gy"])
-        _rnn_state(dhs[T], gh)
+        gy = rnn_output_grad(gy, buf["gy"])
+        rnn_state(dhs[T], gh)
         w_hh_t = w_hh.T.astype(dt, copy=False)
         for t in reversed(range(T)):
             dh = dhs[t + 1]  # δH_t: all steps' are kept for δA^i_t(n) below
@@ -800,7 +731,7 @@ class GRU(_Recurrent):
         if any(need[1:5]):
             # w_hh, b_hh and the r, z rows of w_ih, b_ih from the stacked weights;
             # the n rows of w_ih, b_ih from δA^i(n) and the x and bias columns.
-            gw = _rnn_weight_grad(fac, xh, buf, F + 1, h0 is None)
+            gw = rnn_weight_grad(fac, xh, buf, F + 1, h0 is None)
             xht = buf["xht"].reshape(T * N, K)[:, :F + 1]
             dnt = buf["dnt"]
             np.copyto(dnt, f_n.transpose(1, 0, 2))

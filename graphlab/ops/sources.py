@@ -51,12 +51,13 @@ class Input(Op):
     def check_attrs(self, attrs, *, node=None):
         if attrs["shape"] is None:
             if attrs["value"] is None:
-                raise AttrError("Input needs attribute 'shape' (or a 'value' to take it "
-                                "from), e.g. \"shape\": [\"N\", 64]", node=node)
+                raise AttrError("Input needs attribute 'shape' (or a 'value' to take "
+                                "it from), e.g. \"shape\": [\"N\", 64]", node=node)
             try:
                 attrs["shape"] = _value_shape(attrs["value"])
             except ValueError:
-                raise AttrError("attribute 'value' is a ragged list", node=node) from None
+                raise AttrError("attribute 'value' is a ragged list",
+                                node=node) from None
         _check_value_shape(attrs, node)
 
     def shape(self, *, shape, **_):

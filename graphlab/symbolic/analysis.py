@@ -16,7 +16,6 @@ import sympy as sp
 from ..errors import GraphlabError
 from ..ops.base import Ctx, unbroadcast
 from . import forms
-from .steps import _dfrac, _rel_error, _src_ref
 
 __all__ = ["Jacobian", "LayerNorm", "jacobian", "layer_norms"]
 
@@ -46,7 +45,7 @@ class Jacobian:
 
     @cached_property
     def latex(self):
-        head = _dfrac(self.node, self.wrt)
+        head = forms.dfrac(self.node, self.wrt)
         sym = ""
         if self.expr is not None:
             sym = " = " + _brace_matrix(sp.latex(self.expr, mul_symbol="dot",
@@ -131,7 +130,7 @@ def jacobian(expl, node, wrt=None, max_size=4096):
         port = wrt
     else:
         port = next((p for p, e in ins.items()
-                     if _src_ref(expl.graph, e) == wrt or e.src == wrt), None)
+                     if expl.graph.source_ref(e) == wrt or e.src == wrt), None)
     if port is None or port not in present or port in op.nondiff:
         raise GraphlabError(f"{op.name} node '{name}' has no differentiable input "
                             f"{wrt!r}; inputs: {', '.join(present)}", node=name)
@@ -164,14 +163,15 @@ def jacobian(expl, node, wrt=None, max_size=4096):
                 np.asarray(contrib, dtype=float), np.shape(x))
             rows.append(np.ravel(contrib))
     matrix = np.array(rows).reshape(n_out, n_in)
-    src = _src_ref(expl.graph, ins[port])
+    src = expl.graph.source_ref(ins[port])
     expr = (_symbolic_jacobian(expl.graph, op, step, ins, i, out, args)
             if n_out <= 6 and n_in <= 6 else None)
     vjp_error = None
     up = t.grads.get(step.outputs[k])
     edge = t.edge_grads.get((name, port))
     if up is not None and edge is not None and len(op.outputs) == 1:
-        vjp_error = _rel_error((matrix.T @ np.ravel(up)).reshape(np.shape(x)), edge)
+        vjp_error = forms.rel_error(
+            (matrix.T @ np.ravel(up)).reshape(np.shape(x)), edge)
     return Jacobian(node, port, src, matrix, expr, vjp_error)
 
 
@@ -186,7 +186,7 @@ def _symbolic_jacobian(graph, op, step, ins, i, out, args):
     elems = []
     for p in form.ports:
         shape = np.shape(args[op.input_ports.index(p)])
-        elems.append(_element_symbols(_src_ref(graph, ins[p]), shape, out_shape))
+        elems.append(_element_symbols(graph.source_ref(ins[p]), shape, out_shape))
     n_in = int(np.size(x))
     index = np.broadcast_to(np.arange(n_in).reshape(np.shape(x)), out_shape).ravel()
     m = sp.zeros(int(np.prod(out_shape, dtype=int)), n_in)

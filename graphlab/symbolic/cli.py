@@ -67,6 +67,11 @@ def cmd_explain(args, ctx):
                                "out_grad": r.out_grad, "in_grad": r.in_grad}
                               for r in rows]
         text += ["", render.norms_text(expl, rows)]
+        from .recurrence import recurrent_norms, recurrent_norms_text
+        rec = recurrent_norms(expl)
+        if rec:
+            obj["recurrent_norms"] = [vars(r) for r in rec]
+            text += ["", recurrent_norms_text(rec)]
     for spec in args.jacobian or []:
         node, _, wrt = spec.partition("=")
         jac = expl.jacobian(node.strip(), wrt.strip() or None)

@@ -22,8 +22,8 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 __all__ = ["OpForm", "op_form", "ref_symbol", "latex_name", "to_latex", "to_text",
-           "fmt_number", "fmt_value", "latex_value", "latex_to_text", "norm",
-           "summarised"]
+           "fmt_number", "fmt_value", "latex_value", "latex_to_text", "norm", "dfrac",
+           "rel_error", "summarised"]
 
 
 # ---- derived forms, cached per (op, attrs) ------------------------------------------
@@ -408,3 +408,28 @@ def _tex_item(tokens, i):
 def _paren(t):
     t = t.strip()
     return t if re.fullmatch(r"[\w∂.′\u0302]+", t) else f"({t})"
+
+
+def dfrac(num, den):
+    """LaTeX ``∂num/∂den`` of two refs."""
+    return (r"\frac{\partial " + latex_name(num) + r"}{\partial "
+            + latex_name(den) + "}")
+
+
+def rel_error(a, b):
+    """Largest difference of ``a`` from ``b``, relative to ``max(1, max |b|)``;
+    NaNs and infinities in the same places agree."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        try:
+            a = np.broadcast_to(a, b.shape)
+        except ValueError:
+            return float("inf")
+    if a.size == 0:
+        return 0.0
+    with np.errstate(invalid="ignore"):
+        same = (a == b) | (np.isnan(a) & np.isnan(b))  # equal infinities, NaN at both
+        diff = np.where(same, 0.0, np.abs(a - b))
+    scale = max(1.0, float(np.nanmax(np.abs(b))) if np.isfinite(b).any() else 1.0)
+    worst = float(np.max(diff))
+    return worst / scale if np.isfinite(worst) else float("inf")

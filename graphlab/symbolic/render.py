@@ -6,6 +6,7 @@ installation); the tests check that for every sample.
 
 import numpy as np
 
+from ..ops.base import get_op
 from . import forms
 
 __all__ = ["to_text", "to_latex", "to_json", "norms_text", "plain", "grad_latex",
@@ -206,7 +207,6 @@ def to_json(expl):
             continue
         upstream = s.upstream
         if isinstance(upstream, tuple):
-            from ..ops.base import get_op
             ports = get_op(s.op).outputs
             upstream = {p: plain(u) for p, u in zip(ports, upstream)}
         backward.append({

@@ -24,9 +24,13 @@ from ..graph import Edge
 from ..interpret import trace
 from ..lower import lower
 from ..ops.base import unbroadcast
-from . import forms
+from . import forms, render
+from . import unroll as _unroll
+from .analysis import jacobian as _jacobian
+from .analysis import layer_norms as _layer_norms
+from .collapse import collapse as _collapse
 
-__all__ = ["explain", "Explanation", "ForwardStep", "BackwardStep", "SumStep"]
+__all__ = ["unroll", "explain", "Explanation", "ForwardStep", "BackwardStep", "SumStep"]
 
 # How closely a step's own product (local × upstream, or the op's formula)
 # must match the interpreter's edge gradient, relative to the gradient's size.
@@ -231,7 +235,7 @@ class BackwardStep:
                 else tex
 
         if self.local is not None:
-            dnode = _dfrac(self.node, self.wrt)
+            dnode = forms.dfrac(self.node, self.wrt)
             local = forms.to_latex(self.local)
             value = show(dnode, self.local_value)
             scalar = _is_scalar(self.local_value, self.upstream)
@@ -239,8 +243,8 @@ class BackwardStep:
             head = dnode + " = " + local
             if value not in (local, dnode):
                 head += " = " + value
-            up = show(_dfrac(self.loss, self.node), self.upstream, after_times=True)
-            grad = show(_dfrac(self.loss, self.wrt), self.grad)
+            up = show(forms.dfrac(self.loss, self.node), self.upstream, after_times=True)
+            grad = show(forms.dfrac(self.loss, self.wrt), self.grad)
             out = (head + r"\ (\text{local}) " + times + " " + up
                    + r"\ (\text{upstream}) = " + grad)
             return out + (r",\quad " + r",\ ".join(tail) if tail else "")
@@ -251,7 +255,7 @@ class BackwardStep:
                     f"{u} = {forms.latex_name(ref)}" for u, ref in legend)
         else:
             formula = r"\text{no formula declared by " + self.op + "}"
-        dgrad = _dfrac(self.loss, self.wrt)
+        dgrad = forms.dfrac(self.loss, self.wrt)
         if forms.summarised(self.grad):
             return formula + r",\quad " + forms.latex_value(self.grad, name=dgrad)
         return formula + r",\quad " + dgrad + " = " + forms.latex_value(self.grad)
@@ -322,7 +326,7 @@ class SumStep:
     @cached_property
     def error(self):
         total = sum(np.asarray(g) for _, g in self.terms)
-        return _rel_error(total, self.grad)
+        return forms.rel_error(total, self.grad)
 
     @property
     def agrees(self):
@@ -330,7 +334,7 @@ class SumStep:
 
     @cached_property
     def latex(self):
-        total = _dfrac(self.loss, self.ref)
+        total = forms.dfrac(self.loss, self.ref)
         symbols = [total + r"\big|_{" + forms.latex_name(e.dst) + "}"
                    for e, _ in self.terms]
         parts = " + ".join(symbols)
@@ -367,38 +371,9 @@ def _negative(v):
             and float(v) < 0)
 
 
-def _dfrac(num, den):
-    return (r"\frac{\partial " + forms.latex_name(num) + r"}{\partial "
-            + forms.latex_name(den) + "}")
-
-
 def _is_scalar(*values):
     return all(v is None or (not isinstance(v, tuple) and np.ndim(v) == 0)
                for v in values)
-
-
-def _src_ref(graph, edge):
-    """``x`` for a node's first output, ``pool1:indices`` for another."""
-    node = graph.node(edge.src)
-    first = node.output_ports[0] if node.output_ports else "out"
-    return edge.src if edge.src_port in (None, first) else f"{edge.src}:{edge.src_port}"
-
-
-def _rel_error(a, b):
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape:
-        try:
-            a = np.broadcast_to(a, b.shape)
-        except ValueError:
-            return float("inf")
-    if a.size == 0:
-        return 0.0
-    with np.errstate(invalid="ignore"):
-        same = (a == b) | (np.isnan(a) & np.isnan(b))  # equal infinities, NaN at both
-        diff = np.where(same, 0.0, np.abs(a - b))
-    scale = max(1.0, float(np.nanmax(np.abs(b))) if np.isfinite(b).any() else 1.0)
-    worst = float(np.max(diff))
-    return worst / scale if np.isfinite(worst) else float("inf")
 
 
 # ---- the explanation -----------------------------------------------------------------
@@ -478,17 +453,14 @@ class Explanation:
 
     # renderings ----------------------------------------------------------------------
     def to_text(self, **kwargs):
-        from .render import to_text
-        return to_text(self, **kwargs)
+        return render.to_text(self, **kwargs)
 
     def to_latex(self, **kwargs):
-        from .render import to_latex
-        return to_latex(self, **kwargs)
+        return render.to_latex(self, **kwargs)
 
     def to_json(self, **kwargs):
         """The SPEC object ``{"forward", "backward", "grads", ...}`` (plain Python)."""
-        from .render import to_json
-        return to_json(self, **kwargs)
+        return render.to_json(self, **kwargs)
 
     def latex_strings(self):
         """Every LaTeX formula this explanation shows, one per step."""
@@ -515,8 +487,7 @@ class Explanation:
             (exact, any op); for elementwise ops on up to 6 entries also as a
             SymPy matrix of the local derivative.
         """
-        from .analysis import jacobian
-        return jacobian(self, node, wrt, max_size)
+        return _jacobian(self, node, wrt, max_size)
 
     def layer_norms(self):
         """Gradient norms per layer (nodes with Parameter inputs), input first.
@@ -525,18 +496,15 @@ class Explanation:
         -------
         list of graphlab.symbolic.analysis.LayerNorm
         """
-        from .analysis import layer_norms
-        return layer_norms(self)
+        return _layer_norms(self)
 
     def collapse(self, **limits):
         """Collapse a small scalar graph into one expression; see
         :func:`graphlab.symbolic.collapse`."""
-        from .collapse import collapse
-        return collapse(self, **limits)
+        return _collapse(self, **limits)
 
     def unroll(self, node, **kwargs):
         """Unroll a recurrent node over time; see :func:`graphlab.symbolic.unroll`."""
-        from .unroll import unroll
         kwargs.setdefault("training", self.training)
         return unroll(self.graph, node, at=self.at, params=self.params, **kwargs)
 
@@ -610,7 +578,7 @@ def explain(graph, at=None, *, params=None, outputs=None, batch=2, seed=0, check
         edges = [ins[p] for p in step.op.input_ports if p in ins]
         form = forms.op_form(step.op, step.attrs)
         expr = None
-        refs = [_src_ref(graph, e) for e in edges]
+        refs = [graph.source_ref(e) for e in edges]
         if form is not None and len(edges) == len(form.ports):
             expr = form.substitute(None, [forms.ref_symbol(r) for r in refs])
         outs = {p: t.values[v] for p, v in zip(step.op.outputs, step.outputs)}
@@ -632,6 +600,40 @@ def explain(graph, at=None, *, params=None, outputs=None, batch=2, seed=0, check
     return Explanation(graph, t, loss=loss, at=at_used, params=params_used,
                        notes=notes, forward=forward, backward=backward, grads=grads,
                        values=values, training=training)
+
+
+def unroll(graph, node, at=None, *, params=None, batch=2, seed=0, example=0,
+           check=True, training=False):
+    """Unroll recurrent ``node`` over its time steps and walk BPTT through it.
+
+    Parameters
+    ----------
+    graph : Graph
+    node : str
+        An RNN, LSTM or GRU node.
+    at, params, batch, seed, training
+        The point and mode, as for :func:`graphlab.symbolic.explain`.
+    example : int
+        The batch row whose per-step Jacobians are measured.
+    check : bool
+        Check every step of the unrolled walk against the interpreter.
+
+    Returns
+    -------
+    Unrolled
+
+    Raises
+    ------
+    GraphlabError
+        If ``node`` is not a recurrent node.
+    """
+    _unroll.recurrent_node(graph, node)  # before explaining the whole graph
+    original = explain(graph, at, params=params, batch=batch, seed=seed, check=False,
+                       training=training)
+    plan = _unroll.unroll_plan(original, node, example)
+    unrolled = explain(plan.graph, original.at, params=original.params, check=check,
+                       training=training)
+    return _unroll.unroll_finish(plan, original, unrolled)
 
 
 def _in_edges(graph):
@@ -765,13 +767,13 @@ def _backward_steps(graph, t, sched, loss, start, check, notes, training=False):
                 continue
             edge = ins[port]
             bstep = BackwardStep(start + len(steps), node, op.name, port, edge,
-                                 _src_ref(graph, edge), loss, upstream=upstream,
-                                 grad=grad, refs={p: _src_ref(graph, e)
+                                 graph.source_ref(edge), loss, upstream=upstream,
+                                 grad=grad, refs={p: graph.source_ref(e)
                                                   for p, e in ins.items()})
             in_shape = np.shape(t.values[invar])
             bstep.broadcast = in_shape != np.shape(outs[0])
             if form is not None:
-                symbols = [forms.ref_symbol(_src_ref(graph, ins[p]))
+                symbols = [forms.ref_symbol(graph.source_ref(ins[p]))
                            for p in form.ports]
                 bstep.local = form.substitute(i, symbols)
                 with np.errstate(all="ignore"):
@@ -793,7 +795,7 @@ def _backward_steps(graph, t, sched, loss, start, check, notes, training=False):
                 notes.append(f"node '{node}': {op.name} declares no {what} for port "
                              f"'{port}'; its gradient is shown from the executor alone")
             if bstep.computed is not None:
-                bstep.error = _rel_error(bstep.computed, grad)
+                bstep.error = forms.rel_error(bstep.computed, grad)
             steps.append(bstep)
 
             var = target[2:]

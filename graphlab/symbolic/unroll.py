@@ -22,12 +22,14 @@ import numpy as np
 from ..errors import GraphlabError
 from ..graph import Graph, parse_ref
 from ..interpret import trace
+from ..ops.base import get_op
+from ..ops.recurrent import GateSplit
 from . import forms
-from .steps import explain
 
-__all__ = ["unroll", "Unrolled", "BPTTStep"]
+__all__ = ["recurrent_node", "unroll_plan", "unroll_finish", "UnrollPlan", "Unrolled",
+           "BPTTStep"]
 
-_GATES = {"RNN": (), "LSTM": ("i", "f", "g", "o"), "GRU": ("r", "z", "n")}
+_WEIGHTS = ("w_ih", "w_hh", "b_ih", "b_hh")
 
 
 @dataclass
@@ -94,10 +96,15 @@ class Unrolled:
         return (f"<Unrolled {self.op} '{self.node}': T = {self.T}, "
                 f"{len(self.graph)} nodes>")
 
+    @property
+    def state_label(self):
+        """The state carried from step to step: ``h``, or ``[h, c]`` (LSTM)."""
+        state = list(get_op(self.op).recurrence.state.values())
+        return state[0] if len(state) == 1 else f"[{', '.join(state)}]"
+
     @cached_property
     def formula_latex(self):
         """The op's declared BPTT formula for its recurrent weights."""
-        from ..ops.base import get_op
         formulas = get_op(self.op).formulas
         entry = formulas.get("w_hh")
         return entry[0] if entry else None
@@ -119,7 +126,7 @@ class Unrolled:
 
     def table_text(self):
         """The per-step table: ‖∂L/∂h_t‖, ‖J_t‖, ‖J_T⋯J_t‖."""
-        state = "[h, c]" if self.op == "LSTM" else "h"
+        state = self.state_label
         head = ("t", "h_t", "‖∂L/∂h_t‖", f"‖∂{state}_t/∂{state}_t−1‖",
                 f"‖∂{state}_T/∂{state}_t−1‖")
         rows = [(str(s.t), s.h, f"{s.grad_norm:.3g}", f"{s.jacobian_norm:.3g}",
@@ -160,71 +167,87 @@ class Unrolled:
                            "product_norm": s.product_norm} for s in self.steps]}
 
 
-def unroll(graph, node, at=None, *, params=None, batch=2, seed=0, example=0,
-           check=True, training=False):
-    """Unroll recurrent ``node`` over its time steps and walk BPTT through it.
+def recurrent_node(graph, node):
+    """The :class:`~graphlab.graph.Node` ``node`` if it unrolls over time (its op
+    declares a ``recurrence``); raises ``GraphlabError`` otherwise."""
+    if node not in graph:
+        raise GraphlabError(f"no node '{node}' to unroll", node=node)
+    rnode = graph.node(node)
+    if rnode.placeholder or rnode.op_def.recurrence is None:
+        raise GraphlabError(f"'{node}' is a {rnode.op}; only RNN, LSTM and GRU nodes "
+                            "unroll over time", node=node)
+    return rnode
+
+
+def unroll_plan(original, node, example=0):
+    """The unrolled graph of recurrent ``node``, for :func:`graphlab.symbolic.unroll`.
 
     Parameters
     ----------
-    graph : Graph
+    original : Explanation
+        The chain rule on the graph holding ``node``.
     node : str
         An RNN, LSTM or GRU node.
-    at, params, batch, seed, training
-        The point and mode, as for :func:`graphlab.symbolic.explain`.
     example : int
-        The batch row whose per-step Jacobians are measured.
-    check : bool
-        Check every step of the unrolled walk against the interpreter.
+        The batch row whose per-step Jacobians :func:`unroll_finish` measures.
 
     Returns
     -------
-    Unrolled
+    UnrollPlan
+        The unrolled graph (to explain at ``original.at``) and its cells.
 
     Raises
     ------
     GraphlabError
-        If ``node`` is not a recurrent node.
+        If ``node`` is not a recurrent node or ``example`` is not in the batch.
     """
-    if node not in graph:
-        raise GraphlabError(f"no node '{node}' to unroll", node=node)
-    rnode = graph.node(node)
-    if rnode.op not in _GATES:
-        raise GraphlabError(f"'{node}' is a {rnode.op}; only RNN, LSTM and GRU nodes "
-                            "unroll over time", node=node)
-    original = explain(graph, at, params=params, batch=batch, seed=seed, check=False,
-                       training=training)
-    kind = rnode.op
-    attrs = rnode.resolved
+    graph = original.graph
+    rnode = recurrent_node(graph, node)
+    op, attrs = rnode.op_def, rnode.resolved
     ins = graph.in_edges(node)
     values = _source_values(original)
-    x = values[_ref(graph, ins["x"])]
+    x = values[graph.source_ref(ins["x"])]
     N, T, F = x.shape
-    H = values[_ref(graph, ins["w_hh"])].shape[1]
+    H = values[graph.source_ref(ins["w_hh"])].shape[1]
     if not 0 <= example < N:
         raise GraphlabError(f"example {example} is outside the batch of {N}", node=node)
+    g2, cells = _unrolled_graph(graph, node, op, attrs, ins, N, T, H)
+    return UnrollPlan(g2, node, op, attrs, ins, values, cells, example, (N, T, F, H))
 
-    g2, cells = _unrolled_graph(graph, node, kind, attrs, ins, N, T, H)
-    unrolled = explain(g2, original.at, params=original.params, check=check,
-                       training=training)
-    shared = [ins[p].src for p in ("w_ih", "w_hh", "b_ih", "b_hh") if p in ins]
+
+@dataclass
+class UnrollPlan:
+    """What :func:`unroll_plan` built: the unrolled graph and where its cells are."""
+
+    graph: Graph
+    node: str
+    op: object
+    attrs: dict
+    ins: dict
+    values: dict
+    cells: list
+    example: int
+    sizes: tuple  # N, T, F, H
+
+
+def unroll_finish(plan, original, unrolled):
+    """Compare the unrolled walk's gradients with the fused op's and measure the
+    per-step Jacobians: the :class:`Unrolled` of ``plan``."""
+    ins = plan.ins
+    shared = [ins[p].src for p in _WEIGHTS if p in ins]
     error = 0.0
     for k, g in original.grads.items():
         if k in unrolled.grads:
             error = max(error, _rel(unrolled.grads[k], g))
-    steps = _bptt_steps(kind, attrs, cells, unrolled, ins, graph, values, original,
-                        example, N, T, F, H)
-    return Unrolled(g2, node, kind, T, H, unrolled, original, steps, error, example,
-                    shared)
+    steps = _bptt_steps(plan, original.graph, unrolled)
+    T, H = plan.sizes[1], plan.sizes[3]
+    return Unrolled(plan.graph, plan.node, plan.op.name, T, H, unrolled, original,
+                    steps, error, plan.example, shared)
 
 
 def _rel(a, b):
     a, b = np.asarray(a, float), np.asarray(b, float)
     return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
-
-
-def _ref(graph, edge):
-    first = graph.node(edge.src).output_ports[0]
-    return edge.src if edge.src_port == first else f"{edge.src}:{edge.src_port}"
 
 
 def _source_values(expl):
@@ -271,54 +294,30 @@ def _gates(g, name, src, sel, H, only):
             for k in only}
 
 
-def _cell(g, name, kind, attrs, t, x_t, h, c, w, sel, H):
-    """Add one time step's ops; return (h_t, c_t or None)."""
-    ih = _add(g, name(f"ih{t}"), "Linear",
-              {"x": x_t, "w": w["w_ih"], "b": w.get("b_ih")})
-    hh = _add(g, name(f"hh{t}"), "Linear",
-              {"x": h, "w": w["w_hh"], "b": w.get("b_hh")})
-    if kind == "RNN":
-        a = _add(g, name(f"a{t}"), "Add", {"a": ih, "b": hh})
-        act = "Tanh" if attrs.get("nonlinearity", "tanh") == "tanh" else "ReLU"
-        h_t = _add(g, name(f"h{t}"), act, {"x": a})
-        return h_t, None
-    if kind == "LSTM":
-        z = _add(g, name(f"z{t}"), "Add", {"a": ih, "b": hh})
-        blocks = _gates(g, name, z, sel, H, "ifgo")
-        gate = {}
-        for k, act in zip("ifgo", ("Sigmoid", "Sigmoid", "Tanh", "Sigmoid")):
-            gate[k] = _add(g, name(f"{k}{t}"), act, {"x": blocks[k]})
-        fc = _add(g, name(f"fc{t}"), "Mul", {"a": gate["f"], "b": c})
-        ig = _add(g, name(f"ig{t}"), "Mul", {"a": gate["i"], "b": gate["g"]})
-        c_t = _add(g, name(f"c{t}"), "Add", {"a": fc, "b": ig})
-        tc = _add(g, name(f"tc{t}"), "Tanh", {"x": c_t})
-        h_t = _add(g, name(f"h{t}"), "Mul", {"a": gate["o"], "b": tc})
-        return h_t, c_t
-    # GRU: n = tanh(x W_inᵀ + b_in + r ⊙ (h W_hnᵀ + b_hn)), h' = n + z ⊙ (h − n)
-    s = _add(g, name(f"s{t}"), "Add", {"a": ih, "b": hh})
-    both = _gates(g, name, s, sel, H, "rz")  # r and z from x and h together
-    r = _add(g, name(f"r{t}"), "Sigmoid", {"x": both["r"]})
-    z = _add(g, name(f"u{t}"), "Sigmoid", {"x": both["z"]})
-    xn = _gates(g, name, ih, sel, H, "n")["n"]
-    hn = _gates(g, name, hh, sel, H, "n")["n"]
-    rhn = _add(g, name(f"rhn{t}"), "Mul", {"a": r, "b": hn})
-    n = _add(g, name(f"n{t}"), "Tanh",
-             {"x": _add(g, name(f"na{t}"), "Add", {"a": xn, "b": rhn})})
-    d = _add(g, name(f"d{t}"), "Sub", {"a": h, "b": n})
-    zd = _add(g, name(f"zd{t}"), "Mul", {"a": z, "b": d})
-    h_t = _add(g, name(f"h{t}"), "Add", {"a": n, "b": zd})
-    return h_t, None
+def _cell(g, name, op, attrs, t, x_t, state, w, sel, H):
+    """Add one time step's ops as ``op.recurrence`` declares them; return the new
+    state ``{output port: node}``."""
+    value = dict(w, x=x_t, **state)  # cell name → node of this step
+    for entry in op.recurrence.cell(**attrs):
+        if isinstance(entry, GateSplit):
+            blocks = _gates(g, name, value[entry.src], sel, H, entry.gates)
+            value.update((f"{entry.src}[{k}]", n) for k, n in blocks.items())
+        else:
+            value[entry.name] = _add(
+                g, name(f"{entry.name}{t}"), entry.op,
+                {p: value.get(v) for p, v in entry.inputs.items()})
+    return {k: value[k] for k in state}
 
 
-def _selectors(g, name, kind):
+def _selectors(g, name, op):
     """One-hot Constants picking each gate's block, shared by all steps."""
-    gates = _GATES[kind]
+    gates = op.recurrence.gates
     return {k: _add(g, name(f"e_{k}"), "Constant",
                     value=[float(i == j) for j in range(len(gates))])
             for i, k in enumerate(gates)}
 
 
-def _unrolled_graph(graph, node, kind, attrs, ins, N, T, H):
+def _unrolled_graph(graph, node, op, attrs, ins, N, T, H):
     g = Graph(f"{graph.name} — {node} unrolled over {T} steps")
     name = _Namer(graph)
 
@@ -329,28 +328,27 @@ def _unrolled_graph(graph, node, kind, attrs, ins, N, T, H):
             src = graph.node(n)
             g.add_node(n, src.op, src.attrs, src.ui)
     g.params = {k: v for k, v in graph.params.items()}
-    w = {p: _ref(graph, ins[p]) for p in ("w_ih", "w_hh", "b_ih", "b_hh") if p in ins}
-    x = _ref(graph, ins["x"])
+    w = {p: graph.source_ref(ins[p]) for p in _WEIGHTS if p in ins}
+    x = graph.source_ref(ins["x"])
     xT = _add(g, prefix("xT"), "Transpose", {"x": x}, perm=[0, 2, 1])
-    sel = _selectors(g, prefix, kind)
+    sel = _selectors(g, prefix, op)
     zeros = np.zeros((N, H)).tolist()
-    h = _ref(graph, ins["h0"]) if "h0" in ins else _add(g, prefix("h0"), "Constant",
-                                                         value=zeros)
-    c = None
-    if kind == "LSTM":
-        c = _ref(graph, ins["c0"]) if "c0" in ins else _add(g, prefix("c0"), "Constant",
-                                                             value=zeros)
+    state = {out: graph.source_ref(ins[port]) if port in ins else
+             _add(g, prefix(port), "Constant", value=zeros)
+             for port, out in op.recurrence.state.items()}
     cells = []
     for t in range(1, T + 1):
+        before = set(g.nodes)
         e_t = np.zeros(T)
         e_t[t - 1] = 1.0
         e = _add(g, prefix(f"e{t}"), "Constant", value=e_t.tolist())
         x_t = _add(g, prefix(f"x{t}"), "MatMul", {"a": xT, "b": e})
-        h_prev, c_prev = h, c
-        h, c = _cell(g, prefix, kind, attrs, t, x_t, h, c, w, sel, H)
-        cells.append({"t": t, "x": x_t, "h_prev": h_prev, "c_prev": c_prev, "h": h,
-                      "c": c})
-    outs = {"h": h, "c": c}
+        prev, state = state, _cell(g, prefix, op, attrs, t, x_t, state, w, sel, H)
+        cells.append({"t": t, "x": x_t, "prev": prev, "h": state["h"]})
+        for n in g.nodes:  # one layer group per time step: the editor keeps it
+            if n not in before:  # together and can collapse it to one box
+                g.update_ui(n, group=f"{node}_t{t}")
+    outs = dict(state)
     uses_y = any(e.src == node and e.src_port == "y" for e in graph.edges) or any(
         parse_ref(r)[0] == node and parse_ref(r)[1] in (None, "y")
         for r in graph.outputs)
@@ -365,7 +363,7 @@ def _unrolled_graph(graph, node, kind, attrs, ins, N, T, H):
     for e in graph.edges:
         if e.dst == node:
             continue
-        src = outs[e.src_port] if e.src == node else _ref(graph, e)
+        src = outs[e.src_port] if e.src == node else graph.source_ref(e)
         g.connect(src, f"{e.dst}:{e.dst_port}")
     outputs = []
     for ref in graph.outputs:
@@ -375,30 +373,27 @@ def _unrolled_graph(graph, node, kind, attrs, ins, N, T, H):
     return g, cells
 
 
-def _bptt_steps(kind, attrs, cells, unrolled, ins, graph, values, original, example,
-                N, T, F, H):
+def _bptt_steps(plan, graph, unrolled):
     """Per-step gradient norms and state Jacobians (one example), last step first."""
-    cell_graph = _cell_graph(kind, attrs, ins, F, H)
-    weights = {p: values[_ref(graph, ins[p])] for p in ("w_ih", "w_hh", "b_ih", "b_hh")
-               if p in ins}
-    S = 2 * H if kind == "LSTM" else H
+    N, T, F, H = plan.sizes
+    op, ins, example = plan.op, plan.ins, plan.example
+    state = list(op.recurrence.state.values())  # h (and c)
+    cell_graph = _cell_graph(op, plan.attrs, ins, F, H)
+    weights = {p: plan.values[graph.source_ref(ins[p])] for p in _WEIGHTS if p in ins}
+    S = len(state) * H
     uvals = _source_values(unrolled)
     jacobians = []
-    for cell in cells:
+    for cell in plan.cells:
         def copies(ref):  # S copies of the example: one row per basis vector
             return np.repeat(uvals[ref][example:example + 1], S, axis=0)
-        feeds = {"x": copies(cell["x"]), "h": copies(cell["h_prev"])}
-        if kind == "LSTM":
-            feeds["c"] = copies(cell["c_prev"])
+        feeds = {"x": copies(cell["x"])}
+        feeds.update((k, copies(cell["prev"][k])) for k in state)
         tr = trace(cell_graph, feeds, params=weights, seed=np.eye(S), dtype="float64")
-        sched = tr.schedule
-        rows = [tr.grads[sched.inputs["h"][0]]]
-        if kind == "LSTM":
-            rows.append(tr.grads[sched.inputs["c"][0]])
+        rows = [tr.grads[tr.schedule.inputs[k][0]] for k in state]
         jacobians.append(np.concatenate(rows, axis=1))  # J[j, k] = ∂s_t[j]/∂s_t−1[k]
     steps = []
     product = np.eye(S)
-    for cell, jac in reversed(list(zip(cells, jacobians))):
+    for cell, jac in reversed(list(zip(plan.cells, jacobians))):
         product = product @ jac
         g = unrolled.grad_of(cell["h"])
         steps.append(BPTTStep(cell["t"], cell["h"], 0.0 if g is None else forms.norm(g),
@@ -407,17 +402,15 @@ def _bptt_steps(kind, attrs, cells, unrolled, ins, graph, values, original, exam
     return steps
 
 
-def _cell_graph(kind, attrs, ins, F, H):
+def _cell_graph(op, attrs, ins, F, H):
     """One cell on its own: Inputs x, h (and c), the weights as Parameters, and
     the new state as output (h, or [h, c] for an LSTM)."""
-    g = Graph(f"{kind} cell")
+    g = Graph(f"{op.name} cell")
     g.add_node("x", "Input", {"shape": ["N", F], "dtype": "float64"})
-    g.add_node("h", "Input", {"shape": ["N", H], "dtype": "float64"})
-    c = None
-    if kind == "LSTM":
-        g.add_node("c", "Input", {"shape": ["N", H], "dtype": "float64"})
-        c = "c"
-    G = max(len(_GATES[kind]), 1)
+    state = {}
+    for k in op.recurrence.state.values():
+        state[k] = g.add_node(k, "Input", {"shape": ["N", H], "dtype": "float64"})
+    G = op.recurrence.n_gates
     w = {}
     for p, shape in (("w_ih", [G * H, F]), ("w_hh", [G * H, H]), ("b_ih", [G * H]),
                      ("b_hh", [G * H])):
@@ -425,9 +418,10 @@ def _cell_graph(kind, attrs, ins, F, H):
             g.add_node(p, "Parameter", {"shape": shape})
             w[p] = p
     name = _Namer(g)
-    sel = _selectors(g, name, kind)
-    h_t, c_t = _cell(g, name, kind, attrs, 1, "x", "h", c, w, sel, H)
-    out = h_t if kind != "LSTM" else _add(g, name("state"), "Concat",
-                                          {"a": h_t, "b": c_t}, axis=1)
+    sel = _selectors(g, name, op)
+    new = list(_cell(g, name, op, attrs, 1, "x", state, w, sel, H).values())
+    out = new[0]
+    if len(new) > 1:
+        out = _add(g, name("state"), "Concat", {"a": new[0], "b": new[1]}, axis=1)
     g.set_outputs([out])
     return g

@@ -21,18 +21,26 @@ LABEL_LOD = 0.6
 BUNDLE_LOD = 0.3
 
 
-def _controls(p1, p2):
-    dx = p2.x() - p1.x()
-    if dx >= 0:
-        k = max(dx * 0.5, 30.0)
-    else:  # a wire going backwards loops out of the right and into the left
-        k = max(-dx * 0.5, 80.0) + 40.0
-    return QPointF(p1.x() + k, p1.y()), QPointF(p2.x() - k, p2.y())
+RIGHT, LEFT = (1.0, 0.0), (-1.0, 0.0)
 
 
-def bezier(p1, p2):
+def _controls(p1, p2, d1=RIGHT, d2=LEFT):
+    """Control points: out of ``p1`` along ``d1`` and into ``p2`` against ``d2``
+    (each port's outward direction)."""
+    along = (p2.x() - p1.x()) * d1[0] + (p2.y() - p1.y()) * d1[1]
+    if along >= 0:
+        k = max(along * 0.5, 30.0)
+    elif d1[1]:  # top to bottom, back up (to the next lane): a short hook each end
+        k = 60.0
+    else:  # a wire going backwards loops out of its port and into the other
+        k = max(-along * 0.5, 80.0) + 40.0
+    return (QPointF(p1.x() + d1[0] * k, p1.y() + d1[1] * k),
+            QPointF(p2.x() + d2[0] * k, p2.y() + d2[1] * k))
+
+
+def bezier(p1, p2, d1=RIGHT, d2=LEFT):
     """The cubic path of a wire from ``p1`` (output) to ``p2`` (input)."""
-    c1, c2 = _controls(p1, p2)
+    c1, c2 = _controls(p1, p2, d1, d2)
     path = QPainterPath(p1)
     path.cubicTo(c1, c2, p2)
     return path
@@ -57,17 +65,20 @@ def routed(p1, p2, cy):
     return path
 
 
-def label_point(p1, p2):
+def label_point(p1, p2, d1=RIGHT, d2=LEFT):
     """Where a wire's shape label goes: the middle, or, for a long wire, the gap
     just before its target (the only place sure to be free of other boxes)."""
-    c1, c2 = _controls(p1, p2)
-    if p2.x() - p1.x() <= 420:
+    c1, c2 = _controls(p1, p2, d1, d2)
+    axis = 0 if d2[0] else 1  # the target's side: approach along x or along y
+    coord = (lambda q: q.x()) if axis == 0 else (lambda q: q.y())
+    span = coord(p2) - coord(p1)
+    if abs(span) <= 420 or span < 0:
         return _point(p1, c1, c2, p2, 0.5)
-    target = p2.x() - 52
+    target = coord(p2) - (52 if axis == 0 else 30)
     lo, hi = 0.5, 1.0
     for _ in range(18):
         mid = (lo + hi) / 2
-        if _point(p1, c1, c2, p2, mid).x() < target:
+        if coord(_point(p1, c1, c2, p2, mid)) < target:
             lo = mid
         else:
             hi = mid
@@ -93,11 +104,13 @@ class EdgeItem(QGraphicsItem):
         self.channel = None
         self.logical_visible = True
 
-    def set_ends(self, p1, p2, channel=None):
+    def set_ends(self, p1, p2, channel=None, d1=RIGHT, d2=LEFT):
         self.prepareGeometryChange()
         self.p1, self.p2 = p1, p2
+        self.d1, self.d2 = d1, d2
         self.channel = channel
-        self.path = bezier(p1, p2) if channel is None else routed(p1, p2, channel)
+        self.path = bezier(p1, p2, d1, d2) if channel is None \
+            else routed(p1, p2, channel)
         self._shape = None
         self._place_label()
 
@@ -113,7 +126,7 @@ class EdgeItem(QGraphicsItem):
         if self.label:
             w = _fm("label").horizontalAdvance(self.label) + 10
             if self.channel is None:
-                c = label_point(self.p1, self.p2)
+                c = label_point(self.p1, self.p2, self.d1, self.d2)
             else:  # on the channel, just before the wire turns to its target
                 c = QPointF(self.p2.x() - 60 - w / 2 - 6, self.channel)
             self.label_rect = QRectF(c.x() - w / 2, c.y() - 8, w, 16)

@@ -56,7 +56,8 @@ class GroupItem(QGraphicsItem):
             if not it.isVisible():
                 continue
             r = it.mapRectToScene(it.geo.rect)
-            key = round(it.pos().x() / 40)
+            # top to bottom, the layout keeps a group in one block: one box
+            key = 0 if self._scene.vertical else round(it.pos().x() / 40)
             cols[key] = cols[key].united(r) if key in cols else r
             if rep is None or rep[1].node_id != self.name:
                 rep = (key, it)  # the member named like the group, else the last

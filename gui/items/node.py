@@ -4,7 +4,13 @@ The item only draws; the scene feeds it what to show (:meth:`NodeItem.refresh`
 from the graph, :meth:`NodeItem.set_analysis` from the model's report) and it
 never edits the graph. Painting is cached per device (``DeviceCoordinateCache``)
 and drops detail when zoomed out: below a level of detail of 0.45 the box shows
-only its id, in a font sized to stay legible (semantic zoom).
+only its id (semantic zoom). At every zoom the id is drawn at least
+:data:`MIN_TITLE_PX` pixels tall on screen (:func:`title_px`).
+
+Weights drawn inside (``inside``: ``{port: parameter}``) are rows with the
+Parameter's name and shape; hovering one shows the Parameter's tooltip. A box
+that stands for a collapsed group draws its summary (``group_label``) instead
+(:mod:`gui.items.summary`).
 """
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -14,29 +20,12 @@ from PySide6.QtWidgets import QGraphicsItem
 from graphlab.shapes import fmt
 
 from ..style import C, family_colour, font
-from .port import PORT_RADIUS, geometry_for
+from .port import PORT_RADIUS
+from .text import MIN_TITLE_PX, _fm, human, title_font, title_px
 
-__all__ = ["NodeItem", "human"]
+__all__ = ["NodeItem", "human", "title_px", "title_font", "MIN_TITLE_PX"]
 
 DETAIL_LOD = 0.45
-_metrics = {}
-
-
-def _fm(kind):
-    m = _metrics.get(kind)
-    if m is None:
-        m = _metrics[kind] = QFontMetricsF(font(kind))
-    return m
-
-
-def human(n):
-    """``61706`` → ``'61.7k'``, ``1234567`` → ``'1.23M'``."""
-    n = int(n)
-    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= div:
-            v = n / div
-            return (f"{v:.3g}" if v < 100 else f"{v:.0f}") + unit
-    return str(n)
 
 
 class NodeItem(QGraphicsItem):
@@ -66,6 +55,7 @@ class NodeItem(QGraphicsItem):
         self.collapsed_count = 0  # >0: this box stands for a collapsed group
         self.group_label = ""
         self.hover_port = None
+        self.inside = {}  # port -> Parameter drawn inside as a row
         self.is_output = False
         self._colour = family_colour(None)
         self.refresh()
@@ -74,7 +64,8 @@ class NodeItem(QGraphicsItem):
     def refresh(self):
         """Re-read op, ports and attributes from the graph."""
         node = self._scene.graph.node(self.node_id)
-        geo = geometry_for(node)
+        geo = self._scene.geometry_of(self.node_id)
+        self.inside = self._scene.inside_of(self.node_id)
         if geo is not self.geo:
             self.prepareGeometryChange()
             self.geo = geo
@@ -150,8 +141,9 @@ class NodeItem(QGraphicsItem):
 
     def _update_bounds(self):
         extra = 10.0 if self.collapsed_count else 0.0
-        self._bounds = self.geo.rect.adjusted(-PORT_RADIUS - 2, -4,
-                                              PORT_RADIUS + 2 + extra, 4 + extra)
+        out = 16.0 if self.geo.vertical else 4.0  # port names beside the borders
+        self._bounds = self.geo.rect.adjusted(-PORT_RADIUS - 2, -out,
+                                              PORT_RADIUS + 2 + extra, out + extra)
 
     def shape(self):
         p = QPainterPath()
@@ -163,9 +155,12 @@ class NodeItem(QGraphicsItem):
         ports = self.geo.inputs if side == "in" else self.geo.outputs
         p = ports.get(port)
         if p is None:  # a placeholder's port not drawn yet, or a hidden one
-            r = self.geo.rect
-            p = QPointF(0 if side == "in" else r.width(), r.height() / 2)
+            p = self.geo.anchor(side)
         return self.mapToScene(p)
+
+    def port_dir(self, side, port):
+        """Outward direction of a port, which its wire leaves or enters along."""
+        return self.geo.direction(side, port)
 
     def port_at(self, scene_pos):
         return self.geo.port_at(self.mapFromScene(scene_pos))
@@ -179,6 +174,27 @@ class NodeItem(QGraphicsItem):
     def mouseDoubleClickEvent(self, event):
         self._scene.node_double_clicked(self.node_id)
         event.accept()
+
+    def hoverMoveEvent(self, event):
+        # a weight row shows its Parameter's tooltip, the rest the node's
+        param = self.row_param_at(event.pos())
+        if param != getattr(self, "_tip_for", None):
+            self._tip_for = param
+            if param is None:
+                self._update_tooltip()
+            else:
+                from .summary import parameter_tooltip
+                self.setToolTip(parameter_tooltip(self._scene.graph, param))
+        super().hoverMoveEvent(event)
+
+    def row_param_at(self, pos):
+        """The Parameter drawn inside at item position ``pos``, or ``None``."""
+        for port, param in self.inside.items():
+            c = self.geo.inputs.get(port)
+            if c is not None and abs(c.y() - pos.y()) <= 8.5 \
+                    and 0 <= pos.x() <= self.geo.rect.width():
+                return param
+        return None
 
     # ---- painting --------------------------------------------------------------------
     def paint(self, painter, option, widget=None):
@@ -200,6 +216,10 @@ class NodeItem(QGraphicsItem):
 
         body = C.placeholder if self.placeholder else (
             C.node_body_src if self.geo.source else C.node_body)
+        if self.collapsed_count and self.group_label:
+            from .summary import paint_summary
+            paint_summary(self, painter, lod, header, border, bw)
+            return
         if lod < DETAIL_LOD:
             self._paint_overview(painter, r, header, body, border, bw, lod)
             return
@@ -225,19 +245,24 @@ class NodeItem(QGraphicsItem):
         if self.is_output and not self.geo.source:
             op_text = op_text + " ◉"
         fs = _fm("small")
-        op_w = fs.horizontalAdvance(op_text) + 8
         title = self.node_id
         if self.collapsed_count:
             title = "▸ " + title
-        ft = _fm("title")
-        title = ft.elidedText(title, Qt.ElideRight, w - op_w - 12)
-        painter.setFont(font("title"))
-        painter.drawText(QRectF(8, 0, w - op_w - 8, hh), Qt.AlignVCenter | Qt.AlignLeft,
+        # the id first, at least MIN_TITLE_PX on screen; the op in what is left
+        tf = title_font(lod)
+        ft = _fm("title") if tf.pixelSize() == 12 else QFontMetricsF(tf)
+        title_w = min(ft.horizontalAdvance(title) + 2, w - 14)
+        title = ft.elidedText(title, Qt.ElideRight, title_w)
+        painter.setFont(tf)
+        painter.drawText(QRectF(8, 0, title_w + 2, hh), Qt.AlignVCenter | Qt.AlignLeft,
                          title)
-        painter.setFont(font("small"))
-        painter.setPen(QColor(255, 255, 255, 185))
-        painter.drawText(QRectF(w - op_w - 2, 0, op_w - 6, hh),
-                         Qt.AlignVCenter | Qt.AlignRight, op_text)
+        room = w - title_w - 20
+        if room > 12:
+            painter.setFont(font("small"))
+            painter.setPen(QColor(255, 255, 255, 185))
+            painter.drawText(QRectF(w - room - 6, 0, room, hh),
+                             Qt.AlignVCenter | Qt.AlignRight,
+                             fs.elidedText(op_text, Qt.ElideRight, room))
 
         # output shape under the title
         first = self.shapes[0][1] if self.shapes else None
@@ -294,7 +319,12 @@ class NodeItem(QGraphicsItem):
         painter.setFont(font("label"))
         fl = _fm("label")
         w = geo.rect.width()
+        tops = [p for p, c in geo.inputs.items() if c.y() == 0.0]
         for port, c in geo.inputs.items():
+            param = self.inside.get(port)
+            if param is not None:
+                self._paint_weight_row(painter, port, param, c, w)
+                continue
             optional = not self.placeholder and port in self._optional()
             connected = port in self.connected
             colour = C.port_hover if self.hover_port == ("in", port) else (
@@ -306,6 +336,11 @@ class NodeItem(QGraphicsItem):
             painter.drawEllipse(c, PORT_RADIUS, PORT_RADIUS)
             painter.setPen(C.text_dim if not (optional and not connected)
                            else C.port_optional)
+            if c.y() == 0.0:  # top to bottom: the name beside the port, above
+                if len(tops) > 1:
+                    painter.drawText(QRectF(c.x() + 7, c.y() - 15, w / 2, 13),
+                                     Qt.AlignVCenter | Qt.AlignLeft, port)
+                continue
             painter.drawText(QRectF(c.x() + 9, c.y() - 8, w / 2, 16),
                              Qt.AlignVCenter | Qt.AlignLeft, port)
         multi = len(geo.outputs) > 1
@@ -318,12 +353,44 @@ class NodeItem(QGraphicsItem):
             if geo.source:
                 continue
             painter.setPen(C.text_dim)
+            if geo.vertical:  # below the box, beside the wire
+                if multi:
+                    painter.drawText(QRectF(c.x() + 7, c.y() + 1, w / 2, 13),
+                                     Qt.AlignVCenter | Qt.AlignLeft, port)
+                continue
             label = port
             if multi and shapes.get(port) is not None:
                 label = f"{fmt(shapes[port])}  {port}"
             label = fl.elidedText(label, Qt.ElideLeft, w * 0.72)
             painter.drawText(QRectF(c.x() - 9 - w * 0.72, c.y() - 8, w * 0.72, 16),
                              Qt.AlignVCenter | Qt.AlignRight, label)
+
+    def _paint_weight_row(self, painter, port, param, c, w):
+        """A Parameter drawn inside: a band with its name and shape, a square
+        port (a wire can still be dropped on it), dimmed when frozen."""
+        from ..weights import row_text
+        graph = self._scene.graph
+        name, shape = row_text(graph, param, self.node_id, port)
+        frozen = graph.node(param).op == "Constant" \
+            or graph.node(param).attrs.get("trainable", True) is False
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(QColor(255, 255, 255, 10))
+        painter.drawRect(QRectF(2, c.y() - 8, w - 4, 16))
+        colour = C.port_hover if self.hover_port == ("in", port) else C.port_in
+        painter.setPen(QPen(colour.darker(160), 1))
+        painter.setBrush(C.node_body_src if frozen else colour)
+        painter.drawRect(QRectF(c.x() - 3.5, c.y() - 3.5, 7, 7))
+        painter.setFont(font("label"))
+        painter.setPen(C.text if not frozen else C.text_dim)
+        painter.drawText(QRectF(c.x() + 9, c.y() - 8, w / 2, 16),
+                         Qt.AlignVCenter | Qt.AlignLeft, name)
+        name_w = _fm("label").horizontalAdvance(name) + 16
+        text = shape + ("  frozen" if frozen and "const" not in shape
+                        and not shape.startswith("=") else "")
+        painter.setPen(C.shape_text if not frozen else C.text_dim)
+        painter.drawText(QRectF(c.x() + 9 + name_w, c.y() - 8, w - name_w - 16, 16),
+                         Qt.AlignVCenter | Qt.AlignRight,
+                         _fm("label").elidedText(text, Qt.ElideLeft, w - name_w - 16))
 
     def _optional(self):
         node = self._scene.graph.node(self.node_id)
@@ -337,12 +404,7 @@ class NodeItem(QGraphicsItem):
         painter.setPen(Qt.NoPen)
         painter.setBrush(header)
         painter.drawRect(QRectF(r.x(), r.y(), r.width(), min(r.height(), 24.0)))
-        if lod < 0.08:
-            return
-        f = font("title")
-        f = type(f)(f)
-        px = max(8, min(int(11.5 / lod), 44))
-        f.setPixelSize(px)
+        f = title_font(lod)
         painter.setFont(f)
         painter.setPen(C.text)
         fm = QFontMetricsF(f)

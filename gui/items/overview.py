@@ -27,6 +27,7 @@ class OverviewItem(QGraphicsItem):
         self._bodies = []
         self._headers = {}
         self._groups = []
+        self._labels = []
         self.dirty = True
 
     def rebuild(self):
@@ -52,6 +53,7 @@ class OverviewItem(QGraphicsItem):
             colour.setAlpha(26)
             groups.append((colour, rects))
         self._bodies, self._headers, self._groups = bodies, headers, groups
+        self._labels = _labels(self._scene)
         self._rect = rect.adjusted(-4, -4, 4, 4)
         self.dirty = False
         self.update()
@@ -78,3 +80,40 @@ class OverviewItem(QGraphicsItem):
             painter.setPen(pen)
             painter.setBrush(Qt.NoBrush)
             painter.drawRects(selected)
+        paint_labels(self, painter, option.levelOfDetailFromTransform(
+            painter.worldTransform()))
+
+
+def _labels(scene):
+    """``(rect, text)``: a name per collapsed box and per group frame, drawn
+    when there is room for it on screen (never a wall of blank blocks)."""
+    out = []
+    for item in scene.node_items.values():
+        if item.isVisible() and item.collapsed_count:
+            out.append((item.geo.rect.translated(item.pos()),
+                        scene._group_of.get(item.node_id, item.node_id)))
+    for g in scene.group_items.values():
+        if g.isVisible():
+            out.append((g._rect, g.name))
+    return out
+
+
+def paint_labels(item, painter, lod):
+    """The names of :func:`_labels`, 9 px tall on screen, where they fit."""
+    from PySide6.QtGui import QFontMetricsF
+
+    from .node import title_font
+    if not item._labels:
+        return
+    f = title_font(lod)
+    fm = QFontMetricsF(f)
+    painter.setFont(f)
+    painter.setPen(C.text)
+    h = fm.height()
+    for rect, text in item._labels:
+        if rect.width() * lod < 40:
+            continue
+        painter.drawText(QRectF(rect.x() + 2 / lod, rect.y(), rect.width() - 4 / lod,
+                                min(h, rect.height())),
+                         Qt.AlignLeft | Qt.AlignVCenter,
+                         fm.elidedText(text, Qt.ElideRight, rect.width() - 4 / lod))

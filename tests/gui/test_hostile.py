@@ -149,8 +149,9 @@ def test_a_missing_sidecar_is_reported_not_raised(make_window, tmp_path):
 def test_every_action_reports_its_exception(make_window):
     # menu entries and shortcuts: an exception is shown, never raised into Qt
     w = make_window(sample("cs231n"))
-    for name, action in w.actions.items():
-        if name in ("undo", "redo"):  # the undo stack's own actions
+    for name in list(w._slots):  # every action made by add_action
+        action = w.actions[name]
+        if not action.isEnabled():  # (the Playground, for a graph it cannot show)
             continue
 
         def boom(*a, name=name):

@@ -14,6 +14,8 @@ def field(window, key, cls=None):
 
 
 def select(window, node):
+    if not window.scene.node_items[node].isVisible():  # a weight drawn inside
+        window.set_view(weights_inside=False)
     window.scene.select_nodes([node])
     assert window.inspector.node_id == node
 

@@ -147,7 +147,7 @@ def test_step_option_is_checked(qapp, tmp_path):
     assert e.value.code == 2
 
 
-# ---- typeset formulas, the editable point, heatmap tooltips ----------------------------
+# ---- typeset formulas, the editable point, heatmap tooltips --------------------------
 
 def test_every_step_is_typeset(make_window, qtbot):
     from gui.mathview import MathView
@@ -228,9 +228,11 @@ def test_heatmap_tooltip_on_tensor_labels(make_window):
     html = ov.tooltip_at(ov.value_rect.center())
     assert "data:image/png;base64," in html
     assert "×".join(map(str, a.shape)) in html
-    assert "min " + fmt_number(a.min(), 4) in html and "max " + fmt_number(a.max(), 4) in html
+    assert "min " + fmt_number(a.min(), 4) in html
+    assert "max " + fmt_number(a.max(), 4) in html
     img = heatmap_image(ov.value)
-    assert not img.isNull() and img.width() >= a.shape[-1] and img.height() >= a.shape[-2]
+    assert not img.isNull()
+    assert img.width() >= a.shape[-1] and img.height() >= a.shape[-2]
     assert img.width() % a.shape[-1] == 0  # square blocks per cell
     doc = QTextDocument()
     doc.setHtml(html)
@@ -382,7 +384,7 @@ def test_wire_labels_do_not_overlap_where_wires_fan_in(make_window):
     st = w.open_stepper()
     st.go_end()
     rects = w.scene.annotations.rects()
-    assert len(rects) > 10
+    assert len(rects) > 6
     for i, a in enumerate(rects):
         for b in rects[i + 1:]:
             assert not a.intersects(b), (a, b)

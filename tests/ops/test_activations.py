@@ -7,158 +7,13 @@ import pytest
 import sympy as sp
 
 from graphlab.errors import AttrError, ShapeError
-from graphlab.gradcheck import check_vjp, op_vjp, run_op
+from graphlab.gradcheck import op_vjp, run_op
 from graphlab.ops import get_op
 from graphlab.ops._sympy import sigma
 
+from .references import symbolic_grads
+
 rng = np.random.default_rng(1)
-
-
-def loop(f):
-    """Reference for an elementwise op: ``f`` applied to each element in Python."""
-    def ref(x):
-        return np.array([f(float(v)) for v in x.ravel()]).reshape(x.shape)
-    return ref
-
-
-def along(f, axis):
-    """Reference for an op along ``axis``: ``f`` maps one Python list to another."""
-    def ref(x):
-        return np.apply_along_axis(lambda v: np.array(f(list(v))), axis, x)
-    return ref
-
-
-def softmax_py(v):
-    total = sum(math.exp(a) for a in v)
-    return [math.exp(a) / total for a in v]
-
-
-def maxout_py(pieces, axis):
-    def ref(x):
-        xs = np.moveaxis(x, axis, 0)
-        chans = [np.max(xs[c * pieces:(c + 1) * pieces], axis=0)
-                 for c in range(xs.shape[0] // pieces)]
-        return np.moveaxis(np.stack(chans), 0, axis)
-    return ref
-
-
-def away(*shape, margin=0.2):
-    """Normal values at least ``margin`` from 0: clear of the kinks at 0."""
-    x = rng.normal(size=shape)
-    return np.where(x >= 0, 1, -1) * (margin + np.abs(x))
-
-
-def spread(*shape):
-    """Values whose maxima along any axis are unique by a wide margin."""
-    return rng.permutation(np.arange(math.prod(shape)) * 0.1).reshape(shape)
-
-
-def elu_py(alpha):
-    return lambda x: x if x > 0 else alpha * (math.exp(x) - 1)
-
-
-# One row per case: op, attrs, inputs, reference forward.
-CASES = [
-    ("Sigmoid", {}, [rng.normal(size=(1, 3)) * 3],
-     loop(lambda x: 1 / (1 + math.exp(-x)))),
-    ("Tanh", {}, [rng.normal(size=(2, 3))], loop(math.tanh)),
-    ("ReLU", {}, [away(2, 3)], loop(lambda x: max(x, 0.0))),
-    ("LeakyReLU", {}, [away(4)], loop(lambda x: x if x > 0 else 0.01 * x)),
-    ("LeakyReLU", {"alpha": 0.2}, [away(1, 2, 3)], loop(lambda x: max(x, 0.2 * x))),
-    ("ELU", {}, [away(2, 3)], loop(elu_py(1.0))),
-    ("ELU", {"alpha": 0.5}, [away(5)], loop(elu_py(0.5))),
-    ("Softmax", {}, [rng.normal(size=(2, 4))], along(softmax_py, -1)),
-    ("Softmax", {"axis": 0}, [rng.normal(size=(3, 2))], along(softmax_py, 0)),
-    ("Softmax", {"axis": 1}, [rng.normal(size=(1, 3, 2))], along(softmax_py, 1)),
-    ("Softmax", {}, [rng.normal(size=(5,))], along(softmax_py, -1)),
-    ("LogSoftmax", {}, [rng.normal(size=(2, 4))],
-     along(lambda v: [math.log(s) for s in softmax_py(v)], -1)),
-    ("LogSoftmax", {"axis": 0}, [rng.normal(size=(3, 1))],
-     along(lambda v: [math.log(s) for s in softmax_py(v)], 0)),
-    ("Maxout", {"pieces": 2}, [spread(2, 6, 3)], maxout_py(2, 1)),
-    ("Maxout", {"pieces": 3, "axis": -1}, [spread(1, 6)], maxout_py(3, -1)),
-    ("Maxout", {"pieces": 1}, [spread(2, 3)], maxout_py(1, 1)),
-]
-IDS = [c[0] for c in CASES]
-ELEMENTWISE = [c for c in CASES if get_op(c[0]).elementwise]
-TENSOR = [c for c in CASES if not get_op(c[0]).elementwise]
-
-
-@pytest.mark.parametrize("name, attrs, inputs, ref", CASES, ids=IDS)
-def test_forward_matches_reference(name, attrs, inputs, ref):
-    (out,), _ = run_op(name, inputs, attrs)
-    np.testing.assert_allclose(out, ref(*inputs), rtol=1e-12, atol=1e-15)
-
-
-@pytest.mark.parametrize("name, attrs, inputs, ref", CASES, ids=IDS)
-def test_vjp_matches_finite_differences(name, attrs, inputs, ref):
-    assert check_vjp(name, inputs, attrs) == 1
-
-
-@pytest.mark.parametrize("name, attrs, inputs, ref", CASES, ids=IDS)
-def test_shape_rule_matches_forward(name, attrs, inputs, ref):
-    op = get_op(name)
-    (out,), _ = run_op(name, inputs, attrs)
-    assert op.shape(*[x.shape for x in inputs], **op.resolve_attrs(attrs)) == out.shape
-
-
-@pytest.mark.parametrize("name, attrs, inputs, ref", CASES, ids=IDS)
-def test_float32_stays_float32(name, attrs, inputs, ref):
-    x32 = [x.astype(np.float32) for x in inputs]
-    (out,), _ = run_op(name, x32, attrs)
-    g = rng.normal(size=out.shape).astype(np.float32)
-    _, (gx,) = op_vjp(name, x32, (g,), attrs)
-    assert (out.dtype, gx.dtype) == (np.float32, np.float32)
-    np.testing.assert_allclose(out, ref(*inputs), rtol=1e-5, atol=1e-6)
-
-
-def _fill(template, env, attrs):
-    names = {**{k: k for k in env}, **{k: repr(v) for k, v in attrs.items()}}
-    return template.format(**names)
-
-
-@pytest.mark.parametrize("name, attrs, inputs, ref", ELEMENTWISE,
-                         ids=[c[0] for c in ELEMENTWISE])
-def test_templates_match_kernels(name, attrs, inputs, ref):
-    op = get_op(name)
-    attrs = op.resolve_attrs(attrs)
-    (out,), ctx = run_op(name, inputs, attrs)
-    env = {"x": inputs[0], "g": rng.normal(size=out.shape), "out": out}
-    np.testing.assert_array_equal(eval(_fill(op.template, env, attrs), {"np": np}, env),
-                                  out)
-    (want,) = op.vjp(ctx, env["g"], out, *inputs, **attrs)
-    got = eval(_fill(op.vjp_template("x", attrs), env, attrs), {"np": np}, env)
-    np.testing.assert_allclose(got, want, rtol=1e-15)
-
-
-def _symbolic_grad(name, attrs, x):
-    op = get_op(name)
-    u = sp.Symbol("x")
-    expr = op.sympy(u, **op.resolve_attrs(attrs))
-    return np.broadcast_to(sp.lambdify(u, sp.diff(expr, u), "numpy")(x), x.shape)
-
-
-@pytest.mark.parametrize("name, attrs, inputs, ref", ELEMENTWISE,
-                         ids=[c[0] for c in ELEMENTWISE])
-def test_sympy_derivative_matches_vjp(name, attrs, inputs, ref):
-    (x,) = inputs
-    g = rng.normal(size=x.shape)
-    _, (gx,) = op_vjp(name, [x], (g,), attrs)
-    np.testing.assert_allclose(gx, g * _symbolic_grad(name, attrs, x), rtol=1e-10)
-
-
-@pytest.mark.parametrize("name, attrs, inputs, ref", TENSOR, ids=[c[0] for c in TENSOR])
-def test_formulas_match_vjp(name, attrs, inputs, ref):
-    op = get_op(name)
-    attrs = op.resolve_attrs(attrs)
-    (out,), ctx = run_op(name, inputs, attrs)
-    g = rng.normal(size=out.shape)
-    want = op.vjp(ctx, g, out, *inputs, **attrs)
-    assert set(op.formulas) == {"x"}
-    latex, fn = op.formulas["x"]
-    assert latex.startswith(r"\frac{\partial L}{\partial ")
-    np.testing.assert_allclose(fn(g, out, *inputs, **attrs), want[0], rtol=1e-12,
-                               atol=1e-15)
 
 
 def test_formulas_render_with_ziamath():
@@ -204,7 +59,7 @@ def test_relu_derivative_at_zero_is_zero():
     x = np.array([-1.0, 0.0, 1.0])
     _, (gx,) = op_vjp("ReLU", [x], (np.ones(3),))
     np.testing.assert_array_equal(gx, [0.0, 0.0, 1.0])
-    np.testing.assert_array_equal(_symbolic_grad("ReLU", {}, x), [0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(symbolic_grads("ReLU", {}, [x])[0], [0.0, 0.0, 1.0])
 
 
 def test_leaky_relu_and_elu_slopes_at_zero_match_pytorch():
@@ -213,11 +68,10 @@ def test_leaky_relu_and_elu_slopes_at_zero_match_pytorch():
     for name, attrs in (("LeakyReLU", {"alpha": 0.3}), ("ELU", {"alpha": 0.7})):
         _, (gx,) = op_vjp(name, [x], (np.ones(1),), attrs)
         assert gx[0] == pytest.approx(next(iter(attrs.values())))
-        assert _symbolic_grad(name, attrs, x)[0] == pytest.approx(gx[0])
+        assert symbolic_grads(name, attrs, [x])[0][0] == pytest.approx(gx[0])
 
 
 # ---- stability -----------------------------------------------------------------------
-
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

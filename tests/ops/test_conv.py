@@ -4,160 +4,16 @@ import numpy as np
 import pytest
 
 from graphlab.errors import AttrError, ShapeError
-from graphlab.gradcheck import check_vjp, op_vjp, run_op
+from graphlab.gradcheck import op_vjp, run_op
 from graphlab.ops import Ctx, get_op
 from graphlab.shapes import collect_warnings
+
+from .references import normal
 
 rng = np.random.default_rng(0)
 
 
-def normal(*shape):
-    return rng.standard_normal(shape)
-
-
 # ---- independent references: plain loops, padding written out by hand -------------
-
-def loop_conv2d(x, w, b, stride, pads, dilation):
-    N, C, H, W = x.shape
-    O, _, kh, kw = w.shape
-    (sh, sw), (dh, dw) = stride, dilation
-    xp = np.pad(x, ((0, 0), (0, 0)) + tuple(pads))
-    Ho = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
-    Wo = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
-    out = np.zeros((N, O, Ho, Wo))
-    for n in range(N):
-        for o in range(O):
-            for p in range(Ho):
-                for q in range(Wo):
-                    acc = 0.0 if b is None else b[o]
-                    for c in range(C):
-                        for i in range(kh):
-                            for j in range(kw):
-                                acc += (xp[n, c, p * sh + i * dh, q * sw + j * dw]
-                                        * w[o, c, i, j])
-                    out[n, o, p, q] = acc
-    return out
-
-
-def loop_conv1d(x, w, b, stride, pads, dilation):
-    return loop_conv2d(x[:, :, None], w[:, :, None], b, (1, stride),
-                       ((0, 0), pads), (1, dilation))[:, :, 0]
-
-
-def loop_conv_transpose2d(x, w, b, stride, padding, output_padding, dilation):
-    N, Ci, H, W = x.shape
-    _, Co, kh, kw = w.shape
-    (sh, sw), (ph, pw), (oh, ow), (dh, dw) = stride, padding, output_padding, dilation
-    full = np.zeros((N, Co, (H - 1) * sh + dh * (kh - 1) + 1 + oh,
-                     (W - 1) * sw + dw * (kw - 1) + 1 + ow))
-    for n in range(N):
-        for ci in range(Ci):
-            for h in range(H):
-                for v in range(W):
-                    for co in range(Co):
-                        for i in range(kh):
-                            for j in range(kw):
-                                full[n, co, h * sh + i * dh, v * sw + j * dw] += (
-                                    x[n, ci, h, v] * w[ci, co, i, j])
-    out = full[:, :, ph:full.shape[2] - ph, pw:full.shape[3] - pw]
-    return out if b is None else out + b[:, None, None]
-
-
-# One row per case: id, op, attrs, inputs, reference forward. Pads are written out
-# by hand from SPEC section 2, so that the padding arithmetic is checked too.
-CASES = [
-    ("conv2d-stride2", "Conv2D", {"stride": 2},
-     [normal(2, 3, 7, 8), normal(4, 3, 3, 3), normal(4)],
-     lambda x, w, b: loop_conv2d(x, w, b, (2, 2), ((0, 0), (0, 0)), (1, 1))),
-    ("conv2d-dilation2-pad1", "Conv2D", {"dilation": 2, "padding": 1},
-     [normal(2, 2, 9, 8), normal(3, 2, 3, 2), normal(3)],
-     lambda x, w, b: loop_conv2d(x, w, b, (1, 1), ((1, 1), (1, 1)), (2, 2))),
-    ("conv2d-same-even-kernel", "Conv2D", {"padding": "same"},
-     [normal(1, 2, 7, 6), normal(2, 2, 4, 2), normal(2)],
-     lambda x, w, b: loop_conv2d(x, w, b, (1, 1), ((1, 2), (0, 1)), (1, 1))),
-    ("conv2d-same-stride2", "Conv2D", {"padding": "same", "stride": 2},
-     [normal(2, 1, 8, 7), normal(2, 1, 3, 3), None],
-     lambda x, w, b: loop_conv2d(x, w, b, (2, 2), ((0, 1), (1, 1)), (1, 1))),
-    ("conv2d-full", "Conv2D", {"padding": "full"},
-     [normal(2, 2, 5, 4), normal(3, 2, 3, 2), normal(3)],
-     lambda x, w, b: loop_conv2d(x, w, b, (1, 1), ((2, 2), (1, 1)), (1, 1))),
-    ("conv2d-valid-drops-input", "Conv2D", {"padding": "valid", "stride": [2, 3]},
-     [normal(2, 3, 8, 7), normal(2, 3, 3, 3), normal(2)],
-     lambda x, w, b: loop_conv2d(x, w, b, (2, 3), ((0, 0), (0, 0)), (1, 1))),
-    ("conv2d-batch1-one-channel", "Conv2D", {},
-     [normal(1, 1, 6, 5), normal(1, 1, 2, 3), normal(1)],
-     lambda x, w, b: loop_conv2d(x, w, b, (1, 1), ((0, 0), (0, 0)), (1, 1))),
-    ("conv2d-pair-padding", "Conv2D", {"padding": [2, 0], "stride": [1, 2],
-                                       "dilation": [1, 2]},
-     [normal(2, 2, 4, 9), normal(2, 2, 3, 3), normal(2)],
-     lambda x, w, b: loop_conv2d(x, w, b, (1, 2), ((2, 2), (0, 0)), (1, 2))),
-    ("conv1d-spec-valid", "Conv1D", {"stride": 5, "padding": "valid"},
-     [normal(2, 2, 13), normal(3, 2, 6), normal(3)],
-     lambda x, w, b: loop_conv1d(x, w, b, 5, (0, 0), 1)),
-    ("conv1d-spec-same", "Conv1D", {"stride": 5, "padding": "same"},
-     [normal(2, 2, 13), normal(3, 2, 6), normal(3)],
-     lambda x, w, b: loop_conv1d(x, w, b, 5, (1, 2), 1)),
-    ("conv1d-dilation2-stride2-pad1", "Conv1D", {"stride": 2, "padding": 1,
-                                                 "dilation": 2},
-     [normal(1, 3, 11), normal(2, 3, 3), None],
-     lambda x, w, b: loop_conv1d(x, w, b, 2, (1, 1), 2)),
-    ("conv1d-full-one-channel", "Conv1D", {"padding": "full"},
-     [normal(2, 1, 5), normal(2, 1, 4), normal(2)],
-     lambda x, w, b: loop_conv1d(x, w, b, 1, (3, 3), 1)),
-    ("convT-stride2-pad1-outpad1", "ConvTranspose2D",
-     {"stride": 2, "padding": 1, "output_padding": 1},
-     [normal(2, 3, 4, 5), normal(3, 2, 3, 3), normal(2)],
-     lambda x, w, b: loop_conv_transpose2d(x, w, b, (2, 2), (1, 1), (1, 1), (1, 1))),
-    ("convT-dilation2", "ConvTranspose2D", {"dilation": 2, "output_padding": 1},
-     [normal(1, 2, 3, 3), normal(2, 3, 2, 3), None],
-     lambda x, w, b: loop_conv_transpose2d(x, w, b, (1, 1), (0, 0), (1, 1), (2, 2))),
-    ("convT-pair-attrs", "ConvTranspose2D",
-     {"stride": [2, 3], "padding": [0, 1], "output_padding": [1, 0]},
-     [normal(2, 1, 3, 4), normal(1, 2, 2, 3), normal(2)],
-     lambda x, w, b: loop_conv_transpose2d(x, w, b, (2, 3), (0, 1), (1, 0), (1, 1))),
-]
-IDS = [c[0] for c in CASES]
-
-
-@pytest.mark.parametrize("case, name, attrs, inputs, ref", CASES, ids=IDS)
-def test_forward_matches_loops(case, name, attrs, inputs, ref):
-    (out,), _ = run_op(name, inputs, attrs)
-    want = ref(*inputs)
-    assert out.shape == want.shape
-    np.testing.assert_allclose(out, want, rtol=1e-10, atol=1e-12)
-
-
-@pytest.mark.parametrize("case, name, attrs, inputs, ref", CASES, ids=IDS)
-def test_vjp_matches_finite_differences(case, name, attrs, inputs, ref):
-    assert check_vjp(name, inputs, attrs) == sum(x is not None for x in inputs)
-
-
-@pytest.mark.parametrize("case, name, attrs, inputs, ref", CASES, ids=IDS)
-def test_shape_rule_matches_forward(case, name, attrs, inputs, ref):
-    op = get_op(name)
-    (out,), _ = run_op(name, inputs, attrs)
-    shapes = [None if x is None else x.shape for x in inputs]
-    assert op.shape(*shapes, **op.resolve_attrs(attrs)) == out.shape
-
-
-@pytest.mark.parametrize("case, name, attrs, inputs, ref", CASES, ids=IDS)
-def test_formulas_match_vjp(case, name, attrs, inputs, ref):
-    op = get_op(name)
-    resolved = op.resolve_attrs(attrs)
-    (out,), _ = run_op(name, inputs, attrs)
-    g = normal(*out.shape)
-    _, grads = op_vjp(name, inputs, (g,), attrs)
-    checked = 0
-    for port, x, got in zip(op.input_ports, inputs, grads):
-        if x is None:
-            assert got is None
-            continue
-        tex, fn = op.formulas[port]
-        assert tex.startswith(r"\frac{\partial L}{\partial ")
-        np.testing.assert_allclose(got, fn(g, out, *inputs, **resolved), rtol=1e-10,
-                                   atol=1e-12, err_msg=f"{name}: port {port}")
-        checked += 1
-    assert checked == sum(x is not None for x in inputs)
 
 
 @pytest.mark.parametrize("name", ["Conv1D", "Conv2D", "ConvTranspose2D"])
@@ -356,17 +212,6 @@ def test_conv_transpose_is_adjoint_of_conv(attrs, x_shape, w_shape):
     np.testing.assert_allclose(np.sum(y * v), np.sum(x * xt), rtol=1e-10)
 
 
-@pytest.mark.parametrize("case, name, attrs, inputs, ref", CASES[::3], ids=IDS[::3])
-def test_float32_in_float32_out(case, name, attrs, inputs, ref):
-    inputs32 = [None if x is None else x.astype(np.float32) for x in inputs]
-    (out,), _ = run_op(name, inputs32, attrs)
-    assert out.dtype == np.float32
-    _, grads = op_vjp(name, inputs32, (np.ones_like(out),), attrs)
-    for x, gr in zip(inputs32, grads):
-        assert gr is None if x is None else gr.dtype == np.float32
-    np.testing.assert_allclose(out, ref(*inputs), rtol=1e-4, atol=1e-4)
-
-
 def test_vjp_uses_its_own_node_buffers():
     """Two nodes of the same shape, and one node rerun at a new batch size."""
     op = get_op("Conv2D")
@@ -456,3 +301,62 @@ def test_results_do_not_alias_reused_buffers_with_one_example_or_channel(
     kept = y.copy()
     convt.forward(Ctx(), -g, wt, None, **tattrs)
     np.testing.assert_array_equal(y, kept)
+
+
+# ---- channel groups: against PyTorch in float64 -----------------------------------
+
+@pytest.mark.parametrize("name, attrs, x_shape, w_shape", [
+    ("Conv2D", {"groups": 4, "stride": 2, "padding": 1}, (2, 4, 7, 7), (4, 1, 3, 3)),
+    ("Conv2D", {"groups": 2, "padding": 1}, (2, 6, 5, 5), (8, 3, 3, 3)),
+    ("Conv1D", {"groups": 3}, (2, 6, 8), (3, 2, 3)),
+    ("ConvTranspose2D", {"groups": 2, "stride": 2, "padding": 1},
+     (2, 4, 3, 3), (4, 3, 3, 3)),
+])
+def test_groups_match_pytorch_float64(name, attrs, x_shape, w_shape):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x, w = normal(*x_shape), normal(*w_shape)
+    out_channels = w_shape[1] * attrs["groups"] if name == "ConvTranspose2D" \
+        else w_shape[0]
+    b = normal(out_channels)
+    (out,), _ = run_op(name, [x, w, b], attrs)
+    g = normal(*out.shape)
+    _, grads = op_vjp(name, [x, w, b], (g,), attrs)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    fn = {"Conv2D": F.conv2d, "Conv1D": F.conv1d,
+          "ConvTranspose2D": F.conv_transpose2d}[name]
+    ty = fn(tx, tw, tb, stride=attrs.get("stride", 1),
+            padding=attrs.get("padding", 0), groups=attrs["groups"])
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(out, ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for got, want in zip(grads, (tx, tw, tb)):
+        np.testing.assert_allclose(got, want.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_groups_reject_channels_that_do_not_split():
+    op = get_op("Conv2D")
+    with pytest.raises(ShapeError, match="2 groups of 3"):
+        op.shape((1, 4, 5, 5), (6, 3, 3, 3), None,
+                 **op.resolve_attrs({"groups": 2}))
+    with pytest.raises(ShapeError, match="5 output channels do not split into 2"):
+        op.shape((1, 4, 5, 5), (5, 2, 3, 3), None,
+                 **op.resolve_attrs({"groups": 2}))
+    op = get_op("ConvTranspose2D")
+    with pytest.raises(ShapeError, match="3 input channels do not split into 2"):
+        op.shape((1, 3, 5, 5), (3, 2, 3, 3), None,
+                 **op.resolve_attrs({"groups": 2}))
+
+
+def test_grouped_conv_is_not_fused_and_runs_unfused():
+    import graphlab as gl
+    b = gl.GraphBuilder("grouped conv → relu → pool")
+    x = b.input("x", ["N", 4, 8, 8])
+    w = b.parameter("w", [4, 1, 3, 3], init="normal")
+    y = b.op("Conv2D", x, w, name="conv", groups=4, padding=1)
+    p = b.op("MaxPool2D", b.relu(y), name="pool", kernel=2)
+    b.output(p)
+    feeds = {"x": normal(2, 4, 8, 8)}
+    plain = gl.compile(b.graph, dtype="float64").forward(feeds)["pool"]
+    fused = gl.compile(b.graph, dtype="float64", fuse=True)
+    assert "Conv2DPool2D" not in fused.source
+    np.testing.assert_allclose(fused.forward(feeds)["pool"], plain, rtol=1e-12)

@@ -4,161 +4,16 @@ import numpy as np
 import pytest
 
 from graphlab.errors import AttrError, ExecutionError, ShapeError
-from graphlab.gradcheck import check_vjp, op_vjp, run_op
-from graphlab.ops import Ctx, get_op
+from graphlab.gradcheck import op_vjp, run_op
+from graphlab.ops import get_op
 from graphlab.shapes import collect_warnings
+
+from .references import normal, pooled
 
 rng = np.random.default_rng(1)
 
 
-def normal(*shape):
-    return rng.standard_normal(shape)
-
-
 # ---- independent references: plain loops, padding written out by hand -------------
-
-def loop_max_pool(x, kernel, stride, pads):
-    """(out, indices): first maximum of each window in row-major order."""
-    N, C, H, W = x.shape
-    (kh, kw), (sh, sw), ((pt, pb), (pl, pr)) = kernel, stride, pads
-    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=-np.inf)
-    Ho, Wo = (xp.shape[2] - kh) // sh + 1, (xp.shape[3] - kw) // sw + 1
-    out, idx = np.zeros((N, C, Ho, Wo)), np.zeros((N, C, Ho, Wo), np.int64)
-    for n, c, p, q in np.ndindex(N, C, Ho, Wo):
-        window = xp[n, c, p * sh:p * sh + kh, q * sw:q * sw + kw]
-        i, j = divmod(int(np.argmax(window)), kw)  # argmax: first occurrence
-        out[n, c, p, q] = window[i, j]
-        idx[n, c, p, q] = (p * sh + i - pt) * W + (q * sw + j - pl)
-    return out, idx
-
-
-def loop_avg_pool(x, kernel, stride, pads):
-    N, C, H, W = x.shape
-    (kh, kw), (sh, sw), ((pt, pb), (pl, pr)) = kernel, stride, pads
-    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
-    Ho, Wo = (xp.shape[2] - kh) // sh + 1, (xp.shape[3] - kw) // sw + 1
-    out = np.zeros((N, C, Ho, Wo))
-    for n, c, p, q in np.ndindex(N, C, Ho, Wo):
-        out[n, c, p, q] = xp[n, c, p * sh:p * sh + kh, q * sw:q * sw + kw].sum() / (
-            kh * kw)
-    return out
-
-
-def loop_unpool(x, idx, out_hw):
-    out = np.zeros(x.shape[:2] + tuple(out_hw))
-    for n, c, i, j in np.ndindex(x.shape):
-        out[n, c].flat[idx[n, c, i, j]] = x[n, c, i, j]
-    return out
-
-
-def loop_upsample(x, scale, mode):
-    """PyTorch's interpolate(scale_factor=scale, align_corners=False), by pixel."""
-    N, C, H, W = x.shape
-    sh, sw = scale
-    out = np.zeros((N, C, H * sh, W * sw))
-    for n, c, i, j in np.ndindex(out.shape):
-        if mode == "nearest":
-            out[n, c, i, j] = x[n, c, i // sh, j // sw]
-            continue
-        r = max((i + 0.5) / sh - 0.5, 0.0)
-        k = max((j + 0.5) / sw - 0.5, 0.0)
-        r0, k0 = int(r), int(k)
-        r1, k1 = min(r0 + 1, H - 1), min(k0 + 1, W - 1)
-        a, b = r - r0, k - k0
-        out[n, c, i, j] = ((1 - a) * ((1 - b) * x[n, c, r0, k0] + b * x[n, c, r0, k1])
-                           + a * ((1 - b) * x[n, c, r1, k0] + b * x[n, c, r1, k1]))
-    return out
-
-
-def pooled(x, kernel, stride=None, padding=0):
-    outs, _ = run_op("MaxPool2D", [x], {"kernel": kernel,
-                                        "stride": stride or kernel, "padding": padding})
-    return outs
-
-
-OUT_6X8, IDX_6X8 = pooled(normal(2, 3, 6, 8), 2)
-OUT_7X9, IDX_7X9 = pooled(normal(1, 2, 7, 9), 2)  # the last row and column dropped
-
-# One row per case: id, op, attrs, inputs, reference forward (a tuple of outputs).
-CASES = [
-    ("maxpool-2x2", "MaxPool2D", {"kernel": 2}, [normal(2, 3, 6, 8)],
-     lambda x: loop_max_pool(x, (2, 2), (2, 2), ((0, 0), (0, 0)))),
-    ("maxpool-3-stride2-pad1", "MaxPool2D", {"kernel": 3, "stride": 2, "padding": 1},
-     [normal(2, 2, 7, 7)],
-     lambda x: loop_max_pool(x, (3, 3), (2, 2), ((1, 1), (1, 1)))),
-    ("maxpool-same-asymmetric", "MaxPool2D",
-     {"kernel": [2, 3], "stride": [1, 2], "padding": "same"}, [normal(1, 2, 5, 7)],
-     lambda x: loop_max_pool(x, (2, 3), (1, 2), ((0, 1), (1, 1)))),
-    ("maxpool-odd-drops-input", "MaxPool2D", {"kernel": 2}, [normal(2, 1, 7, 5)],
-     lambda x: loop_max_pool(x, (2, 2), (2, 2), ((0, 0), (0, 0)))),
-    ("maxpool-full-batch1", "MaxPool2D", {"kernel": 2, "stride": 1, "padding": "full"},
-     [normal(1, 1, 4, 5)],
-     lambda x: loop_max_pool(x, (2, 2), (1, 1), ((1, 1), (1, 1)))),
-    ("avgpool-2x2", "AvgPool2D", {"kernel": 2}, [normal(2, 3, 6, 8)],
-     lambda x: (loop_avg_pool(x, (2, 2), (2, 2), ((0, 0), (0, 0))),)),
-    ("avgpool-3-stride2-pad1", "AvgPool2D", {"kernel": 3, "stride": 2, "padding": 1},
-     [normal(2, 2, 7, 6)],
-     lambda x: (loop_avg_pool(x, (3, 3), (2, 2), ((1, 1), (1, 1))),)),
-    ("avgpool-same-asymmetric", "AvgPool2D",
-     {"kernel": [2, 3], "stride": [1, 2], "padding": "same"}, [normal(1, 2, 5, 7)],
-     lambda x: (loop_avg_pool(x, (2, 3), (1, 2), ((0, 1), (1, 1))),)),
-    ("avgpool-valid-drops-input", "AvgPool2D", {"kernel": 3, "padding": "valid"},
-     [normal(1, 1, 7, 8)],
-     lambda x: (loop_avg_pool(x, (3, 3), (3, 3), ((0, 0), (0, 0))),)),
-    ("maxunpool-2x2", "MaxUnpool2D", {"kernel": 2}, [OUT_6X8, IDX_6X8],
-     lambda x, idx: (loop_unpool(x, idx, (6, 8)),)),
-    ("maxunpool-output-size", "MaxUnpool2D", {"kernel": 2, "output_size": [7, 9]},
-     [OUT_7X9, IDX_7X9], lambda x, idx: (loop_unpool(x, idx, (7, 9)),)),
-    ("upsample-nearest-2", "Upsample2D", {"scale": 2}, [normal(2, 3, 3, 4)],
-     lambda x: (loop_upsample(x, (2, 2), "nearest"),)),
-    ("upsample-nearest-2x3", "Upsample2D", {"scale": [2, 3]}, [normal(1, 1, 3, 2)],
-     lambda x: (loop_upsample(x, (2, 3), "nearest"),)),
-    ("upsample-bilinear-2", "Upsample2D", {"scale": 2, "mode": "bilinear"},
-     [normal(2, 2, 3, 4)], lambda x: (loop_upsample(x, (2, 2), "bilinear"),)),
-    ("upsample-bilinear-3x2", "Upsample2D", {"scale": [3, 2], "mode": "bilinear"},
-     [normal(1, 2, 4, 1)], lambda x: (loop_upsample(x, (3, 2), "bilinear"),)),
-    ("upsample-bilinear-1", "Upsample2D", {"scale": 1, "mode": "bilinear"},
-     [normal(1, 1, 3, 3)], lambda x: (x,)),
-]
-IDS = [c[0] for c in CASES]
-
-
-@pytest.mark.parametrize("case, name, attrs, inputs, ref", CASES, ids=IDS)
-def test_forward_matches_loops(case, name, attrs, inputs, ref):
-    outs, _ = run_op(name, inputs, attrs)
-    want = ref(*inputs)
-    assert len(outs) == len(want)
-    for got, w in zip(outs, want):
-        assert got.shape == w.shape and got.dtype.kind == w.dtype.kind
-        np.testing.assert_allclose(got, w, rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("case, name, attrs, inputs, ref", CASES, ids=IDS)
-def test_vjp_matches_finite_differences(case, name, attrs, inputs, ref):
-    assert check_vjp(name, inputs, attrs) == 1
-
-
-@pytest.mark.parametrize("case, name, attrs, inputs, ref", CASES, ids=IDS)
-def test_shape_rule_matches_forward(case, name, attrs, inputs, ref):
-    op = get_op(name)
-    outs, _ = run_op(name, inputs, attrs)
-    shape = op.shape(*[x.shape for x in inputs], **op.resolve_attrs(attrs))
-    want = tuple(o.shape for o in outs)
-    assert shape == (want if len(op.outputs) > 1 else want[0])
-
-
-@pytest.mark.parametrize("case, name, attrs, inputs, ref", CASES, ids=IDS)
-def test_formulas_match_vjp(case, name, attrs, inputs, ref):
-    op = get_op(name)
-    outs, _ = run_op(name, inputs, attrs)
-    gs = tuple(normal(*o.shape) if o.dtype.kind == "f" else None for o in outs)
-    _, (gx, *rest) = op_vjp(name, inputs, gs, attrs)
-    assert all(r is None for r in rest)  # indices get no gradient
-    tex, fn = op.formulas["x"]
-    assert tex.startswith(r"\frac{\partial L}{\partial X")
-    g, out = (gs, outs) if len(op.outputs) > 1 else (gs[0], outs[0])
-    np.testing.assert_allclose(gx, fn(g, out, *inputs, **op.resolve_attrs(attrs)),
-                               rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", ["MaxPool2D", "AvgPool2D", "MaxUnpool2D",
@@ -343,17 +198,6 @@ def test_upsample_shapes():
         op.resolve_attrs({"scale": 2, "mode": "bicubic"})
 
 
-@pytest.mark.parametrize("case, name, attrs, inputs, ref", CASES[::2], ids=IDS[::2])
-def test_float32_in_float32_out(case, name, attrs, inputs, ref):
-    inputs32 = [x.astype(np.float32) if x.dtype.kind == "f" else x for x in inputs]
-    outs, _ = run_op(name, inputs32, attrs)
-    assert outs[0].dtype == np.float32
-    gs = tuple(np.ones_like(o) if o.dtype.kind == "f" else None for o in outs)
-    _, (gx, *_) = op_vjp(name, inputs32, gs, attrs)
-    assert gx.dtype == np.float32
-    np.testing.assert_allclose(outs[0], ref(*inputs)[0], rtol=1e-5, atol=1e-6)
-
-
 def test_macs_per_example():
     avg = get_op("AvgPool2D")
     assert avg.macs([("N", 6, 28, 28)], [("N", 6, 14, 14)],
@@ -374,13 +218,13 @@ def test_formulas_render(name):
         assert "<svg" in ziamath.Latex(tex).svg()
 
 
-@pytest.mark.parametrize("case, name, attrs, inputs, ref", CASES[::4], ids=IDS[::4])
-def test_vjp_skips_gradients_nobody_needs(case, name, attrs, inputs, ref):
-    op = get_op(name)
-    resolved = op.resolve_attrs(attrs)
-    ctx = Ctx(needs_input_grad=(False,) * len(op.inputs))
-    out = op.forward(ctx, *inputs, **resolved)
-    outs = out if len(op.outputs) > 1 else (out,)
-    gs = tuple(np.ones_like(o) if o.dtype.kind == "f" else None for o in outs)
-    g = gs if len(op.outputs) > 1 else gs[0]
-    assert all(gr is None for gr in op.vjp(ctx, g, out, *inputs, **resolved))
+
+
+def test_avg_pool_count_include_pad_false_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    x = normal(2, 3, 6, 7)
+    (out,), _ = run_op("AvgPool2D", [x], {"kernel": 3, "stride": 2, "padding": 1,
+                                          "count_include_pad": False})
+    want = torch.nn.functional.avg_pool2d(torch.tensor(x), 3, 2, 1,
+                                          count_include_pad=False)
+    np.testing.assert_allclose(out, want.numpy(), rtol=1e-12)

@@ -7,160 +7,13 @@ import numpy as np
 import pytest
 
 from graphlab.errors import ShapeError
-from graphlab.gradcheck import check_vjp, numeric_grad, op_vjp, run_op
-from graphlab.ops import Ctx, get_op, ops_by_family, unbroadcast
+from graphlab.gradcheck import numeric_grad, op_vjp, run_op
+from graphlab.ops import Ctx, get_op, ops_by_family
 
-GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
-STATES = {"RNN": ("h0",), "LSTM": ("h0", "c0"), "GRU": ("h0",)}
+from .references import GATES, make_inputs, REFERENCES, sigmoid_py, STATES
 
 
 # ---- references: the equations of torch.nn.RNN / LSTM / GRU, one example at a time ---
-
-def _sigmoid(v):
-    return 1 / (1 + np.exp(-v))
-
-
-def _zeros_if_none(v, n):
-    return np.zeros(n) if v is None else v
-
-
-def rnn_reference(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None,
-                  nonlinearity="tanh"):
-    """h_t = tanh(x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh) (or ReLU)."""
-    N, T, _ = x.shape
-    H = w_hh.shape[1]
-    b_ih, b_hh = _zeros_if_none(b_ih, H), _zeros_if_none(b_hh, H)
-    act = np.tanh if nonlinearity == "tanh" else (lambda v: np.maximum(v, 0))
-    y = np.zeros((N, T, H))
-    for n in range(N):
-        h = np.zeros(H) if h0 is None else h0[n]
-        for t in range(T):
-            h = act(w_ih @ x[n, t] + b_ih + w_hh @ h + b_hh)
-            y[n, t] = h
-    return y, y[:, -1]
-
-
-def lstm_reference(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None):
-    """i, f, g, o = σ, σ, tanh, σ of W_i· x_t + b_i· + W_h· h_{t−1} + b_h·;
-    c_t = f ⊙ c_{t−1} + i ⊙ g; h_t = o ⊙ tanh(c_t)."""
-    N, T, _ = x.shape
-    H = w_hh.shape[1]
-    b_ih, b_hh = _zeros_if_none(b_ih, 4 * H), _zeros_if_none(b_hh, 4 * H)
-    W_ii, W_if, W_ig, W_io = np.split(w_ih, 4)
-    W_hi, W_hf, W_hg, W_ho = np.split(w_hh, 4)
-    b_ii, b_if, b_ig, b_io = np.split(b_ih, 4)
-    b_hi, b_hf, b_hg, b_ho = np.split(b_hh, 4)
-    y = np.zeros((N, T, H))
-    c_last = np.zeros((N, H))
-    for n in range(N):
-        h = np.zeros(H) if h0 is None else h0[n]
-        c = np.zeros(H) if c0 is None else c0[n]
-        for t in range(T):
-            xt = x[n, t]
-            i = _sigmoid(W_ii @ xt + b_ii + W_hi @ h + b_hi)
-            f = _sigmoid(W_if @ xt + b_if + W_hf @ h + b_hf)
-            g = np.tanh(W_ig @ xt + b_ig + W_hg @ h + b_hg)
-            o = _sigmoid(W_io @ xt + b_io + W_ho @ h + b_ho)
-            c = f * c + i * g
-            h = o * np.tanh(c)
-            y[n, t] = h
-        c_last[n] = c
-    return y, y[:, -1], c_last
-
-
-def gru_reference(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None):
-    """r, z = σ(W_i· x_t + b_i· + W_h· h_{t−1} + b_h·);
-    n = tanh(W_in x_t + b_in + r ⊙ (W_hn h_{t−1} + b_hn)); h_t = (1 − z) ⊙ n + z ⊙ h."""
-    N, T, _ = x.shape
-    H = w_hh.shape[1]
-    b_ih, b_hh = _zeros_if_none(b_ih, 3 * H), _zeros_if_none(b_hh, 3 * H)
-    W_ir, W_iz, W_in = np.split(w_ih, 3)
-    W_hr, W_hz, W_hn = np.split(w_hh, 3)
-    b_ir, b_iz, b_in = np.split(b_ih, 3)
-    b_hr, b_hz, b_hn = np.split(b_hh, 3)
-    y = np.zeros((N, T, H))
-    for n_ in range(N):
-        h = np.zeros(H) if h0 is None else h0[n_]
-        for t in range(T):
-            xt = x[n_, t]
-            r = _sigmoid(W_ir @ xt + b_ir + W_hr @ h + b_hr)
-            z = _sigmoid(W_iz @ xt + b_iz + W_hz @ h + b_hz)
-            n = np.tanh(W_in @ xt + b_in + r * (W_hn @ h + b_hn))
-            h = (1 - z) * n + z * h
-            y[n_, t] = h
-    return y, y[:, -1]
-
-
-REFERENCES = {"RNN": rnn_reference, "LSTM": lstm_reference, "GRU": gru_reference}
-
-
-def make_inputs(name, N, T, F, H, *, biases=("b_ih", "b_hh"), states=None, seed=0,
-                scale=0.6):
-    """Inputs in port order; an optional input not asked for is None."""
-    rng = np.random.default_rng(seed)
-    G = GATES[name]
-    states = STATES[name] if states is None else states
-    inputs = [rng.normal(size=(N, T, F)),
-              rng.normal(scale=scale, size=(G * H, F)),
-              rng.normal(scale=scale, size=(G * H, H))]
-    inputs += [rng.normal(scale=scale, size=G * H) if b in biases else None
-               for b in ("b_ih", "b_hh")]
-    inputs += [rng.normal(size=(N, H)) if s in states else None for s in STATES[name]]
-    return inputs
-
-
-# id, op, attrs, N, T, F, H, biases, states (None: all)
-CASES = [
-    ("rnn_tanh", "RNN", {}, 3, 4, 2, 3, ("b_ih", "b_hh"), None),
-    ("rnn_tanh_bare", "RNN", {}, 2, 3, 2, 3, (), ()),
-    ("rnn_relu", "RNN", {"nonlinearity": "relu"}, 3, 4, 2, 3, ("b_ih", "b_hh"), None),
-    ("rnn_relu_bare", "RNN", {"nonlinearity": "relu"}, 2, 3, 3, 2, (), ()),
-    ("rnn_sequence_of_1", "RNN", {}, 3, 1, 2, 3, ("b_ih", "b_hh"), None),
-    ("rnn_batch_of_1", "RNN", {}, 1, 4, 2, 3, ("b_hh",), None),
-    ("lstm", "LSTM", {}, 3, 4, 2, 3, ("b_ih", "b_hh"), None),
-    ("lstm_bare", "LSTM", {}, 2, 3, 2, 3, (), ()),
-    ("lstm_h0_only", "LSTM", {}, 2, 3, 2, 2, ("b_ih",), ("h0",)),
-    ("lstm_c0_only", "LSTM", {}, 2, 3, 2, 2, ("b_hh",), ("c0",)),
-    ("lstm_sequence_of_1", "LSTM", {}, 3, 1, 2, 3, ("b_ih", "b_hh"), None),
-    ("lstm_batch_of_1", "LSTM", {}, 1, 4, 3, 2, ("b_ih", "b_hh"), None),
-    ("gru", "GRU", {}, 3, 4, 2, 3, ("b_ih", "b_hh"), None),
-    ("gru_bare", "GRU", {}, 2, 3, 2, 3, (), ()),
-    ("gru_b_hh_only", "GRU", {}, 2, 3, 2, 2, ("b_hh",), None),
-    ("gru_sequence_of_1", "GRU", {}, 3, 1, 2, 3, ("b_ih", "b_hh"), None),
-    ("gru_batch_of_1", "GRU", {}, 1, 4, 3, 2, ("b_ih", "b_hh"), ()),
-    # No h0 skips step 0's h columns in the weight gradient, also with one step.
-    ("rnn_b_ih_only", "RNN", {}, 2, 3, 2, 3, ("b_ih",), ()),
-    ("rnn_relu_sequence_of_1_bare", "RNN", {"nonlinearity": "relu"}, 3, 1, 2, 3, (),
-     ()),
-    ("lstm_sequence_of_1_bare", "LSTM", {}, 3, 1, 2, 3, (), ()),
-    ("lstm_batch_of_1_bare", "LSTM", {}, 1, 3, 2, 3, ("b_hh",), ()),
-    ("gru_b_ih_only", "GRU", {}, 2, 3, 2, 2, ("b_ih",), ()),
-    ("gru_sequence_of_1_bare", "GRU", {}, 2, 1, 3, 2, (), ()),
-]
-IDS = [c[0] for c in CASES]
-ARGS = "case, name, attrs, N, T, F, H, biases, states"
-
-
-def _case_inputs(name, N, T, F, H, biases, states, seed=0):
-    return make_inputs(name, N, T, F, H, biases=biases, states=states, seed=seed)
-
-
-@pytest.mark.parametrize(ARGS, CASES, ids=IDS)
-def test_forward_matches_documented_equations(case, name, attrs, N, T, F, H, biases,
-                                              states):
-    inputs = _case_inputs(name, N, T, F, H, biases, states)
-    outs, _ = run_op(name, inputs, attrs)
-    want = REFERENCES[name](*inputs, **attrs)
-    assert len(outs) == len(want)
-    for got, ref in zip(outs, want):
-        assert got.shape == ref.shape
-        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize(ARGS, CASES, ids=IDS)
-def test_vjp_matches_finite_differences(case, name, attrs, N, T, F, H, biases, states):
-    inputs = _case_inputs(name, N, T, F, H, biases, states)
-    assert check_vjp(name, inputs, attrs) == sum(x is not None for x in inputs)
 
 
 def _output_grads(name, outs, only, rng):
@@ -199,7 +52,7 @@ def test_lstm_gradient_only_on_c_skips_the_output_gate():
     for port in (1, 2, 3, 4):
         assert not grads[port][9:12].any() and grads[port][:9].any()
     x, w_ih, w_hh, b_ih, b_hh, h0, c0 = inputs
-    f = _sigmoid(x[:, 0] @ w_ih[3:6].T + b_ih[3:6] + h0 @ w_hh[3:6].T + b_hh[3:6])
+    f = sigmoid_py(x[:, 0] @ w_ih[3:6].T + b_ih[3:6] + h0 @ w_hh[3:6].T + b_hh[3:6])
     np.testing.assert_allclose(grads[6], f, rtol=1e-12)  # ∂c_1/∂c_0 = f
 
 
@@ -208,36 +61,6 @@ def test_no_output_gradient_gives_zero_input_gradients():
         inputs = make_inputs(name, 2, 3, 2, 3)
         _, grads = op_vjp(name, inputs, (None,) * len(get_op(name).outputs))
         assert all(g is not None and not g.any() for g in grads)
-
-
-@pytest.mark.parametrize(ARGS, CASES, ids=IDS)
-def test_formulas_match_vjp(case, name, attrs, N, T, F, H, biases, states):
-    op = get_op(name)
-    inputs = _case_inputs(name, N, T, F, H, biases, states)
-    resolved = op.resolve_attrs(attrs)
-    outs, _ = run_op(name, inputs, attrs)
-    rng = np.random.default_rng(5)
-    for only in (op.outputs, op.outputs[1:], op.outputs[:1]):
-        gs = _output_grads(name, outs, only, rng)
-        _, grads = op_vjp(name, inputs, gs, attrs)
-        for port, x, want in zip(op.input_ports, inputs, grads):
-            if x is None:
-                assert want is None
-                continue
-            latex, fn = op.formulas[port]
-            assert r"\delta" in latex
-            got = unbroadcast(np.asarray(fn(gs, outs, *inputs, **resolved)), x.shape)
-            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12,
-                                       err_msg=f"{name}: formula for {port}")
-
-
-@pytest.mark.parametrize(ARGS, CASES, ids=IDS)
-def test_shape_rule_matches_forward(case, name, attrs, N, T, F, H, biases, states):
-    op = get_op(name)
-    inputs = _case_inputs(name, N, T, F, H, biases, states)
-    outs, _ = run_op(name, inputs, attrs)
-    shapes = [None if x is None else x.shape for x in inputs]
-    assert op.shape(*shapes, **op.resolve_attrs(attrs)) == tuple(o.shape for o in outs)
 
 
 @pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
@@ -560,3 +383,14 @@ def test_calls_count_time_steps(name):
 
     assert calls(8) - calls(1) == 7 * op.step_calls >= 14
     assert calls("T") == calls(1)
+
+
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+def test_recurrence_declares_pytorchs_layout(name):
+    rec = get_op(name).recurrence
+    assert rec.n_gates == GATES[name]
+    assert tuple(rec.state) == STATES[name]
+    assert set(rec.state.values()) <= set(get_op(name).outputs)
+    cell = rec.cell(**get_op(name).resolve_attrs({}))
+    bound = [c.name for c in cell if hasattr(c, "name")]
+    assert set(rec.state.values()) <= set(bound)  # the cell makes the new state

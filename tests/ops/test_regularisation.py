@@ -1,128 +1,15 @@
 """Regularisation ops: Dropout, BatchNorm (PyTorch's running statistics), penalties."""
 
-import statistics
-
 import numpy as np
 import pytest
 
 from graphlab.errors import AttrError, ExecutionError, ShapeError
-from graphlab.gradcheck import check_vjp, op_vjp, run_op
+from graphlab.gradcheck import op_vjp, run_op
 from graphlab.ops import Ctx, get_op
 
+from .references import away, positive
+
 rng = np.random.default_rng(2)
-
-
-def away(*shape, margin=0.2):
-    """Normal values at least ``margin`` from 0: clear of |x|'s kink."""
-    x = rng.normal(size=shape)
-    return np.where(x >= 0, 1, -1) * (margin + np.abs(x))
-
-
-def dropout_ref(p, seed=0):
-    # The contract: element kept where ctx.rng's uniform draw is ≥ p (run_op
-    # seeds ctx.rng with 0), kept values scaled by 1/(1 − p).
-    def ref(x):
-        u = np.random.default_rng(seed).random(x.shape)
-        return np.where(u < p, 0.0, x / (1 - p))
-    return ref
-
-
-def batchnorm_ref(eps=1e-5):
-    """Per channel, in Python: statistics over every element of that channel."""
-    def ref(x, gamma, beta):
-        out = np.empty_like(x)
-        for c in range(x.shape[1]):
-            v = x[:, c].ravel().tolist()
-            mean, var = statistics.fmean(v), statistics.pvariance(v)
-            out[:, c] = gamma[c] * (x[:, c] - mean) / (var + eps) ** 0.5 + beta[c]
-        return out
-    return ref
-
-
-def penalty_ref(f):
-    return lambda x: sum(f(float(v)) for v in x.ravel())
-
-
-def positive(*shape):
-    return rng.uniform(0.5, 2.0, size=shape)
-
-
-# One row per case: op, attrs, inputs, reference forward, training.
-CASES = [
-    ("Dropout", {"p": 0.3}, [away(4, 5)], dropout_ref(0.3), True),
-    ("Dropout", {"p": 0.6}, [away(1, 7)], dropout_ref(0.6), True),
-    ("Dropout", {}, [away(3, 2)], lambda x: x, False),
-    ("Dropout", {"p": 0.0}, [away(3)], lambda x: x, True),
-    ("BatchNorm", {}, [rng.normal(size=(4, 3)), positive(3), rng.normal(size=3)],
-     batchnorm_ref(), True),
-    ("BatchNorm", {"eps": 0.1}, [rng.normal(size=(1, 2, 3)), positive(2),
-                                 rng.normal(size=2)], batchnorm_ref(0.1), True),
-    ("BatchNorm", {"momentum": 0.5},
-     [rng.normal(size=(2, 3, 2, 2)) * 3 + 1, positive(3), rng.normal(size=3)],
-     batchnorm_ref(), True),
-    # Not training, a fresh state: running mean 0 and variance 1.
-    ("BatchNorm", {}, [rng.normal(size=(3, 2)), positive(2), rng.normal(size=2)],
-     lambda x, gamma, beta: gamma * x / np.sqrt(1 + 1e-5) + beta, False),
-    ("L1Penalty", {"weight": 0.3}, [away(2, 3)], penalty_ref(lambda v: 0.3 * abs(v)),
-     True),
-    ("L1Penalty", {}, [away()], penalty_ref(abs), True),
-    ("L2Penalty", {}, [rng.normal(size=(3, 1, 2))], penalty_ref(lambda v: v * v / 2),
-     True),
-    ("L2Penalty", {"weight": 2.0}, [rng.normal(size=(5,))],
-     penalty_ref(lambda v: v * v), True),
-]
-IDS = [f"{c[0]}-{'train' if c[4] else 'eval'}" for c in CASES]
-
-
-@pytest.mark.parametrize("name, attrs, inputs, ref, training", CASES, ids=IDS)
-def test_forward_matches_reference(name, attrs, inputs, ref, training):
-    (out,), _ = run_op(name, inputs, attrs, training=training)
-    np.testing.assert_allclose(out, ref(*inputs), rtol=1e-12, atol=1e-14)
-
-
-@pytest.mark.parametrize("name, attrs, inputs, ref, training", CASES, ids=IDS)
-def test_vjp_matches_finite_differences(name, attrs, inputs, ref, training):
-    assert check_vjp(name, inputs, attrs, training=training) == len(inputs)
-
-
-@pytest.mark.parametrize("name, attrs, inputs, ref, training", CASES, ids=IDS)
-def test_shape_rule_matches_forward(name, attrs, inputs, ref, training):
-    op = get_op(name)
-    (out,), _ = run_op(name, inputs, attrs, training=training)
-    shape = op.shape(*[x.shape for x in inputs], **op.resolve_attrs(attrs))
-    assert shape == out.shape
-
-
-@pytest.mark.parametrize("name, attrs, inputs, ref, training", CASES, ids=IDS)
-def test_float32_stays_float32(name, attrs, inputs, ref, training):
-    x32 = [x.astype(np.float32) for x in inputs]
-    state = {}
-    (out,), _ = run_op(name, x32, attrs, training=training, state=state)
-    g = np.asarray(rng.normal(size=out.shape), dtype=np.float32)
-    _, grads = op_vjp(name, x32, (g,), attrs, training=training)
-    assert out.dtype == np.float32
-    assert [gr.dtype for gr in grads] == [np.float32] * len(inputs)
-    assert all(v.dtype == np.float32 for v in state.values())
-    np.testing.assert_allclose(out, ref(*inputs), rtol=1e-4, atol=1e-5)
-
-
-TRAINING = [c for c in CASES if c[4]]
-
-
-@pytest.mark.parametrize("name, attrs, inputs, ref, training", TRAINING,
-                         ids=[c[0] for c in TRAINING])
-def test_formulas_match_vjp(name, attrs, inputs, ref, training):
-    op = get_op(name)
-    attrs = op.resolve_attrs(attrs)
-    (out,), ctx = run_op(name, inputs, attrs)
-    g = np.asarray(rng.normal(size=out.shape))
-    want = op.vjp(ctx, g, out, *inputs, **attrs)
-    assert set(op.formulas) == set(op.input_ports)
-    for port, w in zip(op.input_ports, want):
-        latex, fn = op.formulas[port]
-        assert latex.startswith(r"\frac{\partial L}{\partial ")
-        np.testing.assert_allclose(fn(g, out, *inputs, **attrs), w, rtol=1e-10,
-                                   atol=1e-12, err_msg=port)
 
 
 def test_formulas_render_with_ziamath():

@@ -1,0 +1,89 @@
+"""``graphlab import`` and ``graphlab export`` (SPEC sections 3 and 5).
+
+``import MODEL.onnx -o OUT.graph.json`` writes the graph (parameters in the
+``.npz`` sidecar, positions from the automatic layout, one ``ui`` group per
+module block). ``export FILE -o OUT`` picks the format by the suffix of OUT:
+``.onnx`` (this package) or ``.py`` (PyTorch source, ``graphlab.torch``).
+"""
+
+import os
+import sys
+
+from ..errors import GraphlabError
+
+__all__ = ["add_import_command", "add_export_command", "EXPORT_FORMATS"]
+
+EXPORT_FORMATS = (".onnx", ".py")
+
+
+def cmd_import(args, ctx):
+    from .. import io
+    from .importer import import_model
+    out = args.path
+    if not out.endswith(".json"):
+        print(f"graphlab import: error: -o must name a graph file (.graph.json), "
+              f"got {out!r}", file=sys.stderr)
+        return 2
+    g = import_model(args.file)
+    for node, message in g.check():
+        ctx.warn(message, node)
+    io.save(g, out)
+    n = g.parameter_count()
+    sidecar = (os.path.join(os.path.dirname(out), g.params_file) if g.params_file
+               else None)
+    text = f"wrote {out}: {len(g)} nodes, {n:,} parameters" + (
+        f" (values in {sidecar})" if sidecar else "")
+    ctx.emit({"graph": out, "params": sidecar, "nodes": len(g), "parameters": n},
+             text)
+    return 0
+
+
+def _load_checked(path, ctx):
+    from .. import io
+    g = io.load(path)
+    for node, message in g.check():
+        ctx.warn(message, node)
+    return g
+
+
+def cmd_export(args, ctx):
+    out = args.path
+    suffix = os.path.splitext(out)[1].lower()
+    if suffix not in EXPORT_FORMATS:
+        print(f"graphlab export: error: cannot tell the format of {out!r}: end it "
+              f"in {' or '.join(EXPORT_FORMATS)} (ONNX model, PyTorch source)",
+              file=sys.stderr)
+        return 2
+    if suffix == ".py":  # PyTorch source and its weights: graphlab.torch
+        from ..torch.cli import cmd_export as export_torch_source
+        return export_torch_source(args, ctx)
+    from ._common import DEFAULT_OPSET
+    from .exporter import export_model
+    g = _load_checked(args.file, ctx)
+    model = export_model(g, out, outputs=args.outputs or None, opset=args.opset)
+    outputs = [o.name for o in model.graph.output]
+    opset = args.opset or DEFAULT_OPSET
+    ctx.emit({"output": out, "format": "onnx", "opset": opset, "outputs": outputs},
+             f"wrote {out}: ONNX opset {opset}, {len(model.graph.node)} nodes, "
+             f"outputs {', '.join(outputs)}")
+    return 0
+
+
+def add_import_command(command):
+    """Register ``graphlab import`` with the cli's ``command`` helper."""
+    c = command("import", cmd_import, "read an ONNX model into a graph file")
+    c.add_argument("-o", dest="path", required=True, metavar="OUT.graph.json",
+                   help="the graph file to write (parameters in OUT.params.npz)")
+
+
+def add_export_command(command):
+    """Register ``graphlab export`` with the cli's ``command`` helper."""
+    c = command("export", cmd_export,
+                "write a graph as an ONNX model (.onnx) or PyTorch source (.py)")
+    c.add_argument("-o", dest="path", required=True, metavar="OUT",
+                   help="OUT.onnx or OUT.py: the suffix picks the format")
+    c.add_argument("--opset", type=int, default=None, metavar="K",
+                   help="ONNX opset, 17 to 25 (default 18)")
+    c.add_argument("--output", dest="outputs", action="append", metavar="ID",
+                   help="a node (or node:port) to export as an output, repeatable "
+                        "(default: the graph's outputs)")

@@ -1,0 +1,71 @@
+"""``graphlab export FILE -o OUT.py`` (the export command of
+:mod:`graphlab.onnx.cli` hands ``.py`` here), and what ``graphlab train
+--backend torch`` needs beside :mod:`graphlab.train_cli`.
+
+The commands import PyTorch only when they run (with a one-line error saying
+how to install it when it is missing). This module imports nothing of the
+command line's, so that it stays out of the cli's import cycle.
+"""
+
+import argparse
+import sys
+
+from ..errors import GraphlabError
+from . import require_torch
+
+__all__ = ["child_argv", "cmd_export"]
+
+
+class Quiet:
+    """The context of ranks other than 0: they neither warn nor print."""
+
+    def __init__(self, ctx):
+        self.args, self.file, self.warnings = ctx.args, ctx.file, []
+
+    def warn(self, message, node=None):
+        pass
+
+    def emit(self, obj, text):
+        pass
+
+
+def child_argv(args):
+    """The ``graphlab train`` arguments that ``args`` came from, without --nproc."""
+    parser = args.train_parser
+    argv = ["train"]
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction) or action.dest in (
+                "nproc", "train_parser", "func"):
+            continue
+        value = getattr(args, action.dest, None)
+        if not action.option_strings:
+            argv.append(value)
+        elif isinstance(action, argparse._StoreTrueAction):
+            if value:
+                argv.append(action.option_strings[0])
+        elif value is not None and value != action.default:
+            argv += [action.option_strings[0], str(value)]
+    return argv
+
+
+def cmd_export(args, ctx):
+    """``graphlab export FILE -o OUT.py [--output ID]...``."""
+    from .. import io
+    if not args.path.endswith(".py"):
+        print(f"graphlab export: error: -o {args.path}: graphlab export writes "
+              "PyTorch source; name the file OUT.py", file=sys.stderr)
+        return 2
+    g = io.load(args.file)
+    for node, message in g.check():
+        ctx.warn(message, node)
+    require_torch()
+    from .export import write_export
+    try:
+        weights = write_export(g, args.path, outputs=args.outputs or None,
+                               origin=args.file)
+    except OSError as e:
+        raise GraphlabError(f"cannot write {args.path}: {e.strerror or e}") from None
+    ctx.emit({"output": args.path, "format": "py", "weights": weights},
+             f"wrote {args.path} (PyTorch source, one nn.Module) and its weights "
+             f"{weights}; run it: python {args.path}")
+    return 0
