@@ -184,28 +184,48 @@ class WireLabel(QGraphicsItem):
         return self.stub or self.target.logical_visible
 
     def _geometry(self):
-        """(wire path, anchor point) in scene coordinates."""
+        """(wire path, anchor rect, whether the wire runs downwards), in scene
+        coordinates; the anchor is the wire's shape label (or its middle)."""
         if self.stub:
             item, port = self.target
             p1 = item.port_pos("out", port)
+            down = bool(getattr(item.scene(), "vertical", False))
+            p2 = QPointF(p1.x(), p1.y() + 30) if down else QPointF(p1.x() + 36,
+                                                                   p1.y())
             path = QPainterPath(p1)
-            path.lineTo(QPointF(p1.x() + 36, p1.y()))
-            return path, p1
+            path.lineTo(p2)
+            return path, QRectF(p1, p1), down
         e = self.target
+        p1, p2 = getattr(e, "p1", None), getattr(e, "p2", None)
+        down = (p1 is not None and p2 is not None
+                and p2.y() - p1.y() > abs(p2.x() - p1.x()))
         if not e.label_rect.isEmpty():
-            return e.path, e.label_rect.center()
-        return e.path, e.path.pointAtPercent(0.5)
+            return e.path, e.label_rect, down
+        c = e.path.pointAtPercent(0.5)
+        return e.path, QRectF(c, c), down
 
     def place(self):
-        """Put the labels at their wire (before overlaps are resolved)."""
-        path, c = self._geometry()
+        """Put the labels at their wire (before overlaps are resolved): above
+        and below a wire that runs across, left and right of one that runs
+        down (beside its shape label, off the boxes it joins)."""
+        path, anchor, down = self._geometry()
+        c = anchor.center()
         self.path = path if (self.stub or self.hot) else None
-        self.value_rect = _text_rect(self.value_text, c + QPointF(0, -19)) \
-            if self.value_text else QRectF()
-        if self.stub and self.value_text:  # above the stub, starting at the port
-            self.value_rect.moveLeft(c.x() + 6)
-        self.grad_rect = _text_rect(self.grad_text, c + QPointF(0, 19)) \
-            if self.grad_text else QRectF()
+        self.value_rect = _text_rect(self.value_text, c) if self.value_text \
+            else QRectF()
+        self.grad_rect = _text_rect(self.grad_text, c) if self.grad_text \
+            else QRectF()
+        if self.stub:  # beside the stub, starting at the port
+            if down:
+                self.value_rect.moveTopLeft(QPointF(c.x() + 6, c.y() + 8))
+            else:
+                self.value_rect.moveBottomLeft(QPointF(c.x() + 6, c.y() - 3))
+        elif down:
+            self.value_rect.moveRight(anchor.left() - 4)
+            self.grad_rect.moveLeft(anchor.right() + 4)
+        else:
+            self.value_rect.translate(0, -19)
+            self.grad_rect.translate(0, 19)
         self.settle()
 
     def settle(self):
