@@ -336,13 +336,18 @@ def save(g, path, *, params=True):
 
     When the graph holds parameter values (``g.params``), they go to a sidecar
     ``.npz`` beside it (``g.params_file``, by default ``NAME.params.npz``),
-    also written atomically, and the file's ``params`` key names it.
+    also written atomically, and the file's ``params`` key names it. A graph
+    that holds none (its values were deleted or undone) names no sidecar: the
+    old one would bring back values the graph no longer has, or name nodes
+    that are gone.
     """
     path = os.fspath(path)
     if path.lower().endswith(".onnx"):
         raise GraphError("a graph is saved as a .graph.json file, never over an ONNX "
                          "model: export ONNX with 'graphlab export' or gl.to_onnx",
                          file=path)
+    if params and not g.params:
+        g.params_file = None
     if params and g.params:
         if not g.params_file:
             stem = os.path.basename(path)

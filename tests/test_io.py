@@ -66,6 +66,21 @@ def test_params_sidecar_round_trip(tmp_path):
     assert back.node("w").attrs["trainable"] is False
 
 
+def test_a_graph_without_values_names_no_sidecar(tmp_path):
+    # values undone (or every Parameter deleted) after a save: the old sidecar
+    # must not come back on open, nor name nodes that are gone
+    g = gl.Graph("p")
+    g.add_node("w", "Parameter", {"shape": [2]})
+    g.params["w"] = np.ones(2)
+    out = tmp_path / "p.graph.json"
+    gl.save(g, out)
+    g.params = {}
+    g.remove_node("w")
+    gl.save(g, out)
+    assert "params" not in json.loads(out.read_text())
+    assert len(gl.load(out)) == 0
+
+
 def _write(tmp_path, text):
     p = tmp_path / "bad.graph.json"
     p.write_text(text)

@@ -132,9 +132,14 @@ def _verdict(rows):
 # ---- LaTeX ---------------------------------------------------------------------------
 
 def grad_latex(expl, node):
-    """``\\frac{\\partial f}{\\partial x} = {-4}``."""
-    return (r"\frac{\partial " + forms.latex_name(expl.loss) + r"}{\partial "
-            + forms.latex_name(node) + "} = " + forms.latex_value(expl.grads[node]))
+    """``\\frac{\\partial f}{\\partial x} = {-4}`` (a big tensor: named, with its
+    shape and norm)."""
+    d = (r"\frac{\partial " + forms.latex_name(expl.loss) + r"}{\partial "
+         + forms.latex_name(node) + "}")
+    g = expl.grads[node]
+    if forms.summarised(g):
+        return forms.latex_value(g, name=d)
+    return d + " = " + forms.latex_value(g)
 
 
 def to_latex(expl, *, document=False):
