@@ -148,7 +148,7 @@ class StepView:
 # ---- items ---------------------------------------------------------------------------
 
 def _text_rect(text, centre):
-    from .items.node import _fm
+    from .items.text import _fm
     w = _fm("label").horizontalAdvance(text) + 10
     return QRectF(centre.x() - w / 2, centre.y() - 8, w, 16)
 

@@ -114,7 +114,7 @@ def overlapping(graph, margin=8.0, report=None, view=None):
 def _cramped_labels(graph, report, view=None):
     from graphlab.shapes import fmt
 
-    from .items.node import _fm
+    from .items.text import _fm
     fm = _fm("label")
     out = []
     for e in graph.edges:
