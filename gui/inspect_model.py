@@ -25,7 +25,6 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
     QComboBox,
-    QDockWidget,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -39,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from graphlab.errors import GraphlabError
 
+from .docks import show_dock
 from .guard import guarded
 
 __all__ = ["ImageGrid", "DrawPad", "ProbBars", "ModelInspector", "open_inspect_model"]
@@ -467,18 +467,12 @@ class ModelInspector(QWidget):
 
 def open_inspect_model(window):
     """Show the model inspection dock (created on first use)."""
-    dock = getattr(window, "inspect_model_dock", None)
-    if dock is None:
-        dock = QDockWidget("Inspect model", window)
-        dock.setObjectName("inspectModelDock")
-        dock.setWidget(ModelInspector(window))
-        window.addDockWidget(Qt.RightDockWidgetArea, dock)
+    def beside_the_inspector(dock):  # full height, as a tab beside the inspector
         other = getattr(window, "inspector_dock", None)
-        if other is not None:  # full height, as a tab beside the inspector
+        if other is not None:
             window.tabifyDockWidget(other, dock)
-        window.inspect_model_dock = dock
-        window.inspect_model = dock.widget()
-    dock.show()
-    dock.raise_()
-    window.inspect_model.refresh()
-    return window.inspect_model
+
+    panel, _ = show_dock(window, "inspect_model", "Inspect model", ModelInspector,
+                         Qt.RightDockWidgetArea, beside_the_inspector)
+    panel.refresh()
+    return panel

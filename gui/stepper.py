@@ -37,7 +37,6 @@ from PySide6.QtCore import QRectF, Qt, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QDockWidget,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -54,6 +53,7 @@ from graphlab.graph import parse_ref
 from graphlab.symbolic.forms import fmt_number
 
 from .annotations import StepView, heatmap_image, heatmap_tooltip, short_value
+from .docks import show_dock
 from .guard import guarded
 from .mathview import MathView
 
@@ -590,19 +590,13 @@ class NormBars(QWidget):
 
 def open_stepper(window):
     """Show the stepper dock (created on first use) and explain the graph."""
-    dock = getattr(window, "stepper_dock", None)
-    if dock is None:
-        dock = QDockWidget("Chain-rule stepper", window)
-        dock.setObjectName("stepperDock")
-        dock.setWidget(Stepper(window))
-        window.addDockWidget(Qt.BottomDockWidgetArea, dock)
+    def setup(dock):
         window.resizeDocks([dock], [270], Qt.Vertical)
-        window.stepper_dock = dock
-        window.stepper = dock.widget()
         dock.visibilityChanged.connect(
             lambda on: None if on or dock.isVisible()
             else window.stepper.clear_overlays())
-    dock.show()
-    dock.raise_()
-    window.stepper.recompute()
-    return window.stepper
+
+    panel, _ = show_dock(window, "stepper", "Chain-rule stepper", Stepper,
+                         Qt.BottomDockWidgetArea, setup)
+    panel.recompute()
+    return panel

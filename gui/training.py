@@ -25,7 +25,6 @@ import threading
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QDockWidget,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
@@ -39,6 +38,7 @@ from PySide6.QtWidgets import (
 from graphlab.errors import GraphlabError
 
 from .commands import SetParams
+from .docks import show_dock
 from .guard import guarded
 from .plots import AccuracyPlot, LinePlot, LossPlot, decimate
 
@@ -340,17 +340,17 @@ class TrainingPanel(QWidget):
         return True
 
     def _work(self, graph, settings, backend="numpy"):
-        from graphlab.train import Trainer
         callback = _Callback(self.bridge)
         try:
             if backend == "torch":  # the same trainer, its steps run by PyTorch
                 from graphlab.torch import require_torch
                 require_torch()
-                from graphlab.torch.train import TorchTrainer
+                from graphlab.torch.train import TorchTrainer as make_trainer
                 settings = dict(settings, distributed=False)
-                Trainer = TorchTrainer  # noqa: N806
-            trainer = Trainer(graph, callbacks=[callback], progress=False,
-                              handle_sigint=False, **settings)
+            else:
+                from graphlab.train import Trainer as make_trainer
+            trainer = make_trainer(graph, callbacks=[callback], progress=False,
+                                   handle_sigint=False, **settings)
             self.trainer = trainer
             if self._stop_asked.is_set():
                 trainer.stop()
@@ -470,16 +470,8 @@ class TrainingPanel(QWidget):
 
 def open_training(window):
     """Show the training dock (created on first use)."""
-    dock = getattr(window, "training_dock", None)
-    if dock is None:
-        dock = QDockWidget("Training", window)
-        dock.setObjectName("trainingDock")
-        dock.setWidget(TrainingPanel(window))
-        window.addDockWidget(Qt.RightDockWidgetArea, dock)
-        window.training_dock = dock
-        window.training = dock.widget()
-    else:
-        window.training.load_settings()
-    dock.show()
-    dock.raise_()
-    return window.training
+    panel, created = show_dock(window, "training", "Training", TrainingPanel,
+                               Qt.RightDockWidgetArea)
+    if not created:
+        panel.load_settings()
+    return panel
