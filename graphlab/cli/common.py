@@ -12,7 +12,6 @@ else (:meth:`Context.emit`).
 
 import argparse
 import json
-import os
 import sys
 
 import numpy as np

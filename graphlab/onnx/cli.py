@@ -9,7 +9,6 @@ module block). ``export FILE -o OUT`` picks the format by the suffix of OUT:
 import os
 import sys
 
-from ..errors import GraphlabError
 
 __all__ = ["add_import_command", "add_export_command", "EXPORT_FORMATS"]
 

@@ -202,7 +202,7 @@ class _Identity(Mapping):
 
     def import_(self, im):
         if im.node.op_type == "Dropout":
-            attrs = check_attrs(im, ("seed",))
+            check_attrs(im, ("seed",))
             training = im.input_const(2) if im.has(2) else None
             if training is not None and bool(np.ravel(training)[0]):
                 raise Refused("training_mode=True is not supported (an inference "
