@@ -39,6 +39,8 @@ from PySide6.QtWidgets import (
 
 from graphlab.errors import GraphlabError
 
+from .guard import guarded
+
 __all__ = ["ImageGrid", "DrawPad", "ProbBars", "ModelInspector", "open_inspect_model"]
 
 log = logging.getLogger("gui")
@@ -353,6 +355,7 @@ class ModelInspector(QWidget):
         return self.program([output]).forward({name: x})[output]
 
     # ---- refreshing ------------------------------------------------------------------
+    @guarded
     def _changed(self, *args):
         self._programs = {}
         self._stale = True
@@ -364,6 +367,7 @@ class ModelInspector(QWidget):
         if self._stale:
             self.refresh()
 
+    @guarded
     def refresh(self):
         """Recompute everything for the current graph and values."""
         self._programs = {}
@@ -403,6 +407,7 @@ class ModelInspector(QWidget):
         grid.clear(msg)
         return msg
 
+    @guarded
     def show_filters(self):
         node = self.conv_node.currentText()
         if not node:
@@ -419,6 +424,7 @@ class ModelInspector(QWidget):
         except Exception as e:  # a bad graph must not break the dock
             self._fail(self.filters, e)
 
+    @guarded
     def show_maps(self):
         d = self.digits()
         i = self.image_index.value()

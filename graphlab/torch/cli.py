@@ -1,6 +1,6 @@
 """``graphlab export FILE -o OUT.py`` (the export command of
 :mod:`graphlab.onnx.cli` hands ``.py`` here), and what ``graphlab train
---backend torch`` needs beside :mod:`graphlab.train_cli`.
+--backend torch`` needs beside :mod:`graphlab.cli.train`.
 
 The commands import PyTorch only when they run (with a one-line error saying
 how to install it when it is missing). This module imports nothing of the
