@@ -240,7 +240,10 @@ class Generator:
         seeded by ``seed``; ``temperature`` 0 takes the most likely one.
         """
         if temperature < 0 or not math.isfinite(temperature):
-            raise GraphlabError(f"the temperature must be ≥ 0, got {temperature}")
+            raise GraphlabError(f"the temperature must be a finite number ≥ 0, got "
+                                f"{temperature}")
+        if seed < 0:
+            raise GraphlabError(f"the seed must be ≥ 0, got {seed}")
         rng = np.random.default_rng(seed)
         tokens = self.encode(prime)
         if not tokens:  # start from a line break where the text has them

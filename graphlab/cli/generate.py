@@ -1,6 +1,8 @@
 """``graphlab generate FILE``: a trained sequence model writes, one character at
 a time (:mod:`graphlab.generate`)."""
 
+import argparse
+import math
 import sys
 import time
 
@@ -26,8 +28,6 @@ def cmd_generate(args, ctx):
         obj = {"input": args.input, "output": text}
         count = len(text) + 1
     else:
-        if args.length < 0:
-            raise GraphlabError(f"--length must be ≥ 0, got {args.length}")
         if gen.encoder is not None:
             raise GraphlabError("this is an encoder–decoder model: give the source "
                                 "sequence with --input")
@@ -36,11 +36,25 @@ def cmd_generate(args, ctx):
         count = len(text)
     seconds = time.perf_counter() - start
     obj["chars_per_s"] = round(count / seconds) if seconds > 0 else None
-    if not args.json and args.stats:
+    if not args.json and args.stats and seconds > 0:
         print(f"{count} characters in {seconds:.3f} s ({count / seconds:,.0f} per "
               "second)", file=sys.stderr)
     ctx.emit(obj, text)
     return 0
+
+
+def _at_least_zero(kind):
+    """An argparse type: a finite ``kind`` number ≥ 0 (else a usage error, exit 2)."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or value < 0:
+            raise argparse.ArgumentTypeError(
+                f"expected a finite number ≥ 0, got {text!r}")
+        return value
+    return parse
 
 
 def add_generate_command(command):
@@ -50,12 +64,13 @@ def add_generate_command(command):
                 "character at a time (or decode an encoder–decoder's --input)")
     c.add_argument("--prime", default="", metavar="TEXT",
                    help="text fed to the model before it writes (default: none)")
-    c.add_argument("--length", type=int, default=300, metavar="N",
+    c.add_argument("--length", type=_at_least_zero(int), default=300, metavar="N",
                    help="characters to write (default 300)")
-    c.add_argument("--temperature", type=float, default=0.8, metavar="T",
+    c.add_argument("--temperature",
+                   type=_at_least_zero(float), default=0.8, metavar="T",
                    help="softmax temperature: lower is safer, 0 is greedy "
                    "(default 0.8)")
-    c.add_argument("--seed", type=int, default=0, metavar="S",
+    c.add_argument("--seed", type=_at_least_zero(int), default=0, metavar="S",
                    help="seed of the sampling (default 0)")
     c.add_argument("--input", metavar="TEXT",
                    help="for an encoder–decoder: the source sequence to decode "
