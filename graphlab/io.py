@@ -10,8 +10,9 @@ was spelled, so that saving an unchanged graph reproduces its file.
 import difflib
 import json
 import os
-import zipfile
+import stat
 import tempfile
+import zipfile
 
 import numpy as np
 
@@ -322,6 +323,9 @@ def _atomic_write(path, write):
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp's file is private (0600): give what lands the mode of the
+        # file it replaces, or of any new file the user makes (the umask)
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -329,6 +333,15 @@ def _atomic_write(path, write):
         except OSError:
             pass
         raise
+
+
+def _mode_for(path):
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def save(g, path, *, params=True):

@@ -165,6 +165,7 @@ def test_scalar_nan_or_inf_exits_1_naming_the_node(capsys, tmp_path, feed, node)
     ["bench", "--steps", "0"], ["bench", "--steps", "-1"],
     ["bench", "--batch-size", "0"], ["train", "--batch-size", "0"],
     ["train", "--threads", "0"], ["train", "--epochs", "0"],
+    ["train", "--backend", "torch", "--nproc", "0"],
     ["explain", "--batch", "0"]])
 def test_counts_below_one_are_usage_errors(capsys, argv):
     code, _, err = main(capsys, argv[0], sample("mlp_xor"), *argv[1:])

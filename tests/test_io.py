@@ -2,6 +2,7 @@
 
 import json
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import graphlab as gl
+from graphlab import io
 from graphlab.errors import GraphError, GraphlabError
 
 from .conftest import SAMPLES, sample
@@ -257,3 +259,22 @@ def test_a_single_npy_where_an_npz_belongs_is_refused(tmp_path):
     np.save(tmp_path / "one.npy", np.ones(3))
     with pytest.raises(GraphlabError, match="one array \\(.npy\\), not an .npz"):
         read_npz(str(tmp_path / "one.npy"), "the checkpoint")
+
+
+def test_saved_files_get_the_usual_permissions_not_a_temporary_files(tmp_path):
+    # the atomic save writes a private temporary file first; what lands must
+    # be readable as any file the user makes (umask), and a replaced file
+    # keeps its own mode
+    old = os.umask(0o022)
+    try:
+        g = io.load(os.path.join(SAMPLES, "mlp_xor.graph.json"))
+        g.params = {"fc1_w": np.ones((8, 2))}
+        path = tmp_path / "g.graph.json"
+        io.save(g, path)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+        assert stat.S_IMODE(os.stat(tmp_path / "g.params.npz").st_mode) == 0o644
+        os.chmod(path, 0o664)
+        io.save(g, path)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o664
+    finally:
+        os.umask(old)

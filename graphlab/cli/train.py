@@ -132,8 +132,6 @@ def _cmd_train_torch(args, ctx):
     from ..torch.cli import Quiet, child_argv
     from ..torch.train import TorchTrainer, check_device, distributed_env, launch
     env = distributed_env()
-    if args.nproc is not None and args.nproc < 1:
-        raise TrainingError("--nproc must be 1 or more")
     if env is not None and args.nproc and args.nproc != env[1]:
         raise TrainingError(f"--nproc {args.nproc}, but torchrun started "
                             f"{env[1]} processes: leave out --nproc under torchrun")
@@ -233,7 +231,7 @@ def add_train_command(command):
                    "engine (pip install graphlab[torch])")
     c.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                    help="with --backend torch: where the steps run")
-    c.add_argument("--nproc", type=int, metavar="N",
+    c.add_argument("--nproc", type=positive_int, metavar="N",
                    help="with --backend torch: N processes on this machine, each "
                    "taking its share of every batch (DistributedDataParallel)")
     c.set_defaults(train_parser=c)
