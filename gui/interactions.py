@@ -74,14 +74,16 @@ class WireDrag:
             return item, side, port
         return None
 
+    def _ends(self, item, port):
+        """The new edge's source and target references, ``item:port`` at the
+        end being dragged."""
+        if self.src is not None:
+            return f"{self.src[0]}:{self.src[1]}", f"{item.node_id}:{port}"
+        return f"{item.node_id}:{port}", f"{self.dst[0]}:{self.dst[1]}"
+
     def _refusal(self, item, port):
         """Why the edge to ``item:port`` would be refused, or ``None``."""
-        if self.src is not None:
-            src = f"{self.src[0]}:{self.src[1]}"
-            dst = f"{item.node_id}:{port}"
-        else:
-            src = f"{item.node_id}:{port}"
-            dst = f"{self.dst[0]}:{self.dst[1]}"
+        src, dst = self._ends(item, port)
         if self.detached is not None and (item.node_id, port) == (
                 self.detached.dst, self.detached.dst_port):
             return None
@@ -129,12 +131,7 @@ class WireDrag:
                 self.editor.disconnect([self.detached])
             return
         item, side, port = target
-        if self.src is not None:
-            src = f"{self.src[0]}:{self.src[1]}"
-            dst = f"{item.node_id}:{port}"
-        else:
-            src = f"{item.node_id}:{port}"
-            dst = f"{self.dst[0]}:{self.dst[1]}"
+        src, dst = self._ends(item, port)
         if self.detached is not None:
             if (item.node_id, port) == (self.detached.dst, self.detached.dst_port):
                 self._restore()

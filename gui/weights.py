@@ -35,10 +35,7 @@ def absorbed(graph, enabled=True, shown=()):
     """
     if not enabled:
         return {}
-    outputs = {o.partition(":")[0] for o in graph.outputs}
-    fed = {}
-    for e in graph.edges:
-        fed.setdefault(e.src, []).append(e)
+    outputs, fed = _outputs_and_fed(graph)
     out = {}
     for n in graph.nodes:
         node = graph.node(n)
@@ -60,10 +57,7 @@ def shared(graph, enabled=True, shown=(), limit=64):
     inside each of them."""
     if not enabled:
         return {}
-    outputs = {o.partition(":")[0] for o in graph.outputs}
-    fed = {}
-    for e in graph.edges:
-        fed.setdefault(e.src, []).append(e)
+    outputs, fed = _outputs_and_fed(graph)
     out = {}
     for n, edges in fed.items():
         node = graph.node(n)
@@ -105,3 +99,11 @@ def row_text(graph, param, consumer, port):
     except Exception:
         shape = node.attrs.get("shape")
     return name, fmt(list(shape)) if shape is not None else "?"
+
+
+def _outputs_and_fed(graph):
+    """The ids of the graph's outputs, and ``{node: [edges it feeds]}``."""
+    fed = {}
+    for e in graph.edges:
+        fed.setdefault(e.src, []).append(e)
+    return {o.partition(":")[0] for o in graph.outputs}, fed
