@@ -135,6 +135,13 @@ class GenerateBox(QGroupBox):
         self.timer.start()
         return True
 
+    def hideEvent(self, event):
+        """Closing the dock (or opening a graph that is not a language model)
+        stops writing; minimising the window does not."""
+        if not event.spontaneous():
+            self.stop()
+        super().hideEvent(event)
+
     def stop(self):
         self.timer.stop()
         self._stream = None
@@ -150,6 +157,10 @@ class GenerateBox(QGroupBox):
         except GraphlabError as e:
             self.stop()
             chunk.append(f"\n[stopped: {e.message}]")
+        except Exception as e:  # a timer slot must report and stop, not repeat
+            log.exception("generate")
+            self.stop()
+            chunk.append(f"\n[stopped: {type(e).__name__}: {e}]")
         cursor = self.text.textCursor()
         cursor.movePosition(cursor.MoveOperation.End)
         cursor.insertText("".join(chunk))
