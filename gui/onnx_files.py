@@ -68,7 +68,13 @@ class OnnxFiles:
         return self.export_to(path) if path else False
 
     def export_to(self, path):
-        """Write the graph as ONNX (``.onnx``) or PyTorch source (``.py``)."""
+        """Write the graph as ONNX (``.onnx``) or PyTorch source (``.py``);
+        any other suffix (a graph file, the open file) is refused."""
+        suffixes = [s for s, _ in export_formats()]
+        if not path.lower().endswith(tuple(suffixes)):
+            self._failed("Cannot export", f"{path}: Export writes "
+                         f"{' or '.join(suffixes)} files (Save As writes graph files)")
+            return False
         try:
             if path.lower().endswith(".py"):  # the source and its weights
                 from graphlab.torch import require_torch
