@@ -33,6 +33,7 @@ __all__ = ["GenerateBox", "is_language_model"]
 log = logging.getLogger("gui")
 
 CHARS_PER_TICK = 16  # about 4–8 ms of sampling between repaints
+MAX_PRIME = 2000  # the prime is read in one tick: about 0.35 ms a character
 
 
 def is_language_model(graph):
@@ -52,8 +53,10 @@ class GenerateBox(QGroupBox):
         self._stream = None
         self.prime = QLineEdit()
         self.prime.setObjectName("generatePrime")
+        self.prime.setMaxLength(MAX_PRIME)
         self.prime.setToolTip("Text the model reads before it writes (for an "
-                              "encoder–decoder: the sequence to decode)")
+                              "encoder–decoder: the sequence to decode); at most "
+                              f"{MAX_PRIME:,} characters")
         self.temperature = QDoubleSpinBox()
         self.temperature.setObjectName("generateTemperature")
         self.temperature.setRange(0.0, 5.0)
@@ -130,6 +133,10 @@ class GenerateBox(QGroupBox):
             log.exception("generate")
             self.text.setPlainText(f"Cannot generate: {type(e).__name__}: {e}")
             return False
+        if not graph.params:
+            self.window_.statusBar().showMessage(
+                "Generating from untrained (initial) values: train the model first "
+                "for text that reads", 10000)
         self._stream = stream
         self.start_button.setText("Stop")
         self.timer.start()

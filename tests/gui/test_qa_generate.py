@@ -67,3 +67,27 @@ def test_generate_survives_an_unexpected_error_in_a_tick(make_window, qtbot):
     box._stream = broken()
     qtbot.waitUntil(lambda: not box.running, timeout=5000)
     assert "boom" in box.text.toPlainText()
+
+
+def test_a_pasted_huge_prime_cannot_freeze_the_editor(make_window, qtbot):
+    import time
+    w = make_window(sample("char_rnn"))
+    box = _gen(w)
+    box.prime.setText("the " * 25000)  # reading 100,000 characters took ~35 s
+    box.length.setValue(16)
+    t0 = time.perf_counter()
+    box.start()
+    while box.running:
+        box._tick()
+    assert time.perf_counter() - t0 < 5
+    assert len(box.prime.text()) <= 2000
+
+
+def test_generating_from_untrained_values_says_so(make_window):
+    w = make_window(sample("char_rnn"))
+    w.graph.params = {}
+    box = _gen(w)
+    box.prime.setText("A")
+    box.length.setValue(5)
+    assert box.start()
+    assert "untrained" in w.statusBar().currentMessage()
