@@ -357,15 +357,17 @@ class PlaygroundPanel(QWidget):
         try:
             g.check()
             self.surface = surf.Surface(g, resolution=RESOLUTION, node=self.node)
-        except GraphlabError as e:
+            if self.running and self._last_state is not None:
+                self.surface.load(self._last_state)  # the run's latest values
+            frame = frame_of(self.surface)  # e.g. an Input of a fixed batch
+        except (GraphlabError, ValueError) as e:  # ValueError: values that do not fit
             self.surface = None
             self.view.set_frame(None)
-            self.view.message = f"Cannot compute the surface: {e.message}"
+            self.view.message = ("Cannot compute the surface: "
+                                 f"{getattr(e, 'message', e)}")
             self.units.set_units(None, None)
             return
-        if self.running and self._last_state is not None:
-            self.surface.load(self._last_state)  # the run's latest values
-        self._show(frame_of(self.surface))
+        self._show(frame)
 
     def _show(self, frame):
         self.view.set_frame(frame["rgb"])
@@ -400,8 +402,13 @@ class PlaygroundPanel(QWidget):
 
     def _values_changed(self, *_):
         if not self.running and self.surface is not None and self.isVisible():
-            self.surface.load(self.window_.graph.params)
-            self._show(frame_of(self.surface))
+            try:
+                self.surface.load(self.window_.graph.params)
+                frame = frame_of(self.surface)
+            except (GraphlabError, ValueError):  # values that no longer fit
+                self._rebuild()  # says why on the view
+                return
+            self._show(frame)
 
     # ---- training --------------------------------------------------------------------
     def _watch_training_dock(self):
