@@ -43,7 +43,12 @@ class OnnxFiles:
 
     def opened_onnx(self, graph, path):
         """Show an imported model: untitled, so that saving asks for a graph
-        file and never writes over the model."""
+        file and never writes over the model; an empty one (a 0-byte or
+        truncated file parses as one) is refused and the open graph kept."""
+        if len(graph) == 0:
+            self._open_failed(path, "the model has no nodes (an empty or "
+                              "truncated ONNX file?)")
+            return False
         self.autosave.discard()
         self.set_graph(graph)
         self._imported_dir = os.path.dirname(os.path.abspath(path))

@@ -31,3 +31,12 @@ def test_export_to_an_unwritable_path(make_window, tmp_path):
     w = make_window(sample("mlp_xor"))
     assert not w.export_to(str(tmp_path / "no" / "such" / "dir" / "x.onnx"))
     assert "Cannot export" in w.statusBar().currentMessage()
+
+
+def test_open_an_empty_onnx_file_keeps_the_graph(make_window, tmp_path):
+    w = make_window(sample("mlp_xor"))
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    assert not w.open_path(str(empty))
+    assert w.path.endswith("mlp_xor.graph.json") and "fc1" in w.graph
+    assert "empty.onnx" in w.statusBar().currentMessage()
