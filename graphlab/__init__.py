@@ -7,19 +7,32 @@
 -12.0
 """
 
-from .builder import GraphBuilder
-from .errors import (AttrError, CycleError, DuplicateEdgeError, ExecutionError,
-                     FileFormatError, GraphError, GraphlabError, LoweringError,
-                     PortError, ShapeError, TrainingError)
-from .graph import Edge, Graph, Node
-from .io import dumps, load, loads, save
-from .onnx import from_onnx, to_onnx
-from .ops import get_op, op_names, ops_by_family
-from .program import Program, compile
-from .symbolic import explain
-from .torch import from_torch_state, to_torch
-from .train import Callback, History, Trainer
-from .backends import train
+import os as _os
+import sys as _sys
+
+try:
+    from .builder import GraphBuilder
+    from .errors import (AttrError, CycleError, DuplicateEdgeError, ExecutionError,
+                         FileFormatError, GraphError, GraphlabError, LoweringError,
+                         PortError, ShapeError, TrainingError)
+    from .graph import Edge, Graph, Node
+    from .io import dumps, load, loads, save
+    from .onnx import from_onnx, to_onnx
+    from .ops import get_op, op_names, ops_by_family
+    from .program import Program, compile
+    from .symbolic import explain
+    from .torch import from_torch_state, to_torch
+    from .train import Callback, History, Trainer
+    from .backends import train
+except KeyboardInterrupt:
+    # Ctrl-C while the command line is still importing: exit as the command
+    # does when interrupted (130), without a traceback. A program importing
+    # graphlab gets its KeyboardInterrupt.
+    if _sys.argv[:1] == ["-m"] or _os.path.basename(
+            _sys.argv[0] if _sys.argv else "").startswith("graphlab"):
+        print("interrupted", file=_sys.stderr)
+        raise SystemExit(130) from None
+    raise
 
 __version__ = "0.1.0"
 

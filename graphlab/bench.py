@@ -4,42 +4,25 @@ Used by ``graphlab bench`` and by the scripts in ``benchmarks/``. Speed
 targets live there, never in timed tests.
 """
 
-import argparse
 import time
 
 import numpy as np
 
 from ._malloc import keep_freed_memory
 from .errors import GraphlabError
+from .feeds import random_feeds as draw
 from .program import Program
 
-__all__ = ["random_feeds", "time_steps", "seconds_per_call", "bench", "cmd_bench", "add_bench_command"]
+__all__ = ["random_feeds", "time_steps", "seconds_per_call", "bench"]
 
 
 def random_feeds(graph, prog, batch_size, rng):
-    """Random values for every Input: floats in [0, 1), class labels in range.
-
-    An integer Input that feeds a ``CrossEntropyLoss`` target gets labels below
-    the number of classes (the last dimension of the logits); other integer
-    Inputs get 0 or 1.
-    """
-    report = graph.analyse()
-    feeds = {}
-    for node, (_, shape, dtype) in prog.schedule.inputs.items():
-        shp = [batch_size if isinstance(d, str) else d for d in shape]
-        if dtype.startswith("int"):
-            high = 2
-            for e in graph.out_edges(node):
-                if graph.node(e.dst).op == "CrossEntropyLoss" and e.dst_port == "target":
-                    logits = graph.in_edges(e.dst).get("logits")
-                    if logits is not None:
-                        s = report.shape(logits.src)
-                        if s and isinstance(s[-1], int):
-                            high = s[-1]
-            feeds[node] = rng.integers(0, high, size=shp)
-        else:
-            feeds[node] = rng.random(shp, dtype=np.float32)
-    return feeds
+    """Random values for every Input ``prog`` reads, in its dtype
+    (:func:`graphlab.feeds.random_feeds`: floats in [0.1, 1), class labels in
+    range)."""
+    feeds = draw(graph, prog.schedule.inputs, batch=batch_size, seed=rng)
+    return {k: v.astype(prog.dtype) if v.dtype.kind == "f" else v
+            for k, v in feeds.items()}
 
 
 def time_steps(prog, feeds, steps, lr=1e-3, warmup=2):
@@ -97,35 +80,3 @@ def bench(graph, batch_size=64, steps=20, dtype="float32", seed=0, workers=1,
     seconds = time_steps(prog, feeds, steps)
     return {"examples_per_s": batch_size / seconds, "steps_per_s": 1.0 / seconds,
             "batch_size": batch_size}
-
-
-def cmd_bench(args, ctx):
-    from .cli import _load_checked
-    g = _load_checked(args.file, ctx)
-    result = bench(g, batch_size=args.batch_size, steps=args.steps,
-                   workers=args.workers, fuse=not args.no_fuse)
-    ctx.emit(result, f"{g.name}: {result['examples_per_s']:,.0f} examples/s, "
-                     f"{result['steps_per_s']:,.1f} steps/s at batch size "
-                     f"{args.batch_size}")
-    return 0
-
-
-def _workers(text):
-    if text == "auto":
-        return text
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of threads or auto, got "
-                                         f"{text!r}")
-    return int(text)
-
-
-def add_bench_command(command):
-    c = command("bench", cmd_bench, "time training steps on random data of the right "
-                                     "shapes")
-    c.add_argument("--batch-size", type=int, default=64, metavar="B")
-    c.add_argument("--steps", type=int, default=20, metavar="S")
-    c.add_argument("--workers", default=1, type=_workers, metavar="W",
-                   help="threads to cut each batch over (a number, or auto: one "
-                        "per core)")
-    c.add_argument("--no-fuse", action="store_true",
-                   help="one kernel per node, no fused conv → activation → pool")

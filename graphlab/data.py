@@ -122,6 +122,13 @@ def reverse(n=20000, min_len=5, max_len=10, seed=0):
     >>> s(d["source"][0]), s(d["decoder_in"][0]), s(d["decoder_out"][0])
     ('__5790', '>0975__', '0975$__')
     """
+    whole = (int, np.integer)
+    if not isinstance(n, whole) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n must be a whole number ≥ 1, got {n!r}")
+    if not all(isinstance(k, whole) and not isinstance(k, bool)
+               for k in (min_len, max_len)):
+        raise ValueError(f"min_len and max_len must be whole numbers, got "
+                         f"{min_len!r}, {max_len!r}")
     if not 1 <= min_len <= max_len:
         raise ValueError(f"need 1 ≤ min_len ≤ max_len, got {min_len}, {max_len}")
     rng = np.random.default_rng(seed)

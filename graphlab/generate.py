@@ -16,14 +16,12 @@ two programs from it, once:
 
 A character model (``text:`` dataset) decodes with its train section's
 ``vocab``; the ``reverse`` task with :data:`graphlab.data.REVERSE_VOCAB`.
-``graphlab generate`` is the command line (:func:`add_generate_command`).
+``graphlab generate`` is the command line (:mod:`graphlab.cli.generate`).
 """
 
 import json
 import math
 import os
-import sys
-import time
 
 import numpy as np
 
@@ -32,8 +30,7 @@ from . import io
 from .errors import GraphlabError
 from .program import Program
 
-__all__ = ["Generator", "generator_for", "vocabulary", "cmd_generate",
-           "add_generate_command"]
+__all__ = ["Generator", "generator_for", "vocabulary"]
 
 _RECURRENT = {"RNN": ("h0",), "GRU": ("h0",), "LSTM": ("h0", "c0")}
 _STATE_OUT = {"h0": "h", "c0": "c"}
@@ -243,7 +240,10 @@ class Generator:
         seeded by ``seed``; ``temperature`` 0 takes the most likely one.
         """
         if temperature < 0 or not math.isfinite(temperature):
-            raise GraphlabError(f"the temperature must be ≥ 0, got {temperature}")
+            raise GraphlabError(f"the temperature must be a finite number ≥ 0, got "
+                                f"{temperature}")
+        if seed < 0:
+            raise GraphlabError(f"the seed must be ≥ 0, got {seed}")
         rng = np.random.default_rng(seed)
         tokens = self.encode(prime)
         if not tokens:  # start from a line break where the text has them
@@ -328,60 +328,3 @@ def generator_for(graph, dtype="float32"):
         _CACHE[key] = gen
     gen.load_params(graph.params)
     return gen
-
-
-# ---- command line --------------------------------------------------------------------
-
-def cmd_generate(args, ctx):
-    """``graphlab generate FILE [--prime TEXT | --input TEXT] [--length N]
-    [--temperature T] [--seed S]``."""
-    from .cli import _load_checked
-    g = _load_checked(args.file, ctx)
-    if not g.params:
-        ctx.warn("the file names no trained parameters (\"params\"): generating from "
-                 "its initial values; train it first with graphlab train FILE --save "
-                 "PARAMS.npz")
-    gen = Generator(g)
-    start = time.perf_counter()
-    if args.input is not None:
-        text = gen.translate(args.input)
-        obj = {"input": args.input, "output": text}
-        count = len(text) + 1
-    else:
-        if args.length < 0:
-            raise GraphlabError(f"--length must be ≥ 0, got {args.length}")
-        if gen.encoder is not None:
-            raise GraphlabError("this is an encoder–decoder model: give the source "
-                                "sequence with --input")
-        text = gen.generate(args.prime, args.length, args.temperature, args.seed)
-        obj = {"prime": args.prime, "text": text}
-        count = len(text)
-    seconds = time.perf_counter() - start
-    obj["chars_per_s"] = round(count / seconds) if seconds > 0 else None
-    if not args.json and args.stats:
-        print(f"{count} characters in {seconds:.3f} s ({count / seconds:,.0f} per "
-              "second)", file=sys.stderr)
-    ctx.emit(obj, text)
-    return 0
-
-
-def add_generate_command(command):
-    """Add ``graphlab generate`` through ``command`` (as :func:`graphlab.cli._parser`
-    defines it)."""
-    c = command("generate", cmd_generate, "write with a trained sequence model, one "
-                "character at a time (or decode an encoder–decoder's --input)")
-    c.add_argument("--prime", default="", metavar="TEXT",
-                   help="text fed to the model before it writes (default: none)")
-    c.add_argument("--length", type=int, default=300, metavar="N",
-                   help="characters to write (default 300)")
-    c.add_argument("--temperature", type=float, default=0.8, metavar="T",
-                   help="softmax temperature: lower is safer, 0 is greedy "
-                   "(default 0.8)")
-    c.add_argument("--seed", type=int, default=0, metavar="S",
-                   help="seed of the sampling (default 0)")
-    c.add_argument("--input", metavar="TEXT",
-                   help="for an encoder–decoder: the source sequence to decode "
-                   "greedily")
-    c.add_argument("--stats", action="store_true",
-                   help="print the characters per second to standard error")
-    return c

@@ -186,7 +186,8 @@ class Graph:
 
         Events: ``node_added`` (id), ``node_removed`` (id), ``edge_added``
         (Edge), ``edge_removed`` (Edge), ``attrs_changed`` (id), ``ui_changed``
-        (id), ``node_renamed`` ((old, new)), ``meta_changed`` (key).
+        (id), ``node_renamed`` ((old, new)), ``meta_changed`` (key),
+        ``params_changed`` (the keys whose values were set or removed).
         """
         self._listeners.append(listener)
 
@@ -511,6 +512,36 @@ class Graph:
             raise GraphError(f"unknown graph setting '{key}'")
         setattr(self, key, value)
         self._emit("meta_changed", key)
+
+    def set_params(self, params):
+        """Replace the parameter values (``{key: ndarray}``, see :attr:`params`).
+
+        Emits ``params_changed`` with the keys set, changed or removed.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> g = Graph()
+        >>> events = []
+        >>> g.subscribe(lambda event, keys: events.append((event, keys)))
+        >>> g.set_params({"w": np.zeros(2)})
+        >>> events
+        [('params_changed', ['w'])]
+        """
+        new = dict(params)
+        old = self.params
+        keys = [k for k in old if k not in new or new[k] is not old[k]]
+        keys += [k for k in new if k not in old]
+        self.params = new
+        if keys:
+            self._emit("params_changed", keys)
+
+    def set_train(self, train):
+        """Set the ``train`` section (a dict, or None); emits ``meta_changed``."""
+        if train is not None and not isinstance(train, dict):
+            raise GraphError("the train section must be a dict (loss, data, "
+                             f"optimizer, ...), not {type(train).__name__}")
+        self.set_meta("train", train)
 
     # ---- analysis --------------------------------------------------------------------
     def analyse(self):

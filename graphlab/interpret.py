@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ExecutionError
+from .errors import ExecutionError, GraphlabError
 from .lower import lower
 from .ops.base import Ctx, unbroadcast
 from .program import as_feed, init_params
@@ -34,12 +34,16 @@ class Trace:
         ``{(node, input port): ndarray}``: the contribution the VJP of ``node``
         sent back along that input edge, summed to the input's shape.
     schedule : Schedule
+    states : dict
+        ``{node: dict}``: each op's state after forward (BatchNorm's running
+        statistics).
     """
 
     values: dict = field(default_factory=dict)
     grads: dict = field(default_factory=dict)
     edge_grads: dict = field(default_factory=dict)
     schedule: object = None
+    states: dict = field(default_factory=dict)  # {node: op state (running stats)}
 
     def node_value(self, node, port_index=0):
         step_vars = self._vars_of(node)
@@ -91,11 +95,16 @@ def trace(graph, feeds=None, *, params=None, dtype="float64", training=False,
             ctx = contexts[step.node] = Ctx(training, rng,
                                             _state(graph, step.node, dtype))
             args = [values[v] if v else None for v in step.inputs]
-            out = step.op.forward(ctx, *args, **step.attrs)
+            try:
+                out = step.op.forward(ctx, *args, **step.attrs)
+            except GraphlabError as e:
+                e.node = step.node if e.node is None else e.node
+                raise
             outs = out if len(step.outputs) > 1 else (out,)
             for v, o in zip(step.outputs, outs):
                 values[v] = np.asarray(o)
-        t = Trace(values=values, schedule=sched)
+        t = Trace(values=values, schedule=sched,
+                  states={n: c.state for n, c in contexts.items()})
         if not grad or sched.loss is None:
             return t
         loss = values[sched.loss]

@@ -10,12 +10,15 @@ was spelled, so that saving an unchanged graph reproduces its file.
 import difflib
 import json
 import os
+import stat
 import tempfile
+import zipfile
 
 import numpy as np
 
 from .errors import FileFormatError, GraphError, GraphlabError
 from .graph import Graph, parse_ref
+from .tojson import jsonable
 
 __all__ = ["FORMAT_VERSION", "load", "loads", "save", "dumps", "from_dict", "to_dict",
            "node_dict", "read_npz",
@@ -97,6 +100,8 @@ def loads(text, *, lenient=False, base_dir="."):
                                   f"{e.colno}: the file looks truncated") from None
         raise FileFormatError(f"invalid JSON at line {e.lineno}, column {e.colno}: "
                               f"{e.msg}") from None
+    except (ValueError, RecursionError) as e:  # a number of over 4,300 digits; nesting
+        raise FileFormatError(f"cannot read the JSON: {str(e).split(';')[0]}") from None
     return from_dict(data, lenient=lenient, base_dir=base_dir)
 
 
@@ -206,12 +211,16 @@ def read_npz(path, what, error=GraphError, missing=None):
     ("the dataset file"); ``missing`` replaces the message for a missing file.
     """
     try:
-        with np.load(path, allow_pickle=False) as z:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ValueError("it holds one array (.npy), not an .npz archive")
+        with z:
             return {k: z[k] for k in z.files}
     except FileNotFoundError:
         raise error(missing or f"{what} '{path}' does not exist") from None
-    except (OSError, ValueError) as e:
-        raise error(f"cannot read {what} '{path}': {e}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise error(f"cannot read {what} '{path}': {e or 'the file is damaged'}") \
+            from None
 
 
 def load_params(g, path):
@@ -257,26 +266,14 @@ def node_dict(g, node_id):
     n = g.node(node_id)
     nd = {"id": node_id, "op": n.op}
     if n.attrs:
-        nd["attrs"] = _jsonable(n.attrs)
+        nd["attrs"] = jsonable(n.attrs)
     if n.ui:
-        nd["ui"] = _jsonable(n.ui)
+        nd["ui"] = jsonable(n.ui)
     return nd
 
 
 def _edge_text(g, e):
     return (g.source_ref(e), f"{e.dst}:{e.dst_port}")
-
-
-def _jsonable(v):
-    if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
 
 
 def _compact(v):
@@ -326,6 +323,9 @@ def _atomic_write(path, write):
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp's file is private (0600): give what lands the mode of the
+        # file it replaces, or of any new file the user makes (the umask)
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -335,18 +335,32 @@ def _atomic_write(path, write):
         raise
 
 
+def _mode_for(path):
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def save(g, path, *, params=True):
     """Write the graph atomically (a temporary file, then a rename).
 
     When the graph holds parameter values (``g.params``), they go to a sidecar
     ``.npz`` beside it (``g.params_file``, by default ``NAME.params.npz``),
-    also written atomically, and the file's ``params`` key names it.
+    also written atomically, and the file's ``params`` key names it. A graph
+    that holds none (its values were deleted or undone) names no sidecar: the
+    old one would bring back values the graph no longer has, or name nodes
+    that are gone.
     """
     path = os.fspath(path)
     if path.lower().endswith(".onnx"):
         raise GraphError("a graph is saved as a .graph.json file, never over an ONNX "
                          "model: export ONNX with 'graphlab export' or gl.to_onnx",
                          file=path)
+    if params and not g.params:
+        g.params_file = None
     if params and g.params:
         if not g.params_file:
             stem = os.path.basename(path)

@@ -162,7 +162,7 @@ def _plan_backward(graph, sched, var, input_grads):
                 continue
             targets.append("g_" + v)
             has_grad.add(v)
-            unb.append(_may_broadcast(shape, step.out_shapes[0]))
+            unb.append(step.op.grad_broadcasts(port, step.in_shapes, step.out_shapes))
         if not any(targets):
             continue
         grads_in = ["g_" + v if v in has_grad else None for v in step.outputs]
@@ -206,17 +206,3 @@ def _vjp_reads(gstep):
     # unbroadcasting reads the input's shape
     reads += [x for x, u in zip(step.inputs, gstep.unbroadcast) if u and x]
     return reads
-
-
-def _may_broadcast(in_shape, out_shape):
-    """Whether ``in_shape`` may have been broadcast to ``out_shape``.
-
-    Rules never unbroadcast, so the walker sums a gradient back to its input's
-    shape wherever the input could have been broadcast against the output.
-    """
-    in_shape, out_shape = tuple(in_shape), tuple(out_shape)
-    if in_shape == out_shape or len(in_shape) > len(out_shape):
-        return False
-    tail = out_shape[len(out_shape) - len(in_shape):]
-    return all(a == 1 or a == b or isinstance(a, str) or isinstance(b, str)
-               for a, b in zip(in_shape, tail))

@@ -398,6 +398,14 @@ _ALIASES = {"learning_rate": "lr", "wd": "weight_decay", "l2": "weight_decay",
             "stop_early": "early_stopping"}
 
 
+def _object(value, where, example):
+    """``value`` if it is a JSON object, else a TrainingError naming ``where``."""
+    if not isinstance(value, dict):
+        raise TrainingError(f"{where} must be an object such as {example}, got "
+                            f"{json.dumps(value)}")
+    return value
+
+
 def check_keys(section, allowed, where):
     """Raise TrainingError for a key not in ``allowed``, naming the closest."""
     for key in section:
@@ -536,9 +544,14 @@ class TrainConfig:
         check_keys(section, _SECTION_KEYS, "train")
         self.section = section
         self.loss = section.get("loss")
-        self.data = dict(section.get("data") or {})
+        self.data = dict(_object(section.get("data") or {}, "train.data",
+                                 '{"dataset": "digits"}'))
         check_keys(self.data, _DATA_KEYS, "train.data")
-        self.optimizer = dict(section.get("optimizer") or {"type": "sgd", "lr": 0.01})
+        _object(self.data.get("feeds") or {}, "train.data.feeds",
+                '{"x": "images", "y": "labels"}')
+        optimizer = section.get("optimizer") or {"type": "sgd", "lr": 0.01}
+        self.optimizer = dict(_object(optimizer, "train.optimizer",
+                                      '{"type": "adam", "lr": 0.01}'))
         self.epochs = _number(section.get("epochs", 10) if epochs is None else epochs,
                               "epochs", integer=True)
         self.batch_size = _number(section.get("batch_size", 32) if batch_size is None
@@ -597,7 +610,13 @@ def load_checkpoint(path):
     arrays = read_npz(path, "the checkpoint", TrainingError)
     if "meta" not in arrays:
         raise TrainingError(f"'{path}' is not a graphlab checkpoint (no meta record)")
-    meta = json.loads(str(arrays.pop("meta")))
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+        if not isinstance(meta, dict):
+            raise ValueError
+    except ValueError:
+        raise TrainingError(f"'{path}' is not a graphlab checkpoint (its meta record "
+                            "is damaged)") from None
     if meta.get("version", 0) > CHECKPOINT_VERSION:
         raise TrainingError(f"the checkpoint '{path}' was written by a newer graphlab")
     return arrays, meta

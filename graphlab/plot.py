@@ -32,8 +32,14 @@ def require_matplotlib():
 
 
 def check_plot_path(path):
-    """Before training: matplotlib is there and ``path``'s folder exists."""
+    """Before training: matplotlib is there, ``path`` names an image format it
+    writes (never a graph file or any other file of the user's), its folder exists."""
     require_matplotlib()
+    from matplotlib.backend_bases import FigureCanvasBase
+    suffix = os.path.splitext(path)[1].lower()[1:]
+    if suffix not in FigureCanvasBase.get_supported_filetypes():
+        raise GraphlabError(f"--plot {path}: name an image file ending in .png, .svg "
+                            "or .pdf (or another format matplotlib writes)")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise GraphlabError(f"--plot {path}: the folder {folder} does not exist")

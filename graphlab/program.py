@@ -6,11 +6,12 @@ Assumes a graph that passes :meth:`Graph.check` (``compile`` checks it).
 import builtins
 import functools
 import math
+import re
 
 import numpy as np
 
 from .codegen import emit, kernel_ops
-from .errors import ExecutionError
+from .errors import ExecutionError, GraphlabError
 from .lower import lower
 from .ops.base import Ctx, unbroadcast
 from .ops.sources import initial_value
@@ -18,7 +19,7 @@ from .parallel import (BATCH, MEAN, SUM, BatchPlan, batch_plan, blas_single_thre
                        chunk_slices, default_workers, run_parallel)
 from .shapes import fmt
 
-__all__ = ["Program", "compile", "init_params", "as_feed"]
+__all__ = ["Program", "compile", "init_params", "as_feed", "nonscalar_start"]
 
 
 def init_params(graph, sched, dtype, seed=0):
@@ -34,13 +35,17 @@ def init_params(graph, sched, dtype, seed=0):
         if node_id in sched.params:
             _, shape, _ = sched.params[node_id]
             attrs = graph.node(node_id).resolved
-            if node_id in graph.params:
-                value = graph.params[node_id]
-            elif attrs["value"] is not None:
-                value = attrs["value"]
-            else:
-                value = initial_value(shape, attrs["init"], rng)
-            out[node_id] = np.array(value, dtype=dtype).reshape(shape)
+            try:
+                if node_id in graph.params:
+                    value = graph.params[node_id]
+                elif attrs["value"] is not None:
+                    value = attrs["value"]
+                else:
+                    value = initial_value(shape, attrs["init"], rng)
+                out[node_id] = np.array(value, dtype=dtype).reshape(shape)
+            except MemoryError as e:
+                raise ExecutionError(f"the Parameter of shape {fmt(shape)} is too big "
+                                     f"for memory: {_bytes(e)}", node=node_id) from None
         elif node_id in sched.constants:
             out[node_id] = np.asarray(sched.constants[node_id][1], dtype=dtype)
     return out
@@ -51,10 +56,21 @@ def as_feed(node, value, shape, dtype, bound=None):
 
     ``bound`` maps symbolic dimensions to the sizes seen so far in this run.
     """
+    dtype = np.dtype(dtype)
     try:
-        arr = np.asarray(value, dtype=dtype)
+        if dtype.kind in "iu":
+            arr = _as_integers(node, value, dtype)
+        else:
+            with np.errstate(over="ignore"):  # too large for float32: found as ∞
+                arr = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError):
         raise ExecutionError(f"the value fed is not a {dtype} array",
+                             node=node) from None
+    except OverflowError:
+        raise ExecutionError(f"the value fed holds a number too large for {dtype}",
+                             node=node) from None
+    except MemoryError as e:
+        raise ExecutionError(f"the value fed is too big for memory: {_bytes(e)}",
                              node=node) from None
     ok = arr.ndim == len(shape)
     bound = {} if bound is None else bound
@@ -73,6 +89,52 @@ def as_feed(node, value, shape, dtype, bound=None):
         raise ExecutionError(f"fed shape {fed} does not fit the Input's shape "
                              f"{fmt(shape)}", node=node)
     return arr
+
+
+def _as_integers(node, value, dtype):
+    """``value`` as an integer array, refusing fractions and numbers out of range
+    (NumPy would truncate the one and wrap or overflow the other)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind in "iub":
+        return arr.astype(dtype)
+    if arr.dtype == object:  # Python ints beyond 64 bits
+        raise OverflowError
+    as_float = np.asarray(arr, dtype=np.float64)
+    whole = np.isfinite(as_float) & (np.mod(as_float, 1) == 0)
+    if not whole.all():
+        bad = as_float[~whole].flat[0]
+        raise ExecutionError(f"the value fed holds {bad:g}, but the Input is {dtype}: "
+                             "feed whole numbers (class labels), or make the Input "
+                             "float", node=node)
+    info = np.iinfo(dtype)
+    if as_float.size and (as_float.min() < info.min or
+                          as_float.max() >= float(info.max) + 1):
+        raise OverflowError
+    return as_float.astype(dtype)
+
+
+def _bytes(error):
+    """How much memory a failed allocation asked for, from NumPy's MemoryError."""
+    size = getattr(error, "_total_size", None)
+    if size is None:
+        return "NumPy could not allocate it"
+    return f"it needs {size:,} bytes ({_human(size)})"
+
+
+def _human(size):
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if size < 1024 or unit == "PiB":
+            return f"{size:.3g} {unit}" if unit != "bytes" else f"{size} bytes"
+        size /= 1024
+
+
+def nonscalar_start(ref, shape):
+    """The error for a backward pass asked to start, without a seed gradient,
+    from the output ``ref`` of shape ``shape`` (``grad`` and ``explain`` both
+    raise it)."""
+    return ExecutionError(f"backward starts from '{ref}', whose shape is "
+                          f"{fmt(shape)}: end the graph with a scalar (a loss or Sum) "
+                          "or pass a seed gradient", node=ref.partition(":")[0])
 
 
 def _finite_probe(g):
@@ -234,17 +296,45 @@ class Program:
         for ref, value in outputs.items():
             if value.dtype.kind == "f" and not np.isfinite(value).all():
                 self._locate_nonfinite(fed)
+                node = ref.partition(":")[0]
+                _check_finite(node, value)
         return outputs
 
     def _run(self, fn, arg, run_cut):
         """``{name: ndarray}`` from the generated function ``fn`` on ``arg``; with
         the batch cut into chunks, from ``run_cut(arg)``."""
-        if self._cuts is not None:
-            return run_cut(arg)
-        with np.errstate(all="ignore"):
-            return {k: np.asarray(v) for k, v in self._ns[fn](arg).items()}
+        try:
+            if self._cuts is not None:
+                return run_cut(arg)
+            with np.errstate(all="ignore"):
+                return {k: np.asarray(v) for k, v in self._ns[fn](arg).items()}
+        except MemoryError as e:
+            raise ExecutionError(f"not enough memory for this run: an array "
+                                 f"{_bytes(e)[3:]}; feed a smaller batch") from None
+        except GraphlabError as e:  # an op refused its values: name the node
+            if e.node is None:
+                e.node = self._node_at(e.__traceback__)
+            raise
+
+    def _node_at(self, tb):
+        """The node whose line of generated code raised, from a traceback."""
+        node = None
+        lines = self.source.splitlines()
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            if code.co_filename.startswith("<graphlab") and tb.tb_lineno <= len(lines):
+                m = re.search(r"#\s+(\w+):", lines[tb.tb_lineno - 1])
+                node = m.group(1) if m else node
+            tb = tb.tb_next
+        return node
 
     def _locate_nonfinite(self, fed):
+        for node, value in fed.items():  # a NaN fed in is the feed's fault
+            if value.dtype.kind == "f" and not np.isfinite(value).all():
+                what = "NaN" if np.isnan(value).any() else "infinite"
+                raise ExecutionError(f"the value fed holds {what} values: feed finite "
+                                     f"numbers within {value.dtype}'s range (JSON null "
+                                     "reads as NaN)", node=node)
         if self._checked is None:
             ns = self._namespace(checked=True)
             ns["_S"] = {}
@@ -272,11 +362,7 @@ class Program:
         loss_value = self._loss_value
         if seed is None:
             if np.ndim(loss_value) != 0 and np.size(loss_value) != 1:
-                ref = sched.outputs[0][0]
-                raise ExecutionError(
-                    f"backward starts from '{ref}', whose shape is "
-                    f"{fmt(np.shape(loss_value))}: end the graph with a scalar (a loss "
-                    "or Sum) or pass a seed gradient", node=ref.partition(":")[0])
+                raise nonscalar_start(sched.outputs[0][0], np.shape(loss_value))
             seed = np.ones_like(loss_value)
         seed = np.asarray(seed, dtype=self.dtype)
         if seed.shape != np.shape(loss_value):
@@ -410,6 +496,8 @@ def _vars_read(sched):
 
 
 def _check_finite(node, value):
+    # A 0-d result comes back as a NumPy scalar, not an array: check it too.
+    value = np.asarray(value) if isinstance(value, np.generic) else value
     if isinstance(value, np.ndarray) and value.dtype.kind == "f" and \
             not np.isfinite(value).all():
         what = "NaN" if np.isnan(value).any() else "infinite"

@@ -401,7 +401,7 @@ class Trainer:
         target = feeds.get(self.target_ref) if self.target_ref in feeds \
             else out[self.target_ref]
         target = np.asarray(target)
-        hits = np.count_nonzero(logits.argmax(axis=-1) == target)
+        hits = int(np.count_nonzero(logits.argmax(axis=-1) == target))
         # Sequences (N×T targets) count each example as the share of its T
         # positions predicted right, so that accuracy stays within [0, 1].
         return hits if target.ndim < 2 else hits / (target.size // len(target))

@@ -6,6 +6,8 @@ on its node; :meth:`graphlab.Graph.check` raises the first one. It also checks
 what refers to nodes from outside them: ``outputs`` and the ``train`` section.
 """
 
+import json
+
 from .errors import GraphError, GraphlabError, PortError, ShapeError
 from .ops.base import get_op
 from .shapes import collect_warnings, fmt
@@ -34,6 +36,7 @@ class Report:
     def __init__(self):
         self.shapes, self.errors, self.node_errors = {}, [], {}
         self.warnings, self.parameters, self.macs = [], {}, {}
+        self.kinds = {}  # {node: ("int" or "float" per output port)}
 
     def fail(self, err, node):
         if err.node is None:
@@ -99,6 +102,19 @@ def analyse(graph):
             in_shapes.append(src_shapes[src_index])
         if upstream_failed:
             continue
+        kinds = _in_kinds(graph, op, edges, report)
+        bad = [p for p in op.int_inputs if kinds.get(p) == "float"]
+        if bad:
+            src = edges[bad[0]].src
+            report.fail(PortError(
+                f"{op.name}: input '{bad[0]}' takes integers (a MaxPool2D's indices "
+                f"or an int64 Input), but '{src}' gives floats: wire the integer "
+                "output there"), node_id)
+            continue
+        report.kinds[node_id] = tuple(
+            "int" if p in op.int_outputs or (kinds and all(
+                k == "int" for k in kinds.values())) else "float"
+            for p in op.outputs)
         try:
             with collect_warnings() as messages:
                 out = op.shape(*in_shapes, **attrs)
@@ -117,6 +133,25 @@ def analyse(graph):
     _check_outputs(graph, report)
     _check_train(graph, report)
     return report
+
+
+def _in_kinds(graph, op, edges, report):
+    """``{port: "int" or "float"}`` of what each wired input carries: an Input
+    its dtype, an op's output "int" where the op declares it (``int_outputs``)
+    or where all its own inputs are integers."""
+    kinds = {}
+    for port in op.input_ports:
+        e = edges.get(port)
+        if e is None:
+            continue
+        src = graph.node(e.src)
+        if src.op == "Input":
+            kinds[port] = "int" if src.resolved["dtype"].startswith("int") else "float"
+        else:
+            src_kinds = report.kinds.get(e.src)
+            kinds[port] = src_kinds[src.output_ports.index(e.src_port)] \
+                if src_kinds else "float"
+    return kinds
 
 
 def _check_outputs(graph, report):
@@ -141,7 +176,16 @@ def _check_train(graph, report):
             report.fail(ShapeError(f"train.loss must be a scalar, but its shape is "
                                    f"{fmt(report.shape(loss))}: end with a loss op or "
                                    "Mean"), loss)
-    feeds = (train.get("data") or {}).get("feeds") or {}
+    data = train.get("data")
+    if data is not None and not isinstance(data, dict):
+        report.fail(GraphError(f"train.data must be an object such as {{\"dataset\": "
+                               f"\"digits\"}}, got {json.dumps(data)}"), None)
+        return
+    feeds = (data or {}).get("feeds") or {}
+    if not isinstance(feeds, dict):
+        report.fail(GraphError(f"train.data.feeds must be an object {{Input id: array "
+                               f"name}}, got {json.dumps(feeds)}"), None)
+        return
     for node in feeds:
         if node not in graph:
             report.fail(GraphError(f"train.data.feeds names node '{node}', which does "

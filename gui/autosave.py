@@ -15,7 +15,8 @@ from PySide6.QtCore import QObject, QTimer
 
 from graphlab import io
 
-from .util import copy_graph, settings_dir
+from .guard import guarded
+from .util import settings_dir
 
 __all__ = ["Autosave", "autosave_path", "stale_untitled"]
 
@@ -84,6 +85,7 @@ class Autosave(QObject):
         self._written_at = None  # undo index when last written
         self.last_path = None
 
+    @guarded
     def tick(self):
         """Write now if there are changes not yet autosaved; returns the path."""
         w = self.window
@@ -95,7 +97,7 @@ class Autosave(QObject):
             return None
         path = autosave_path(w.path)
         try:
-            g = copy_graph(w.graph)
+            g = w.graph.copy()
             io.save(g, path, params=False)
         except Exception as e:  # never let autosave disturb editing
             w.statusBar().showMessage(f"Autosave failed: {e}", 8000)

@@ -23,8 +23,8 @@ from graphlab.errors import GraphError, PortError
 __all__ = [
     "Command", "Macro", "AddNode", "RemoveNode", "Connect", "Disconnect",
     "SetAttrs", "UpdateUi", "MoveNodes", "AutoLayout", "SetGroupCollapsed",
-    "SetGroup", "RenameNode", "Rename", "SetMeta", "SetOutputs", "SetNotes",
-    "Paste", "unique_id",
+    "SetGroup", "RenameNode", "Rename", "SetMeta", "SetParams", "SetOutputs",
+    "SetNotes", "Paste", "unique_id",
 ]
 
 MERGE_ATTRS = 6001
@@ -153,6 +153,21 @@ def _param_keys(graph, node_id):
     return [k for k in graph.params if k == node_id or k.startswith(node_id + ".")]
 
 
+def _drop_params(graph, node_id):
+    """Take a node's parameter values out of the graph; returns them."""
+    keys = _param_keys(graph, node_id)
+    if not keys:
+        return {}
+    taken = {k: graph.params[k] for k in keys}
+    graph.set_params({k: v for k, v in graph.params.items() if k not in taken})
+    return taken
+
+
+def _put_params(graph, values):
+    if values:
+        graph.set_params({**graph.params, **values})
+
+
 class RemoveNode(Command):
     """Remove a node with its edges; undo re-inserts it at the same index.
 
@@ -191,7 +206,7 @@ class RemoveNode(Command):
             for c in reversed(done):
                 c.undo_checked()
             raise
-        self.params = {k: g.params.pop(k) for k in _param_keys(g, self.node_id)}
+        self.params = _drop_params(g, self.node_id)
 
     def _undo(self):
         g = self.graph
@@ -199,7 +214,7 @@ class RemoveNode(Command):
                    lenient=True)
         for c in reversed(self.edges):
             c.undo_checked()
-        g.params.update(self.params)
+        _put_params(g, self.params)
         if g.outputs != self.outputs:
             g.set_outputs(self.outputs)
 
@@ -242,12 +257,11 @@ class SetAttrs(Command):
         if g.node(self.node_id).op == "Parameter" and \
                 self.old.get("shape") != self.new.get("shape"):
             # values trained for the old shape no longer fit
-            self.params.update({k: g.params.pop(k)
-                                for k in _param_keys(g, self.node_id)})
+            self.params.update(_drop_params(g, self.node_id))
 
     def _undo(self):
         self.graph.set_attrs(self.node_id, self.old)
-        self.graph.params.update(self.params)
+        _put_params(self.graph, self.params)
 
 
 class UpdateUi(Command):
@@ -360,7 +374,8 @@ class Disconnect(Command):
 # ---- names and graph settings --------------------------------------------------------
 
 class RenameNode(Command):
-    """The core rename (edges, outputs and parameter values follow)."""
+    """The core rename: edges (in file order), outputs, parameter values and
+    the train and tests sections follow."""
 
     def __init__(self, model, old, new):
         super().__init__(model, f"Rename '{old}' to '{new}'")
@@ -373,19 +388,9 @@ class RenameNode(Command):
         self._rename(self.new_id, self.old_id)
 
     def _rename(self, old, new):
-        g = self.graph
-        where = [(i, e) for i, e in enumerate(g.edges) if old in (e.src, e.dst)]
-        g.rename_node(old, new)
-        # the core re-adds the node's edges at the end of the file order; put
-        # them back where they were, so that undo restores the file exactly
-        moved = []
-        for i, e in where:
-            src = new if e.src == old else e.src
-            dst = new if e.dst == old else e.dst
-            g.disconnect(dst, e.dst_port)
-            moved.append((i, f"{src}:{e.src_port}", f"{dst}:{e.dst_port}"))
-        for i, src, dst in moved:
-            g.connect(src, dst, index=i)
+        # the core keeps the edges' file order and rewrites the train and
+        # tests sections, so undo is the rename back
+        self.graph.rename_node(old, new)
 
 
 class SetMeta(Command):
@@ -404,6 +409,29 @@ class SetMeta(Command):
         self.graph.set_meta(self.key, copy.deepcopy(self.old))
 
 
+class SetParams(Command):
+    """Replace the parameter values, and when given the ``train`` section, as
+    one step (trained values with the optimizer and dataset that made them)."""
+
+    def __init__(self, model, params, text="Set parameter values", train=None):
+        super().__init__(model, text)
+        g = model.graph
+        self.old = dict(g.params)
+        self.new = dict(params)
+        self.old_train = copy.deepcopy(g.train)
+        self.new_train = copy.deepcopy(train)
+
+    def _redo(self):
+        self.graph.set_params(self.new)
+        if self.new_train is not None:
+            self.graph.set_train(copy.deepcopy(self.new_train))
+
+    def _undo(self):
+        self.graph.set_params(self.old)
+        if self.new_train is not None:
+            self.graph.set_train(copy.deepcopy(self.old_train))
+
+
 class SetOutputs(Command):
     def __init__(self, model, outputs):
         super().__init__(model, "Change outputs")
@@ -418,7 +446,8 @@ class SetOutputs(Command):
 
 
 def Rename(model, old, new):
-    """Rename a node, and whatever names it: its group, ``train`` and ``tests``.
+    """Rename a node, and whatever names it: its group (``train`` and ``tests``
+    follow in the core rename).
 
     Returns a :class:`Macro`; raises ``GraphError`` for a bad or taken id.
     """
@@ -434,14 +463,6 @@ def Rename(model, old, new):
         # the layer's group is named after its op node: keep them together
         ids = [new if n == old else n for n in members]
         macro.add(_LateUi(model, ids, {"group": new}))
-    if g.train:
-        train = _rename_in_train(g.train, old, new)
-        if train != g.train:
-            macro.add(SetMeta(model, "train", train))
-    if g.tests:
-        tests = _rename_in_tests(g.tests, old, new)
-        if tests != g.tests:
-            macro.add(SetMeta(model, "tests", tests))
     return macro
 
 
@@ -463,26 +484,6 @@ class _LateUi(Command):
     def _undo(self):
         for n in reversed(self.nodes):
             self.graph.set_ui(n, self.old[n])
-
-
-def _rename_in_train(train, old, new):
-    train = copy.deepcopy(train)
-    if train.get("loss") == old:
-        train["loss"] = new
-    feeds = (train.get("data") or {}).get("feeds")
-    if isinstance(feeds, dict) and old in feeds:
-        train["data"]["feeds"] = {new if k == old else k: v for k, v in feeds.items()}
-    return train
-
-
-def _rename_in_tests(tests, old, new):
-    tests = copy.deepcopy(tests)
-    for case in tests:
-        for key in ("at", "expect", "grads"):
-            d = case.get(key)
-            if isinstance(d, dict) and old in d:
-                case[key] = {new if k == old else k: v for k, v in d.items()}
-    return tests
 
 
 # ---- sticky notes --------------------------------------------------------------------

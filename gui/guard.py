@@ -14,7 +14,7 @@ import logging
 import sys
 import traceback
 
-__all__ = ["install", "uninstall", "guarded", "report"]
+__all__ = ["install", "uninstall", "guarded", "guard_call", "report"]
 
 log = logging.getLogger("gui")
 _window = None
@@ -67,7 +67,7 @@ def guarded(fn):
         try:
             return fn(*args, **kwargs)
         except Exception:
-            target = args[0] if args and hasattr(args[0], "show_exception") else None
+            target = _reporter(args[0]) if args else None
             exc_type, exc, tb = sys.exc_info()
             text = "".join(traceback.format_exception(exc_type, exc, tb))
             log.error("error in %s:\n%s", fn.__name__, text)
@@ -75,6 +75,34 @@ def guarded(fn):
                 target.show_exception(exc, text)
             else:
                 report(exc_type, exc, tb)
+            return None
+
+    return wrapper
+
+
+def _reporter(obj):
+    """Whom to show an exception: the object's window, if it can tell."""
+    window = getattr(obj, "window", None)
+    for candidate in (obj, getattr(obj, "window_", None),
+                      None if callable(window) else window):
+        if candidate is not None and hasattr(candidate, "show_exception"):
+            return candidate
+    return None
+
+
+def guard_call(window, fn):
+    """``fn`` wrapped so that an exception is shown in ``window`` (menu
+    entries, lambdas: callables with no ``self`` to report to)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception:
+            exc_type, exc, tb = sys.exc_info()
+            text = "".join(traceback.format_exception(exc_type, exc, tb))
+            log.error("error in %s:\n%s", getattr(fn, "__name__", "a handler"), text)
+            window.show_exception(exc, text)
             return None
 
     return wrapper

@@ -25,7 +25,6 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
     QComboBox,
-    QDockWidget,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -38,6 +37,9 @@ from PySide6.QtWidgets import (
 )
 
 from graphlab.errors import GraphlabError
+
+from .docks import show_dock
+from .guard import guarded
 
 __all__ = ["ImageGrid", "DrawPad", "ProbBars", "ModelInspector", "open_inspect_model"]
 
@@ -353,6 +355,7 @@ class ModelInspector(QWidget):
         return self.program([output]).forward({name: x})[output]
 
     # ---- refreshing ------------------------------------------------------------------
+    @guarded
     def _changed(self, *args):
         self._programs = {}
         self._stale = True
@@ -364,6 +367,7 @@ class ModelInspector(QWidget):
         if self._stale:
             self.refresh()
 
+    @guarded
     def refresh(self):
         """Recompute everything for the current graph and values."""
         self._programs = {}
@@ -403,6 +407,7 @@ class ModelInspector(QWidget):
         grid.clear(msg)
         return msg
 
+    @guarded
     def show_filters(self):
         node = self.conv_node.currentText()
         if not node:
@@ -419,6 +424,7 @@ class ModelInspector(QWidget):
         except Exception as e:  # a bad graph must not break the dock
             self._fail(self.filters, e)
 
+    @guarded
     def show_maps(self):
         d = self.digits()
         i = self.image_index.value()
@@ -461,18 +467,12 @@ class ModelInspector(QWidget):
 
 def open_inspect_model(window):
     """Show the model inspection dock (created on first use)."""
-    dock = getattr(window, "inspect_model_dock", None)
-    if dock is None:
-        dock = QDockWidget("Inspect model", window)
-        dock.setObjectName("inspectModelDock")
-        dock.setWidget(ModelInspector(window))
-        window.addDockWidget(Qt.RightDockWidgetArea, dock)
+    def beside_the_inspector(dock):  # full height, as a tab beside the inspector
         other = getattr(window, "inspector_dock", None)
-        if other is not None:  # full height, as a tab beside the inspector
+        if other is not None:
             window.tabifyDockWidget(other, dock)
-        window.inspect_model_dock = dock
-        window.inspect_model = dock.widget()
-    dock.show()
-    dock.raise_()
-    window.inspect_model.refresh()
-    return window.inspect_model
+
+    panel, _ = show_dock(window, "inspect_model", "Inspect model", ModelInspector,
+                         Qt.RightDockWidgetArea, beside_the_inspector)
+    panel.refresh()
+    return panel

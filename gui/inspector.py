@@ -3,10 +3,14 @@
 Editors are generated from the op's :class:`graphlab.ops.base.Attr` kinds:
 spin boxes for integers, combo boxes for choices, a combo that also takes a
 number for padding and init, text for shapes (``N, 1, 8, 8``), pairs and
-values. Each keystroke is validated by the op itself (``resolve_attrs``);
-invalid input turns the field red with the op's message, valid input is
-applied at once as an undo command (one per field being typed into), so the
-canvas shows the new shapes while typing.
+values. Each keystroke is validated by the op itself (``resolve_attrs``) and
+invalid input turns the field red with the op's message; the value is applied
+when the field is confirmed (Enter, focus out, a choice picked, a spin-box
+arrow), as one undo command. An invalid value then leaves the graph as it
+was, and no intermediate value (a shape half retyped) ever reaches the graph,
+so layers are not refitted and trained values not dropped on the way.
+:meth:`Inspector.commit` confirms the field being typed into (Save, Train and
+the stepper call it through the window).
 
 With nothing selected the inspector summarises the graph: totals and every
 problem, each a link that selects its node.
@@ -140,13 +144,14 @@ def _hint(err, is_layer_fixable):
 class _Field:
     """One attribute editor row."""
 
-    def __init__(self, inspector, node_id, key, spec):
+    def __init__(self, inspector, node_id, key, spec, parent):
         self.inspector = inspector
+        self.parent = parent  # the row widget: no editor is ever a top-level window
         self.node_id = node_id
         self.key = key
         self.spec = spec
         self.kind = spec.kind
-        self.message = QLabel()
+        self.message = QLabel(parent)
         self.message.setObjectName(f"attrError_{key}")
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color: #e5484d; font-size: 11px;")
@@ -160,7 +165,8 @@ class _Field:
         elif spec.required:
             tip += (" — " if tip else "") + "required"
         self.widget.setToolTip(tip)
-        self.reset = QToolButton()
+        # parented: a parentless widget shown is a top-level window
+        self.reset = QToolButton(parent)
         self.reset.setText("↺")
         self.reset.setToolTip("Back to the default")
         self.reset.setObjectName(f"reset_{key}")
@@ -174,33 +180,37 @@ class _Field:
 
     def _make(self):
         spec, kind = self.spec, self.kind
+        parent = self.parent
         if kind == "bool":
-            w = QCheckBox()
+            w = QCheckBox(parent)
             w.toggled.connect(lambda v: self._edited(v))
             return w
         if kind in ("str", "dtype") and (spec.choices or kind == "dtype"):
-            w = QComboBox()
+            w = QComboBox(parent)
             w.addItems(list(spec.choices or ("float32", "float64", "int64")))
             w.currentTextChanged.connect(lambda t: self._edited(t))
             return w
         if kind in ("padding", "init"):
-            w = QComboBox()
+            w = QComboBox(parent)
             w.setEditable(True)
             w.addItems(["valid", "same", "full"] if kind == "padding"
                        else list(spec.choices or ()))
             w.lineEdit().textEdited.connect(self._typed)
-            w.activated.connect(lambda i: self._typed(w.itemText(i)))
+            w.lineEdit().editingFinished.connect(self.commit)
+            w.activated.connect(lambda i: self._confirm(w.itemText(i)))
             return w
         if kind == "int":
-            w = QSpinBox()
+            w = QSpinBox(parent)
             w.setRange(int(spec.min) if spec.min is not None else -1_000_000,
                        int(spec.max) if spec.max is not None else 1_000_000)
+            w.setKeyboardTracking(False)  # Enter, focus out or an arrow applies
             w.valueChanged.connect(lambda v: self._edited(v))
             return w
-        w = QLineEdit()
+        w = QLineEdit(parent)
         if kind == "shape":
             w.setPlaceholderText("e.g. N, 1, 28, 28")
         w.textEdited.connect(self._typed)
+        w.editingFinished.connect(self.commit)
         return w
 
     def load(self):
@@ -242,17 +252,55 @@ class _Field:
         self._show_error(None)
 
     def _typed(self, text):
+        """A keystroke: check the text (red with the op's message if wrong),
+        apply nothing until the field is confirmed."""
+        self.inspector.active_field = self
         try:
             value = parse_attr(self.kind, text)
+            node = self.graph.node(self.node_id)
+            if not node.placeholder:
+                node.op_def.resolve_attrs(self.candidate(value), node=self.node_id)
         except AttrError as e:
             self._show_error(e.message)
             return
-        self._edited(value)
+        self._show_error(None)
+
+    def text(self):
+        """The text being edited (line edits and editable combos), or None."""
+        w = self.widget
+        if isinstance(w, QLineEdit):
+            return None if w.isReadOnly() else w.text()
+        if isinstance(w, QComboBox) and w.isEditable():
+            return w.currentText()
+        return None
+
+    def commit(self):
+        """Apply the typed text (Enter, focus out, or the window's Save)."""
+        if self._loading or self.node_id not in self.graph:
+            return
+        if isinstance(self.widget, QSpinBox):
+            self.widget.interpretText()  # typed digits not yet confirmed
+            return
+        text = self.text()
+        if text is None:
+            return
+        if self.inspector.active_field is self:
+            self.inspector.active_field = None
+        self._confirm(text)
+
+    def _confirm(self, text):
+        if self._loading or self.node_id not in self.graph:
+            return
+        try:
+            value = parse_attr(self.kind, text)
+        except AttrError as e:
+            self._show_error(e.message)  # the graph stays as it was
+            return
+        self.apply(value)
 
     def _edited(self, value):
         if self._loading:
             return
-        self.inspector.active_field = self
         self.apply(value)
 
     def candidate(self, value):
@@ -276,9 +324,9 @@ class _Field:
                 self._show_error(e.message)
                 return
         self._show_error(None)
-        self.inspector.editor.set_attrs(self.node_id, attrs,
-                                        merge_key=(self.node_id, self.key))
-        self.reset.setEnabled(value is not None)
+        self.inspector.editor.set_attrs(self.node_id, attrs)
+        if self.node_id in self.graph:
+            self.reset.setEnabled(self.key in self.graph.node(self.node_id).attrs)
 
     def _show_error(self, message):
         self.message.setText(message or "")
@@ -319,6 +367,23 @@ class Inspector(QScrollArea):
         model.meta_changed.connect(self._refresh)
         model.ui_changed.connect(self._ui_changed)
         self.show_nodes([])
+
+    def commit(self):
+        """Apply the attribute field being typed into, if any (Save, Train,
+        the stepper: an edit on screen is an edit in the graph)."""
+        for f in list(self.fields.values()):
+            if f is self.active_field or f.widget.hasFocus():
+                f.commit()
+        for key, w in list(self.layer_fields.items()):
+            if w.hasFocus():
+                w.interpretText() if isinstance(w, QSpinBox) else \
+                    self._layer_text(key, w)
+        if self.node_id is not None and getattr(self, "id_edit", None) is not None \
+                and self.id_edit.hasFocus():
+            self._id_commit()
+        if not self.nodes and getattr(self, "name_edit", None) is not None \
+                and self.name_edit.hasFocus():
+            self._name_commit()
 
     # ---- what to show ----------------------------------------------------------------
     def show_nodes(self, node_ids):
@@ -481,8 +546,8 @@ class Inspector(QScrollArea):
             form = QFormLayout()
             form.setLabelAlignment(Qt.AlignRight)
             for key, spec in node.op_def.attrs.items():
-                f = _Field(self, self.node_id, key, spec)
-                row = QWidget()
+                row = QWidget(lay.parentWidget())
+                f = _Field(self, self.node_id, key, spec, row)
                 rl = QVBoxLayout(row)
                 rl.setContentsMargins(0, 0, 0, 0)
                 rl.setSpacing(2)
@@ -588,6 +653,10 @@ class Inspector(QScrollArea):
             self.id_edit.setText(self.node_id)
             self._id_typed(self.node_id)
 
+    def _name_commit(self):
+        if self.name_edit.text() != self.model.graph.name:
+            self.editor.set_name(self.name_edit.text())
+
     def _build_many(self, lay):
         self._title(lay, f"{len(self.nodes)} nodes selected")
         self.summary = QLabel()
@@ -601,9 +670,7 @@ class Inspector(QScrollArea):
         form = QFormLayout()
         self.name_edit = QLineEdit(g.name)
         self.name_edit.setObjectName("graphName")
-        self.name_edit.editingFinished.connect(
-            lambda: self.name_edit.text() != self.model.graph.name
-            and self.editor.set_name(self.name_edit.text()))
+        self.name_edit.editingFinished.connect(self._name_commit)
         form.addRow("name", self.name_edit)
         lay.addLayout(form)
         self.summary = QLabel()
@@ -720,6 +787,7 @@ class Inspector(QScrollArea):
                               "</p>")
         if not self.name_edit.hasFocus():
             self.name_edit.setText(g.name)
+            self.name_edit.setCursorPosition(0)  # the start of a long name
 
 
 def _esc(text):

@@ -9,6 +9,8 @@ shape. :func:`overlapping` says when saved positions cannot be shown as they
 are.
 """
 
+import math
+
 from .items.port import geometry_for
 from .layered import layered_positions
 
@@ -75,7 +77,8 @@ def auto_layout(graph, *, vertical=None, view=None, aspect=DEFAULT_ASPECT):
 def overlapping(graph, margin=8.0, report=None, view=None):
     """Pairs of nodes whose boxes (grown by ``margin``) overlap at their ``ui.pos``.
 
-    Nodes without a position count as overlapping everything (they need a
+    Nodes without a usable position (missing, not finite, or absurdly far:
+    beyond :data:`FARTHEST`) count as overlapping everything (they need a
     place). With a ``report``, an edge whose shape label does not fit between
     its two boxes counts as an overlap too. With a ``view`` (a
     :class:`gui.viewstate.ViewState`) only its visible boxes count, at their
@@ -111,7 +114,7 @@ def overlapping(graph, margin=8.0, report=None, view=None):
 def _cramped_labels(graph, report, view=None):
     from graphlab.shapes import fmt
 
-    from .items.node import _fm
+    from .items.text import _fm
     fm = _fm("label")
     out = []
     for e in graph.edges:
@@ -135,7 +138,13 @@ def _cramped_labels(graph, report, view=None):
     return out
 
 
+# Farther than this from the origin a position is a mistake (a scene that
+# size cannot be shown: Fit to View gives "0%"), however the file came to it.
+FARTHEST = 1e6
+
+
 def _is_pos(pos):
+    """A usable position: two finite numbers within :data:`FARTHEST`."""
     return (isinstance(pos, (list, tuple)) and len(pos) == 2
             and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                    for v in pos))
+                    and math.isfinite(v) and abs(v) <= FARTHEST for v in pos))

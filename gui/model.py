@@ -24,7 +24,7 @@ __all__ = ["GraphModel", "Stats"]
 NOTES_KEY = "notes"
 
 # Events that cannot change any shape, error or count.
-_VIEW_ONLY = {"ui_changed"}
+_VIEW_ONLY = {"ui_changed", "params_changed"}
 
 
 class Stats:
@@ -44,8 +44,9 @@ class GraphModel(QObject):
     -------
     node_added(str), node_removed(str), edge_added(Edge), edge_removed(Edge),
     attrs_changed(str), ui_changed(str), node_renamed(str, str),
-    meta_changed(str), notes_changed(), analysed(Report), graph_reset(),
-    changed()  (after any of the above, once per batch).
+    meta_changed(str), params_changed(list), notes_changed(), analysed(Report),
+    graph_reset(), annotations_changed(),
+    changed()  (after any of the above but ``params_changed``, once per batch).
     """
 
     node_added = Signal(str)
@@ -56,10 +57,12 @@ class GraphModel(QObject):
     ui_changed = Signal(str)
     node_renamed = Signal(str, str)
     meta_changed = Signal(str)
+    params_changed = Signal(list)
     notes_changed = Signal()
     analysed = Signal(object)
     graph_reset = Signal()
     changed = Signal()
+    annotations_changed = Signal()
 
     def __init__(self, graph=None, parent=None):
         super().__init__(parent)
@@ -67,8 +70,10 @@ class GraphModel(QObject):
         self._depth = 0
         self._pending_analysis = False
         self._pending_changed = False
+        self._pending_annotations = False
         self.report = None
         self.stats = {}
+        self.annotations = None  # what the wires show (gui.annotations.StepView)
         self.set_graph(graph if graph is not None else Graph("untitled"))
 
     # ---- the graph ----------------------------------------------------------------
@@ -81,6 +86,7 @@ class GraphModel(QObject):
         if self._graph is not None:
             self._graph.unsubscribe(self._on_event)
         self._graph = graph
+        self.annotations = None  # they described the old graph
         graph.subscribe(self._on_event)
         self._analyse()
         self.graph_reset.emit()
@@ -103,9 +109,16 @@ class GraphModel(QObject):
             self.node_renamed.emit(*payload)
         elif event == "meta_changed":
             self.meta_changed.emit(payload)
+        elif event == "params_changed":
+            self.params_changed.emit(list(payload))
         if event not in _VIEW_ONLY:
             self._pending_analysis = True
-        self._pending_changed = True
+        if event != "ui_changed" and self.annotations is not None:
+            # values and gradients were computed for the graph as it was
+            self.annotations = None
+            self._pending_annotations = True
+        if event != "params_changed":  # values, not the graph: params_changed only
+            self._pending_changed = True
         if self._depth == 0:
             self._flush()
 
@@ -122,6 +135,9 @@ class GraphModel(QObject):
                 self._flush()
 
     def _flush(self):
+        if self._pending_annotations:
+            self._pending_annotations = False
+            self.annotations_changed.emit()
         if self._pending_analysis:
             self._pending_analysis = False
             self._analyse()
@@ -182,6 +198,14 @@ class GraphModel(QObject):
 
     def warnings_of(self, node_id):
         return [m for n, m in self.report.warnings if n == node_id]
+
+    # ---- annotations -----------------------------------------------------------------
+    def set_annotations(self, view):
+        """Show values and gradients on the wires (a
+        :class:`gui.annotations.StepView`), or none (``None``). They are
+        dropped by any change to the graph but moving nodes."""
+        self.annotations = view
+        self.annotations_changed.emit()
 
     # ---- sticky notes ----------------------------------------------------------------
     def notes(self):

@@ -35,7 +35,6 @@ from PySide6.QtGui import QFont, QUndoCommand
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDockWidget,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -48,6 +47,7 @@ from PySide6.QtWidgets import (
 from graphlab import surface as surf
 from graphlab.errors import GraphlabError
 
+from .docks import show_dock
 from .playground_views import RESOLUTION, LossCurves, SurfaceView, UnitGrid, frame_of
 
 __all__ = ["PlaygroundPanel", "open_playground", "add_playground_action"]
@@ -598,18 +598,10 @@ class PlaygroundPanel(QWidget):
 
 def open_playground(window):
     """Show the Playground dock (created on first use)."""
-    dock = getattr(window, "playground_dock", None)
-    if dock is None:
-        dock = QDockWidget("Playground", window)
-        dock.setObjectName("playgroundDock")
-        dock.setWidget(PlaygroundPanel(window))
-        window.addDockWidget(Qt.BottomDockWidgetArea, dock)
-        window.playground_dock = dock
-        window.playground = dock.widget()
-    dock.show()
-    dock.raise_()
-    window.playground.refresh()
-    return window.playground
+    panel, _ = show_dock(window, "playground", "Playground", PlaygroundPanel,
+                         Qt.BottomDockWidgetArea)
+    panel.refresh()
+    return panel
 
 
 def add_playground_action(window, menu):

@@ -7,6 +7,7 @@ editor (:class:`gui.editor.Editor`), which pushes an undo command; the model
 then tells the scene, which updates the items.
 """
 
+import math
 from collections import defaultdict
 
 from PySide6.QtCore import QPointF, QRectF, QTimer, Signal
@@ -14,11 +15,13 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
 from graphlab.shapes import fmt
 
+from .annotations import AnnotationLayer
 from .items import EdgeBundleItem, EdgeItem, GroupItem, NodeItem, NoteItem
 from .items.edge import BUNDLE_LOD
 from .items.overview import OVERVIEW_LOD, OverviewItem
 from .items.summary import group_summary
 from .layers import describe, settings_of
+from .layout import FARTHEST
 from .style import C, family_colour
 from .viewstate import ViewState
 
@@ -61,6 +64,7 @@ class GraphScene(QGraphicsScene):
         self._scale = 1.0
         self._group_of = {}
         self._rep_of_hidden = {}
+        self.annotations = AnnotationLayer(self)
         self._absorbed = {}
         # how the graph is shown (gui.viewstate): not stored in the graph
         self.vertical = True
@@ -81,6 +85,8 @@ class GraphScene(QGraphicsScene):
         m.notes_changed.connect(self._sync_notes)
         m.analysed.connect(self._on_analysed)
         m.changed.connect(self._on_changed)
+        m.annotations_changed.connect(self.annotations.sync)
+        self.contents_changed.connect(self.annotations.relayout)
         self.selectionChanged.connect(self._selection_repaint)
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
@@ -105,6 +111,7 @@ class GraphScene(QGraphicsScene):
     # ---- building --------------------------------------------------------------------
     def rebuild(self):
         """Drop every item and build the scene from the graph."""
+        self.annotations.forget()  # clear() deletes their items
         self.clear()
         self.node_items.clear()
         self.edge_items.clear()
@@ -134,12 +141,13 @@ class GraphScene(QGraphicsScene):
         self.reroute_long_edges()
         self._apply_bundling()
         self.update_scene_rect()
+        self.annotations.sync()
         self.contents_changed.emit()
 
     def _add_node_item(self, node_id):
         item = NodeItem(self, node_id)
         if self.overviewed:
-            item.setOpacity(0.0)
+            _set_drawn(item, False)
         pos = self.graph.node(node_id).ui.get("pos")
         item.setPos(*_xy(pos))
         self.node_items[node_id] = item
@@ -437,7 +445,7 @@ class GraphScene(QGraphicsScene):
             if item is None:
                 item = self.group_items[name] = GroupItem(self, name)
                 if self.overviewed:
-                    item.setOpacity(0.0)
+                    _set_drawn(item, False)
                 item.setCacheMode(QGraphicsItem.DeviceCoordinateCache if self._caching
                                   else QGraphicsItem.ItemCoordinateCache)
                 self.addItem(item)
@@ -520,6 +528,12 @@ class GraphScene(QGraphicsScene):
             elif item.data != data:
                 item.set_data(data)
         self._rect_dirty = True
+
+    def commit_edits(self):
+        """Finish any note being edited (its text becomes an undo step)."""
+        for item in list(self.note_items.values()):
+            if item.editor is not None:
+                item.finish_edit()
 
     def request_note_text(self, note_id, text):
         self.editor.set_note_text(note_id, text)
@@ -623,10 +637,13 @@ class GraphScene(QGraphicsScene):
         far = scale < OVERVIEW_LOD
         if far != self.overviewed:
             self.overviewed = far
-            # transparent items are skipped when painting but still take clicks
+            # the overview draws the boxes; the items stop painting but still
+            # take clicks, drags and rubber bands (transparent items would not:
+            # Qt skips items of opacity 0 when it looks for the item under the
+            # mouse)
             items = list(self.node_items.values()) + list(self.group_items.values())
             for item in items:
-                item.setOpacity(0.0 if far else 1.0)
+                _set_drawn(item, not far)
             if far:
                 self.overview.rebuild()
             self.overview.setVisible(far)
@@ -678,11 +695,20 @@ class GraphScene(QGraphicsScene):
         return best
 
 
+def _set_drawn(item, drawn):
+    """Paint the item or not; either way it stays under the mouse."""
+    item.setFlag(QGraphicsItem.ItemHasNoContents, not drawn)
+    item.update()
+
+
 def _xy(pos):
     try:
-        return float(pos[0]), float(pos[1])
+        x, y = float(pos[0]), float(pos[1])
     except (TypeError, ValueError, IndexError):
         return 0.0, 0.0
+    if not (math.isfinite(x) and math.isfinite(y)):
+        return 0.0, 0.0
+    return max(-FARTHEST, min(x, FARTHEST)), max(-FARTHEST, min(y, FARTHEST))
 
 
 def _message(err):

@@ -6,9 +6,9 @@ point; moving to position ``k`` (``k`` steps done, ``0 ≤ k ≤ len(steps)``)
 highlights step ``k``'s node and edges on the canvas and shows, on the
 edges, the values computed so far (green, above the wire) and the gradients
 sent back so far (red, below the wire). Nothing here edits the graph: the
-numbers live in overlay items the stepper adds to the scene and removes when
-it closes, and in two attributes it sets on each :class:`EdgeItem`,
-``value_text`` and ``grad_text`` (``""`` when nothing is shown).
+stepper describes each position as a :class:`gui.annotations.StepView` and
+gives it to the model (``model.set_annotations``), whose signal the scene's
+annotation layer draws; closing the stepper sets none.
 
 The current step's formula is typeset above its plain text (a
 :class:`~gui.mathview.MathView`, ``math_view``). The table ``inputs_table``
@@ -16,25 +16,27 @@ lists the graph's small Inputs (at most :data:`SMALL` numbers) at the point;
 editing a value explains the graph again there (``point`` holds the edited
 values; the graph is not changed) and keeps the step. Hovering a tensor's
 value or gradient on a wire shows a heatmap of its first 2-D slice
-(:func:`heatmap_tooltip`). While the stepper is open, a recurrent node's
+(:func:`gui.annotations.heatmap_tooltip`). While the stepper is open, a recurrent node's
 context menu offers "Unroll" (:meth:`Stepper.unroll`): the backpropagation
 through time table of :meth:`Explanation.unroll` in ``unroll_table``.
 
 A node whose output feeds no edge (the loss, a graph output) gets a short
 stub wire out of its output port to carry its value; ``stub_text(node)``
 reads it.
+
+A graph with nodes that do not check (an op dropped on the canvas and not yet
+wired) is explained on the part that reaches the loss, and the panel says
+which nodes were left out (:func:`explainable_part`).
 """
 
-import base64
 import logging
 
+import networkx as nx
 import numpy as np
-from PySide6.QtCore import QBuffer, QIODevice, QPointF, QRectF, Qt, QTimer
-from PySide6.QtGui import QBrush, QColor, QImage, QPainterPath, QPen
+from PySide6.QtCore import QRectF, Qt, QTimer
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QDockWidget,
-    QGraphicsItem,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -47,255 +49,60 @@ from PySide6.QtWidgets import (
 )
 
 from graphlab.errors import GraphlabError
+from graphlab.graph import parse_ref
 from graphlab.symbolic.forms import fmt_number
 
+from .annotations import StepView, heatmap_image, heatmap_tooltip, short_value
+from .docks import show_dock
+from .guard import guarded
 from .mathview import MathView
-from .style import font
 
-__all__ = ["SMALL", "Stepper", "heatmap_image", "heatmap_tooltip", "open_stepper",
-           "short_value"]
+__all__ = ["SMALL", "Stepper", "explainable_part", "heatmap_image", "heatmap_tooltip",
+           "open_stepper", "short_value"]
 
 SMALL = 4  # Inputs with at most this many numbers are editable in the panel
 
 log = logging.getLogger("gui")
 
-VALUE = QColor("#5fd35f")
-GRAD = QColor("#ff6b6b")
-HOT = QColor("#ffd24d")
-_LABEL_BG = QColor(20, 22, 25, 230)
+def explainable_part(graph):
+    """``(graph to explain, [nodes left out])``.
+
+    A graph that checks is explained whole. Otherwise the loss is the first
+    of the graph's outputs, the train section's loss and the nodes that feed
+    nothing (last first) whose node and every node before it check; the part
+    explained is that node with everything before it, and the other nodes are
+    left out. With no such node the whole graph is returned (and explaining
+    it reports the first problem).
+    """
+    report = graph.analyse()
+    if not report.errors:
+        return graph, []
+    bad = set(report.node_errors)
+    g = graph.nx
+    candidates = [parse_ref(o) for o in graph.outputs]
+    loss = (graph.train or {}).get("loss") if isinstance(graph.train, dict) else None
+    if isinstance(loss, str):
+        candidates.append(parse_ref(loss))
+    order = graph.topological_order() if nx.is_directed_acyclic_graph(g) else []
+    candidates += [(n, None) for n in reversed(order) if g.out_degree(n) == 0]
+    for node, port in candidates:
+        if node not in graph or node in bad:
+            continue
+        keep = nx.ancestors(g, node) | {node}
+        if keep & bad:
+            continue
+        part = graph.copy()
+        for n in [n for n in part.nodes if n not in keep]:
+            part.remove_node(n)
+        part.set_outputs([node if port is None else f"{node}:{port}"])
+        return part, [n for n in graph.nodes if n not in keep]
+    return graph, []
 
 
 def _recurrent(graph, node):
     """Whether ``node`` is a node whose op declares a recurrence (RNN, LSTM, GRU)."""
     return (node in graph
             and getattr(graph.node(node).op_def, "recurrence", None) is not None)
-
-
-def short_value(v):
-    """A value short enough for a wire: ``-12``; ``[0.5, -1]``; ``2×16 ‖0.05‖``."""
-    if v is None:
-        return ""
-    if isinstance(v, (tuple, list)):
-        return ", ".join(short_value(x) for x in v)
-    a = np.asarray(v)
-    if a.ndim == 0:
-        return fmt_number(a, 4)
-    shape = "×".join(str(d) for d in a.shape)
-    if a.size <= 3 and a.dtype.kind in "fiu":
-        return "[" + ", ".join(fmt_number(x, 3) for x in a.ravel()) + "]"
-    if a.dtype.kind == "f" and a.size:
-        return f"{shape} ‖{fmt_number(float(np.linalg.norm(a)), 3)}‖"
-    return shape
-
-
-def _slice2d(v):
-    """The first 2-D slice of a tensor (first example, first channel), or None."""
-    if isinstance(v, (tuple, list)):
-        v = v[0] if v else None
-    if v is None:
-        return None
-    a = np.asarray(v)
-    if a.dtype.kind not in "fiub" or a.ndim == 0 or a.size == 0:
-        return None
-    a = a.astype(float)
-    while a.ndim > 2:
-        a = a[0]
-    return a[None, :] if a.ndim == 1 else a
-
-
-def heatmap_image(v, size=120):
-    """A QImage heatmap of ``v``'s first 2-D slice (blue < 0 < red), or None.
-
-    Each cell becomes a square block, so the longer side is about ``size``
-    pixels (at least one pixel per cell).
-    """
-    a = _slice2d(v)
-    if a is None:
-        return None
-    h, w = a.shape
-    finite = np.isfinite(a)
-    m = float(np.max(np.abs(a[finite]))) if finite.any() else 0.0
-    t = np.where(finite, a / m if m > 0 else 0.0, 0.0)  # in -1..1
-    pos, neg = np.clip(t, 0, 1), np.clip(-t, 0, 1)
-    rgb = np.empty((h, w, 3), dtype=np.uint8)   # white at 0, red +, blue -
-    rgb[..., 0] = (255 * (1 - neg)).round()
-    rgb[..., 1] = (255 * (1 - np.maximum(pos, neg))).round()
-    rgb[..., 2] = (255 * (1 - pos)).round()
-    rgb[~finite] = (40, 40, 40)
-    k = max(1, int(size // max(h, w)))
-    rgb = np.ascontiguousarray(np.repeat(np.repeat(rgb, k, axis=0), k, axis=1))
-    img = QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.shape[1] * 3,
-                 QImage.Format_RGB888)
-    return img.copy()  # own the pixels: rgb is freed on return
-
-
-def heatmap_tooltip(v, what="value"):
-    """Tooltip HTML for a tensor: heatmap (inline PNG), shape, min and max.
-
-    ``""`` for scalars and values with no 2-D slice.
-    """
-    img = heatmap_image(v)
-    if img is None:
-        return ""
-    a = np.asarray(v[0] if isinstance(v, (tuple, list)) else v, dtype=float)
-    if a.size <= 1:
-        return ""
-    buf = QBuffer()
-    buf.open(QIODevice.WriteOnly)
-    img.save(buf, "PNG")
-    png = base64.b64encode(bytes(buf.data())).decode("ascii")
-    shape = "×".join(str(d) for d in a.shape)
-    sliced = " (first slice)" if a.ndim > 2 else ""
-    return (f"<b>{what}</b> {shape}{sliced}<br>"
-            f'<img src="data:image/png;base64,{png}" width="{img.width()}" '
-            f'height="{img.height()}"><br>'
-            f"min {fmt_number(np.nanmin(a), 4)} · max {fmt_number(np.nanmax(a), 4)}")
-
-
-def _text_rect(text, centre):
-    from .items.text import _fm
-    w = _fm("label").horizontalAdvance(text) + 10
-    return QRectF(centre.x() - w / 2, centre.y() - 8, w, 16)
-
-
-class _Overlay(QGraphicsItem):
-    """Draws one wire's stepper annotations: highlight, value and gradient.
-
-    ``target`` is an EdgeItem, or ``(node_item, port)`` for an output stub.
-    """
-
-    def __init__(self, target):
-        super().__init__()
-        self.target = target
-        self.setZValue(5)
-        self.setAcceptedMouseButtons(Qt.NoButton)
-        self.setAcceptHoverEvents(True)  # only over the labels: see shape()
-        self.value_text = ""
-        self.grad_text = ""
-        self.value = None   # the arrays behind the texts, for the heatmap tooltip
-        self.grad = None
-        self.hot = False
-        self._rect = QRectF()
-        self.relayout()
-
-    @property
-    def stub(self):
-        return isinstance(self.target, tuple)
-
-    def _geometry(self):
-        """(wire path or None, anchor point) in scene coordinates."""
-        if self.stub:
-            item, port = self.target
-            p1 = item.port_pos("out", port)
-            p2 = QPointF(p1.x() + 36, p1.y())
-            path = QPainterPath(p1)
-            path.lineTo(p2)
-            return path, p1
-        e = self.target
-        if not e.label_rect.isEmpty():
-            return e.path, e.label_rect.center()
-        return e.path, e.path.pointAtPercent(0.5)
-
-    def relayout(self):
-        self.prepareGeometryChange()
-        path, c = self._geometry()
-        self.path = path if (self.stub or self.hot) else None
-        self.value_rect = _text_rect(self.value_text, c + QPointF(0, -19)) \
-            if self.value_text else QRectF()
-        if self.stub and self.value_text:  # above the stub, starting at the port
-            self.value_rect.moveLeft(c.x() + 6)
-        self.grad_rect = _text_rect(self.grad_text, c + QPointF(0, 19)) \
-            if self.grad_text else QRectF()
-        r = QRectF()
-        if self.path is not None:
-            r = self.path.boundingRect()
-        for x in (self.value_rect, self.grad_rect):
-            if not x.isEmpty():
-                r = r.united(x)
-        self._rect = r.adjusted(-4, -4, 4, 4)
-        self.update()
-
-    def set_texts(self, value, grad, hot):
-        if (value, grad, hot) != (self.value_text, self.grad_text, self.hot):
-            self.value_text, self.grad_text, self.hot = value, grad, hot
-            self.relayout()
-
-    def boundingRect(self):
-        return self._rect
-
-    def shape(self):
-        path = QPainterPath()
-        for r in (self.value_rect, self.grad_rect):
-            if not r.isEmpty():
-                path.addRect(r)
-        return path
-
-    def tooltip_at(self, pos):
-        """The heatmap tooltip for the label under ``pos`` (item coordinates)."""
-        if not self.grad_rect.isEmpty() and self.grad_rect.contains(pos):
-            return heatmap_tooltip(self.grad, "gradient")
-        if not self.value_rect.isEmpty() and self.value_rect.contains(pos):
-            return heatmap_tooltip(self.value, "value")
-        return ""
-
-    def hoverMoveEvent(self, event):
-        tip = self.tooltip_at(event.pos())
-        if tip != self.toolTip():
-            self.setToolTip(tip)
-        super().hoverMoveEvent(event)
-
-    hoverEnterEvent = hoverMoveEvent
-
-    def paint(self, painter, option, widget=None):
-        if not self.stub and not self.target.logical_visible:
-            return
-        if self.stub and not self.value_text and not self.hot:
-            return
-        painter.setRenderHint(painter.RenderHint.Antialiasing, True)
-        if self.path is not None:
-            pen = QPen(HOT if self.hot else QColor("#7d8696"), 3 if self.hot else 1)
-            pen.setCosmetic(True)
-            if self.stub and not self.hot:
-                pen.setStyle(Qt.DashLine)
-            painter.setPen(pen)
-            painter.setBrush(Qt.NoBrush)
-            painter.drawPath(self.path)
-        painter.setFont(font("label"))
-        for text, rect, colour in ((self.value_text, self.value_rect, VALUE),
-                                   (self.grad_text, self.grad_rect, GRAD)):
-            if not text:
-                continue
-            painter.setPen(QPen(colour, 1))
-            painter.setBrush(QBrush(_LABEL_BG))
-            painter.drawRoundedRect(rect, 4, 4)
-            painter.setPen(colour)
-            painter.drawText(rect, Qt.AlignCenter, text)
-
-
-class _NodeHalo(QGraphicsItem):
-    """A yellow frame around the node of the current step."""
-
-    def __init__(self):
-        super().__init__()
-        self.setZValue(4)
-        self.setAcceptedMouseButtons(Qt.NoButton)
-        self._rect = QRectF()
-
-    def frame(self, rect):
-        self.prepareGeometryChange()
-        self._rect = rect.adjusted(-6, -6, 6, 6)
-        self.update()
-
-    def boundingRect(self):
-        return self._rect.adjusted(-3, -3, 3, 3)
-
-    def paint(self, painter, option, widget=None):
-        painter.setRenderHint(painter.RenderHint.Antialiasing, True)
-        pen = QPen(HOT, 3)
-        pen.setCosmetic(True)
-        painter.setPen(pen)
-        painter.setBrush(Qt.NoBrush)
-        painter.drawRoundedRect(self._rect, 9, 9)
 
 
 class Stepper(QWidget):
@@ -310,10 +117,9 @@ class Stepper(QWidget):
         self.steps = []
         self.position = 0
         self.stale = False
-        self._overlays = {}   # Edge -> _Overlay
-        self._stubs = {}      # (node, port) -> _Overlay
-        self._halo = None
-        self._edge_items = []  # EdgeItems given value_text / grad_text
+        self._stub_keys = []  # (node, port) of outputs that feed no edge
+        self._shown = None    # the StepView this stepper gave the model
+        self.left_out = []    # nodes not explained (not on the way to the loss)
 
         self.back_button = QPushButton("◀")
         self.back_button.setObjectName("stepBack")
@@ -426,8 +232,8 @@ class Stepper(QWidget):
         self.unroll_close.clicked.connect(self.close_unroll)
         self.unroll_open.clicked.connect(self.open_unrolled)
         window.model.changed.connect(self._graph_changed)
+        window.model.params_changed.connect(self._graph_changed)  # other values
         window.model.graph_reset.connect(self._graph_changed)
-        self.scene.contents_changed.connect(self._relayout)
 
     # ---- explaining ------------------------------------------------------------------
     def recompute(self, keep_step=False):
@@ -435,35 +241,48 @@ class Stepper(QWidget):
         if it cannot. ``keep_step``: stay at the same step if there still is one.
         """
         old = self.position
+        self.window_.commit_open_editors()
         self.clear_overlays()
         self.explanation, self.steps, self.position = None, [], 0
         self.stale = False
+        self.left_out = []
         self.list.clear()
         graph = self.window_.graph
         self.point = {n: v for n, v in self.point.items()
                       if n in graph and graph.node(n).op == "Input"}
         try:
             import graphlab as gl
-            ex = gl.explain(graph, at=dict(self.point) or None)
+            part, left_out = explainable_part(graph)
+            ex = gl.explain(part, at={n: v for n, v in self.point.items()
+                                      if n in part} or None)
         except GraphlabError as e:
             return self._fail_at_point(e.message)
         except Exception as e:  # an explanation must never take the editor down
             log.exception("explaining the graph")
             return self._fail_at_point(f"{type(e).__name__}: {e}")
         self.explanation = ex
+        self.left_out = left_out
         self.steps = list(ex.steps)
         self.list.blockSignals(True)
         for i, s in enumerate(self.steps):
             self.list.addItem(f"{i + 1}. {s.text}")
         self.list.blockSignals(False)
-        self._make_overlays()
+        self._find_stubs()
         self._fill_inputs()
         self.go(old if keep_step else 0)
         if self.unroll_node is not None:  # at the new point, or gone with its node
             self.unroll(self.unroll_node, quiet=True)
-        self.window_.statusBar().showMessage(
-            f"Chain-rule stepper: {len(self.steps)} steps (loss {ex.loss})", 8000)
+        msg = f"Chain-rule stepper: {len(self.steps)} steps (loss {ex.loss})"
+        if left_out:
+            msg += f" · {self._left_out_text()}"
+        self.window_.statusBar().showMessage(msg, 12000)
         return True
+
+    def _left_out_text(self):
+        names = ", ".join(self.left_out[:6]) + (
+            f" and {len(self.left_out) - 6} more" if len(self.left_out) > 6 else "")
+        return (f"left out (not checked, or not on the way to the loss "
+                f"{self.explanation.loss}): {names}")
 
     def _fail_at_point(self, message):
         """Explaining failed: at the graph's own point if values were edited
@@ -523,6 +342,7 @@ class Stepper(QWidget):
         t.blockSignals(False)
         t.setVisible(t.rowCount() > 0)
 
+    @guarded
     def set_input(self, node, text):
         """Explain again with Input ``node`` at ``text`` ("-3" or "1, 2");
         False (status message, table restored) if the text is not a value."""
@@ -566,6 +386,7 @@ class Stepper(QWidget):
         action.setObjectName("stepUnrollAction")
         return action
 
+    @guarded
     def unroll(self, node, quiet=False):
         """Show ``node``'s per-step BPTT table at the explanation's point;
         False (status message, panel hidden) if it cannot be unrolled."""
@@ -608,6 +429,7 @@ class Stepper(QWidget):
                 f"Chain-rule stepper: cannot unroll {node}: {message}", 15000)
         return False
 
+    @guarded
     def open_unrolled(self):
         """Open the unrolled graph in a new window with its stepper at the same
         point and parameter values; returns that window (or None)."""
@@ -632,54 +454,35 @@ class Stepper(QWidget):
         self.unroll_node, self.unrolled = None, None
         self.unroll_panel.setVisible(False)
 
-    # ---- overlays --------------------------------------------------------------------
-    def _make_overlays(self):
-        s = self.scene
-        for edge, item in s.edge_items.items():
-            ov = _Overlay(item)
-            s.addItem(ov)
-            self._overlays[edge] = ov
-            item.value_text = ""
-            item.grad_text = ""
-            self._edge_items.append(item)
-        fed = {(e.src, e.src_port) for e in s.edge_items}
+    # ---- what the wires show ---------------------------------------------------------
+    def _find_stubs(self):
+        """Outputs that feed no edge get a stub wire to carry their value."""
+        graph = self.explanation.graph
+        fed = {(e.src, e.src_port) for e in graph.edges}
+        self._stub_keys = []
         for step in self.steps:
-            if step.kind != "forward" or step.node not in s.node_items:
+            if step.kind != "forward":
                 continue
             for port in list(step.values)[:1]:  # the node's value, not e.g. indices
                 if (step.node, port) not in fed:
-                    ov = _Overlay((s.node_items[step.node], port))
-                    s.addItem(ov)
-                    self._stubs[(step.node, port)] = ov
-        self._halo = _NodeHalo()
-        self._halo.setVisible(False)
-        s.addItem(self._halo)
+                    self._stub_keys.append((step.node, port))
 
     def clear_overlays(self):
-        for ov in list(self._overlays.values()) + list(self._stubs.values()) + (
-                [self._halo] if self._halo is not None else []):
-            if ov.scene() is not None:
-                ov.scene().removeItem(ov)
-        for item in self._edge_items:
-            item.value_text = ""
-            item.grad_text = ""
-        self._overlays, self._stubs, self._halo, self._edge_items = {}, {}, None, []
-
-    def _relayout(self):
-        for ov in list(self._overlays.values()) + list(self._stubs.values()):
-            ov.relayout()
-        self._place_halo()
+        """Take the values and gradients off the wires (if they are ours)."""
+        model = self.window_.model
+        if self._shown is not None and model.annotations is self._shown:
+            model.set_annotations(None)
+        self._shown = None
 
     def stub_text(self, node, port=None):
         """The value shown on the stub wire of an output that feeds no edge."""
-        for (n, p), ov in self._stubs.items():
-            if n == node and (port is None or p == port):
-                return ov.value_text
-        return ""
+        return self.scene.annotations.stub_text(node, port)
 
     # ---- moving ----------------------------------------------------------------------
+    @guarded
     def go(self, k):
         """Show the state after ``k`` steps (clamped to ``0..len(steps)``)."""
+        self.window_.commit_open_editors()  # an edit on screen makes this stale
         if self.explanation is None or self.stale:
             return
         k = max(0, min(int(k), len(self.steps)))
@@ -696,21 +499,19 @@ class Stepper(QWidget):
             elif step.kind == "edge":
                 grads[step.edge] = step.grad
         current = self.steps[k - 1] if k else None
-        hot = set(current.edges) if current is not None else set()
-        for edge, ov in self._overlays.items():
+        wires = {}
+        for edge in self.explanation.graph.edges:
             v = values.get((edge.src, edge.src_port), values.get((edge.src, None)))
-            value = short_value(v) if v is not None else ""
-            grad = short_value(grads[edge]) if edge in grads else ""
-            ov.set_texts(value, grad, edge in hot)
-            ov.value, ov.grad = v, grads.get(edge)
-            ov.target.value_text, ov.target.grad_text = value, grad
-        for (node, port), ov in self._stubs.items():
-            v = values.get((node, port))
-            ov.set_texts(short_value(v) if v is not None else "", "",
-                         current is not None and current.kind == "forward"
-                         and current.node == node)
-            ov.value = v
-        self._place_halo()
+            wires[edge] = (v, grads.get(edge))
+        stubs = {key: values.get(key) for key in self._stub_keys
+                 if values.get(key) is not None}
+        forward = current is not None and current.kind == "forward"
+        view = StepView(wires, stubs, current.edges if current is not None else (),
+                        getattr(current, "node", None),
+                        next((key for key in self._stub_keys if forward
+                              and key[0] == current.node), None))
+        self._shown = view
+        self.window_.model.set_annotations(view)
         self.list.blockSignals(True)
         self.list.setCurrentRow(k - 1)
         self.list.blockSignals(False)
@@ -722,7 +523,9 @@ class Stepper(QWidget):
                                   "sum": "backward (sum)"}[current.kind])
         else:
             self.formula.setText("Inputs and parameters at the point; ▶ computes "
-                                 "the first node.")
+                                 "the first node."
+                                 + (f"\n{self._left_out_text()}." if self.left_out
+                                    else ""))
             self.where.setText(f"step 0 / {len(self.steps)}")
         self._update_buttons()
 
@@ -734,28 +537,17 @@ class Stepper(QWidget):
             self.go(0)  # play again from the start
         self._play_timer.start() if on else self._play_timer.stop()
 
+    @guarded
     def _play_tick(self):
         if self.explanation is None or self.stale or self.position >= len(self.steps):
             self.play_button.setChecked(False)
             return
         self.go(self.position + 1)
 
+    @guarded
     def _row_chosen(self, row):
         if row >= 0:
             self.go(row + 1)
-
-    def _place_halo(self):
-        if self._halo is None:
-            return
-        k = self.position
-        current = self.steps[k - 1] if k and self.steps else None
-        node = getattr(current, "node", None)
-        item = self.scene.node_items.get(node) if node else None
-        if item is None or not item.isVisible():
-            self._halo.setVisible(False)
-            return
-        self._halo.frame(item.sceneBoundingRect())
-        self._halo.setVisible(True)
 
     def _update_buttons(self):
         ok = self.explanation is not None and not self.stale
@@ -798,18 +590,13 @@ class NormBars(QWidget):
 
 def open_stepper(window):
     """Show the stepper dock (created on first use) and explain the graph."""
-    dock = getattr(window, "stepper_dock", None)
-    if dock is None:
-        dock = QDockWidget("Chain-rule stepper", window)
-        dock.setObjectName("stepperDock")
-        dock.setWidget(Stepper(window))
-        window.addDockWidget(Qt.BottomDockWidgetArea, dock)
+    def setup(dock):
         window.resizeDocks([dock], [270], Qt.Vertical)
-        window.stepper_dock = dock
-        window.stepper = dock.widget()
         dock.visibilityChanged.connect(
-            lambda on: None if on or dock.isVisible() else window.stepper.clear_overlays())
-    dock.show()
-    dock.raise_()
-    window.stepper.recompute()
-    return window.stepper
+            lambda on: None if on or dock.isVisible()
+            else window.stepper.clear_overlays())
+
+    panel, _ = show_dock(window, "stepper", "Chain-rule stepper", Stepper,
+                         Qt.BottomDockWidgetArea, setup)
+    panel.recompute()
+    return panel

@@ -3,29 +3,28 @@
 ``TrainingPanel(window)`` (objectName ``training``, shown in a dock by
 :func:`open_training`) has dataset / optimizer / epochs / learning rate / batch
 size boxes filled from ``graph.train``, Train and Stop buttons, a live plot of
-the batch losses and one of the test accuracy per epoch. The boxes are
-overrides for one run: ``graph.train`` is left alone unless the run ends and
-the dataset or optimizer type differed from the section's; then the section
-records the dataset and the optimizer object used, in the same undoable step
-as the trained values (one Undo puts both back). Training runs :class:`graphlab.train.Trainer` on a worker thread, on a
-copy of the graph (editing meanwhile is safe); its callbacks emit Qt signals,
+the batch losses and one of the test accuracy per epoch (:mod:`gui.plots`).
+The boxes are overrides for one run: ``graph.train`` is left alone unless the
+run ends and the dataset or optimizer type differed from the section's; then
+the section records the dataset and the optimizer object used, in the same
+undoable step as the trained values (one Undo puts both back).
+
+Training runs :class:`graphlab.train.Trainer` on a worker thread, on a copy of
+the graph (editing meanwhile is safe); its callbacks emit Qt signals,
 delivered on the GUI thread. When it ends (completed or stopped) the trained
-values go into ``window.graph.params`` as one undoable step, which marks the
-document as changed.
+values go back as one undoable :class:`gui.commands.SetParams`, but only into
+the graph they were trained on (not after File→New or Open) and only where
+they still fit (:func:`fitting_values`); the others are named in the status
+bar and left out, so that a saved file always opens again.
 """
 
 import copy
 import logging
-import math
 import threading
 
-import numpy as np
-
-from PySide6.QtCore import QObject, QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QUndoCommand
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QDockWidget,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
@@ -38,8 +37,13 @@ from PySide6.QtWidgets import (
 
 from graphlab.errors import GraphlabError
 
+from .commands import SetParams
+from .docks import show_dock
+from .guard import guarded
+from .plots import AccuracyPlot, LinePlot, LossPlot, decimate
+
 __all__ = ["LinePlot", "LossPlot", "AccuracyPlot", "TrainingPanel", "open_training",
-           "decimate"]
+           "decimate", "fitting_values"]
 
 DATASETS = ("digits", "xor", "spiral", "circle", "gauss")
 PLANE_SETS = ("circle", "xor", "gauss", "spiral")  # noise and size apply
@@ -48,173 +52,81 @@ OPTIMIZERS = ("sgd", "momentum", "adam")
 log = logging.getLogger("gui")
 
 
-def decimate(xs, ys, x0, x1, width):
-    """Indices of the points to draw for a line ``width`` pixels wide.
-
-    ``xs`` must be non-decreasing. Each pixel column keeps its first, lowest,
-    highest and last point (in their original order), so that spikes survive
-    and the path has at most 4 points a column, however many there are.
-    """
-    n = len(xs)
-    width = max(int(width), 1)
-    if n <= 4 * width:
-        return np.arange(n)
-    xs = np.asarray(xs, float)
-    ys = np.asarray(ys, float)
-    col = np.clip(((xs - x0) / max(x1 - x0, 1e-300) * width).astype(np.int64),
-                  0, width - 1)
-    starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
-    ends = np.r_[starts[1:], n] - 1
-    lo = np.minimum.reduceat(ys, starts)
-    hi = np.maximum.reduceat(ys, starts)
-    # first index within each run where the min / max occurs
-    seg = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
-    big = np.iinfo(np.int64).max
-    idx = np.arange(n)
-    imin = np.full(len(starts), big)
-    imax = np.full(len(starts), big)
-    np.minimum.at(imin, seg, np.where(ys == lo[seg], idx, big))
-    np.minimum.at(imax, seg, np.where(ys == hi[seg], idx, big))
-    keep = np.concatenate([starts, ends, imin, imax])
-    return np.unique(keep)
-
-
-class LinePlot(QWidget):
-    """A line over ``points`` (a list of (x, y)), drawn decimated to the
-    widget's pixel width so that long runs stay smooth."""
-
-    color = "#4ea1ff"
-    placeholder = "values appear here"
-    y_range = None  # fixed (lo, hi), or None to fit the data
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.points = []
-        self.setMinimumHeight(120)
-        self.drawn = 0  # points in the last painted path (for tests)
-
-    def clear(self):
-        self.points = []
-        self.update()
-
-    def add(self, x, y):
-        if y is not None and math.isfinite(y):
-            self.points.append((float(x), float(y)))
-            self.update()
-
-    def caption(self):
-        return f"{len(self.points)} points · last {self.points[-1][1]:.4g}"
-
-    def paintEvent(self, event):
-        p = QPainter(self)
-        p.setRenderHint(QPainter.Antialiasing, True)
-        p.fillRect(self.rect(), QColor("#1d1f23"))
-        r = self.rect().adjusted(40, 8, -8, -18)
-        p.setPen(QColor("#3a3f47"))
-        p.drawRect(r)
-        if not self.points:
-            p.setPen(QColor("#7d8590"))
-            p.drawText(r, Qt.AlignCenter | Qt.TextWordWrap, self.placeholder)
-            self.drawn = 0
-            return
-        pts = np.asarray(self.points, float)
-        xs, ys = pts[:, 0], pts[:, 1]
-        x0 = float(xs.min())
-        x1 = max(float(xs.max()), x0 + 1)
-        if self.y_range is not None:
-            y0, y1 = self.y_range
-        else:
-            y0, y1 = float(ys.min()), float(ys.max())
-            if y1 - y0 < 1e-12:
-                y0, y1 = y0 - 0.5, y1 + 0.5
-        keep = decimate(xs, ys, x0, x1, r.width())
-        px = r.left() + (xs[keep] - x0) / (x1 - x0) * r.width()
-        py = r.bottom() - (ys[keep] - y0) / (y1 - y0) * r.height()
-        path = QPainterPath(QPointF(px[0], py[0]))
-        for x, y in zip(px[1:].tolist(), py[1:].tolist()):
-            path.lineTo(x, y)
-        self.drawn = len(keep)
-        p.setPen(QPen(QColor(self.color), 1.5))
-        p.drawPath(path)
-        if len(keep) <= 40:  # few points (epochs): mark them
-            p.setBrush(QColor(self.color))
-            for x, y in zip(px.tolist(), py.tolist()):
-                p.drawEllipse(QPointF(x, y), 2.5, 2.5)
-        p.setPen(QColor("#9aa1ad"))
-        p.drawText(2, r.top() + 10, f"{y1:.3g}")
-        p.drawText(2, r.bottom(), f"{y0:.3g}")
-        p.drawText(r.left(), self.height() - 4, self.caption())
-
-
-class LossPlot(LinePlot):
-    """Batch losses as a line (``points``: a list of (step, loss))."""
-
-    placeholder = "loss per batch appears here while training"
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setObjectName("lossPlot")
-
-    def caption(self):
-        return f"{len(self.points)} batches · last loss {self.points[-1][1]:.4g}"
-
-
-class AccuracyPlot(LinePlot):
-    """Test accuracy per epoch (``points``: a list of (epoch, accuracy))."""
-
-    color = "#57c785"
-    placeholder = "test accuracy per epoch appears here"
-    y_range = (0.0, 1.0)
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setObjectName("accuracyPlot")
-
-    def caption(self):
-        return f"{len(self.points)} epochs · test accuracy {self.points[-1][1]:.3f}"
-
-
 class _Bridge(QObject):
     """Signals the worker emits; delivered (queued) on the GUI thread."""
-    batch = Signal(float)
+    begin = Signal(object)
+    batch = Signal(object)
     epoch = Signal(int, object)
     finished = Signal(object, object)
     failed = Signal(str)
 
 
 class _Callback:
+    """Trainer callbacks → bridge signals (the bridge may be gone: the window
+    closed while the worker finished its batch)."""
+
     def __init__(self, bridge):
         self.bridge = bridge
 
+    def _emit(self, signal, *args):
+        try:
+            getattr(self.bridge, signal).emit(*args)
+        except RuntimeError:  # the panel was deleted: nobody is listening
+            pass
+
+    def on_train_begin(self, logs):
+        self._emit("begin", dict(logs))
+
     def on_batch_end(self, batch, logs):
-        loss = logs.get("loss")
-        if loss is not None:
-            self.bridge.batch.emit(float(loss))
+        if logs.get("loss") is not None:
+            self._emit("batch", {k: logs.get(k) for k in
+                                 ("loss", "epoch", "batch", "batches")})
 
     def on_epoch_end(self, epoch, logs):
-        self.bridge.epoch.emit(int(epoch), dict(logs))
+        self._emit("epoch", int(epoch), dict(logs))
 
 
-class _SetParams(QUndoCommand):
-    """Trained values (and, when given, a new ``train`` section) as one step."""
+def _shapes(graph):
+    """``{node: output shapes}`` of the nodes whose shapes are known."""
+    report = graph.analyse()
+    return {n: tuple(map(tuple, shapes)) for n, shapes in report.shapes.items()
+            if shapes is not None and all(x is not None for x in shapes)}
 
-    def __init__(self, model, new, text, train=None):
-        super().__init__(text)
-        self.model = model
-        self.old = dict(model.graph.params)
-        self.new = new
-        self.old_train = copy.deepcopy(model.graph.train)
-        self.new_train = train
 
-    def redo(self):
-        self.model.graph.params = dict(self.new)
-        if self.new_train is not None:
-            self.model.graph.train = copy.deepcopy(self.new_train)
+def fitting_values(graph, trained, shapes_then):
+    """Split trained values into those that still fit ``graph`` and the rest.
 
-    def undo(self):
-        self.model.graph.params = dict(self.old)
-        if self.new_train is not None:
-            self.model.graph.train = copy.deepcopy(self.old_train)
+    A value fits when its node is still there; a Parameter's value must have
+    the node's current shape, and a state value (``node.running_mean``) needs
+    the node's output shapes as they were when training started
+    (``shapes_then``, from :func:`_shapes`). Returns ``(kept, [(key, why)])``.
+    """
+    kept, left = {}, []
+    now = _shapes(graph)
+    for key, value in trained.items():
+        node_id, dot, _ = key.partition(".")
+        if node_id not in graph:
+            left.append((key, "its node is gone"))
+            continue
+        node = graph.node(node_id)
+        if not dot and node.op == "Parameter":
+            try:
+                shape = tuple(node.resolved["shape"])
+            except GraphlabError:
+                shape = None
+            if shape != tuple(value.shape):
+                left.append((key, f"trained {_dims(value.shape)}, the node is now "
+                                  f"{_dims(shape) if shape else 'invalid'}"))
+                continue
+        elif now.get(node_id) is None or now.get(node_id) != shapes_then.get(node_id):
+            left.append((key, "its node's shapes changed"))
+            continue
+        kept[key] = value
+    return kept, left
+
+
+def _dims(shape):
+    return "×".join(str(d) for d in shape) if len(shape) else "scalar"
 
 
 def _backend_box():
@@ -242,6 +154,8 @@ class TrainingPanel(QWidget):
         self._stop_asked = threading.Event()
         self.bridge = _Bridge(self)
         self.last_result = None
+        self.kept_out = []  # keys of trained values not put back (graph changed)
+        self._source = None
 
         self.dataset = QComboBox()
         self.dataset.setObjectName("trainDataset")
@@ -316,6 +230,7 @@ class TrainingPanel(QWidget):
 
         self.train_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
+        self.bridge.begin.connect(self._on_begin)
         self.bridge.batch.connect(self._on_batch)
         self.bridge.epoch.connect(self._on_epoch)
         self.bridge.finished.connect(self._on_finished)
@@ -385,11 +300,14 @@ class TrainingPanel(QWidget):
         return t, opt
 
     # ---- running ---------------------------------------------------------------------
+    @guarded
     def start(self):
         """Start training on a worker thread; False if it cannot start."""
         if self.running:
             return False
-        graph = self.window_.graph
+        w = self.window_
+        w.commit_open_editors()
+        graph = w.graph
         if not graph.train:
             return self._on_failed("this graph has no train section")
         try:
@@ -399,12 +317,17 @@ class TrainingPanel(QWidget):
             return self._on_failed(e.message)
         section, opt = self.overrides()
         work.train = section
+        # the trained values may only go back into this graph, where they fit
+        self._source = graph
+        self._shapes_then = _shapes(graph)
         self._run_section = section
         self.plot.clear()
         self.accuracy_plot.clear()
         self._steps = 0
+        self._last_epoch = ""
         self._stop_asked.clear()
         self.last_result = None
+        self.kept_out = []
         settings = {"epochs": self.epochs.value(), "lr": self.lr.value(),
                     "batch_size": self.batch_size.value(), "optimizer": opt}
         self.train_button.setEnabled(False)
@@ -417,31 +340,31 @@ class TrainingPanel(QWidget):
         return True
 
     def _work(self, graph, settings, backend="numpy"):
-        from graphlab.train import Trainer
-        bridge = self.bridge
+        callback = _Callback(self.bridge)
         try:
             if backend == "torch":  # the same trainer, its steps run by PyTorch
                 from graphlab.torch import require_torch
                 require_torch()
-                from graphlab.torch.train import TorchTrainer
+                from graphlab.torch.train import TorchTrainer as make_trainer
                 settings = dict(settings, distributed=False)
-                Trainer = TorchTrainer  # noqa: N806
-            trainer = Trainer(graph, callbacks=[_Callback(bridge)], progress=False,
-                              handle_sigint=False, **settings)
+            else:
+                from graphlab.train import Trainer as make_trainer
+            trainer = make_trainer(graph, callbacks=[callback], progress=False,
+                                   handle_sigint=False, **settings)
             self.trainer = trainer
             if self._stop_asked.is_set():
                 trainer.stop()
             history = trainer.fit()
         except GraphlabError as e:
-            bridge.failed.emit(e.message)
+            callback._emit("failed", e.message)
             return
         except Exception as e:  # the worker must report, never vanish silently
             log.exception("training")
-            bridge.failed.emit(f"{type(e).__name__}: {e}")
+            callback._emit("failed", f"{type(e).__name__}: {e}")
             return
         finally:
             self.trainer = None
-        bridge.finished.emit(graph.params, dict(history.final))
+        callback._emit("finished", graph.params, dict(history.final))
 
     def stop(self):
         """Ask the worker to stop after the current batch."""
@@ -452,49 +375,90 @@ class TrainingPanel(QWidget):
         if self.running:
             self.status.setText("Stopping after this batch…")
 
-    def _on_batch(self, loss):
-        self._steps += 1
-        self.plot.add(self._steps, loss)
+    @guarded
+    def _on_begin(self, logs):
+        self._batches = logs.get("batches")
+        self.status.setText(f"Training: {logs.get('examples', '?')} examples, "
+                            f"{self._batches} batches an epoch…")
 
+    @guarded
+    def _on_batch(self, logs):
+        self._steps += 1
+        self.plot.add(self._steps, logs["loss"])
+        if self._stop_asked.is_set():
+            return
+        epochs = self.epochs.value()
+        text = (f"epoch {int(logs.get('epoch') or 0) + 1}/{epochs} · batch "
+                f"{int(logs.get('batch') or 0) + 1}/{logs.get('batches') or '?'} · "
+                f"loss {logs['loss']:.4g}")
+        self.status.setText(text + (f"\n{self._last_epoch}" if self._last_epoch
+                                    else ""))
+
+    @guarded
     def _on_epoch(self, epoch, logs):
         acc = logs.get("test_accuracy")
         self.accuracy_plot.add(epoch + 1, acc)
         text = f"epoch {epoch + 1}: loss {logs.get('loss', float('nan')):.4g}"
         if acc is not None:
             text += f", test accuracy {acc:.3f}"
+        self._last_epoch = text
         self.status.setText(text)
 
+    @guarded
     def _on_finished(self, params, final):
         self.thread = None
         self.train_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         w = self.window_
-        keep = {k: v for k, v in params.items() if k.partition(".")[0] in w.graph}
-        new = dict(w.graph.params)
-        new.update(keep)
-        n = final.get("epochs", 0)
-        # the section records a changed dataset / optimizer type with the
-        # values it produced (same undo step); otherwise it stays as it was
-        old = w.graph.train or {}
-        run = self._run_section
-        changed = ((old.get("data") or {}).get("dataset") != run["data"]["dataset"] or
-                   (old.get("optimizer") or {}).get("type", "sgd")
-                   != run["optimizer"]["type"])
-        train = None
-        if changed:
-            train = copy.deepcopy(old)
-            train["data"] = dict(old.get("data") or {}, dataset=run["data"]["dataset"])
-            train["optimizer"] = dict(run["optimizer"])
-        w.undo_stack.push(_SetParams(w.model, new, f"Train {n} epoch(s)", train))
         self.last_result = final
+        n = final.get("epochs", 0)
         acc = final.get("test_accuracy")
         text = (f"{final.get('stopped', 'completed')}: {n} epoch(s), "
                 f"test loss {final.get('test_loss', float('nan')):.4g}")
         if acc is not None:
             text += f", test accuracy {acc:.3f}"
+        if w.graph is not self._source:
+            self.kept_out = sorted(params)
+            why = ("the graph it trained was closed (another file was opened or a "
+                   "new one started): the trained values are not kept")
+            self.load_settings()  # the boxes show the open graph's section again
+            self.status.setText(f"{text} · {why}")
+            w.statusBar().showMessage(f"Training {text}; {why}", 15000)
+            return
+        keep, left = fitting_values(w.graph, params, self._shapes_then)
+        self.kept_out = [k for k, _ in left]
+        if keep:
+            new = dict(w.graph.params)
+            new.update(keep)
+            w.undo_stack.push(SetParams(w.model, new, f"Train {n} epoch(s)",
+                                        self._recorded_section()))
+        if left:
+            said = "; ".join(f"{k} ({why})" for k, why in left[:4])
+            more = f" and {len(left) - 4} more" if len(left) > 4 else ""
+            note = (f"{len(left)} trained value(s) kept out because the graph "
+                    f"changed while training: {said}{more}")
+            self.status.setText(f"{text}\n{note}")
+            w.statusBar().showMessage(f"Training {text} · {note}", 20000)
+            return
         self.status.setText(text + " · trained values are in the graph (unsaved)")
         w.statusBar().showMessage(f"Training {text}", 10000)
 
+    def _recorded_section(self):
+        """The train section to store with the values: a changed dataset or
+        optimizer type is recorded (same undo step); otherwise None."""
+        old = self.window_.graph.train or {}
+        run = self._run_section
+        changed = ((old.get("data") or {}).get("dataset") != run["data"]["dataset"] or
+                   (old.get("optimizer") or {}).get("type", "sgd")
+                   != run["optimizer"]["type"])
+        if not changed:
+            return None
+        train = copy.deepcopy(old)
+        train["data"] = dict(old.get("data") or {}, dataset=run["data"]["dataset"])
+        train["optimizer"] = dict(run["optimizer"])
+        return train
+
+    @guarded
     def _on_failed(self, message):
         self.thread = None
         self.train_button.setEnabled(bool(self.window_.graph.train))
@@ -506,16 +470,8 @@ class TrainingPanel(QWidget):
 
 def open_training(window):
     """Show the training dock (created on first use)."""
-    dock = getattr(window, "training_dock", None)
-    if dock is None:
-        dock = QDockWidget("Training", window)
-        dock.setObjectName("trainingDock")
-        dock.setWidget(TrainingPanel(window))
-        window.addDockWidget(Qt.RightDockWidgetArea, dock)
-        window.training_dock = dock
-        window.training = dock.widget()
-    else:
-        window.training.load_settings()
-    dock.show()
-    dock.raise_()
-    return window.training
+    panel, created = show_dock(window, "training", "Training", TrainingPanel,
+                               Qt.RightDockWidgetArea)
+    if not created:
+        panel.load_settings()
+    return panel

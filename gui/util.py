@@ -1,27 +1,8 @@
-"""Small helpers the editor needs from the core, done without changing it."""
+"""Small helpers of the editor."""
 
-import copy
 import os
 
-from graphlab import io
-
-__all__ = ["copy_graph", "settings_dir"]
-
-
-def copy_graph(graph):
-    """A deep copy of a graph without listeners.
-
-    Unlike ``Graph.copy`` this keeps placeholder nodes (unknown ops) and does
-    not re-read the sidecar parameter file, so it works on any graph the
-    editor can hold.
-    """
-    data = io.to_dict(graph)
-    params_file = data.pop("params", None)
-    g = io.from_dict(copy.deepcopy(data), lenient=True)
-    g.params_file = params_file
-    g.params = {k: v.copy() for k, v in graph.params.items()}
-    g.path = graph.path
-    return g
+__all__ = ["settings_dir"]
 
 
 def settings_dir():

@@ -12,7 +12,7 @@ import logging
 import os
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence, QUndoStack
+from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
-    QToolBar,
 )
 
 from graphlab import io
@@ -30,25 +29,24 @@ from graphlab.graph import Graph
 
 from .autosave import Autosave, autosave_path, newer_autosave, stale_untitled
 from .editor import FRAGMENT_MIME, Editor
-from .guard import guarded
+from .guard import guard_call, guarded
 from .inspector import Inspector
 from .items.node import NodeItem, human
+from .menus import add_action, build_actions
 from .model import GraphModel
-from .onnx_files import OPEN_FILTER, OnnxFiles, export_tip
+from .onnx_files import OPEN_FILTER, OnnxFiles
 from .palette import Palette
 from .scene import GraphScene
 from .util import settings_dir
 from .view import CanvasView
 from .viewmenu import (
     add_node_view_actions,
-    add_view_menu,
-    build_view_actions,
     prepare_view,
     set_view,
     view_aspect,
 )
 
-__all__ = ["MainWindow"]
+__all__ = ["MainWindow", "unfit_values"]
 
 log = logging.getLogger("gui")
 MAX_RECENT = 8
@@ -105,6 +103,12 @@ class MainWindow(OnnxFiles, QMainWindow):
     def graph(self):
         return self.model.graph
 
+    def commit_open_editors(self):
+        """Apply what is being typed (a sticky note, an inspector field) before
+        saving, closing, training or stepping: what is on screen is saved."""
+        self.scene.commit_edits()
+        self.inspector.commit()
+
     def is_dirty(self):
         return self._recovered or not self.undo_stack.isClean()
 
@@ -156,138 +160,11 @@ class MainWindow(OnnxFiles, QMainWindow):
         sb.addPermanentWidget(self.zoom_label)
 
     def _action(self, name, text, slot, shortcut=None, tip=None):
-        a = QAction(text, self)
-        a.setObjectName(name)
-        if shortcut is not None:
-            if isinstance(shortcut, (list, tuple)):
-                a.setShortcuts([QKeySequence(s) for s in shortcut])
-            else:
-                a.setShortcut(QKeySequence(shortcut))
-        if tip:
-            a.setStatusTip(tip)
-        a.triggered.connect(slot)
-        self.addAction(a)
-        self.actions[name] = a
-        return a
+        """Add a guarded window action (see :func:`gui.menus.add_action`)."""
+        return add_action(self, name, text, slot, shortcut, tip)
 
     def _build_actions(self):
-        self.actions = {}
-        A = self._action
-        A("new", "&New", self.new_file, QKeySequence.New, "Start an empty graph")
-        A("open", "&Open…", self.open_dialog, QKeySequence.Open)
-        A("save", "&Save", self.save, QKeySequence.Save)
-        A("saveAs", "Save &As…", self.save_as, QKeySequence.SaveAs)
-        A("export", "&Export…", self.export_dialog, "Ctrl+Shift+E", export_tip())
-        A("quit", "&Quit", self.close, QKeySequence.Quit)
-        undo = self.undo_stack.createUndoAction(self, "&Undo")
-        undo.setObjectName("undo")
-        undo.setShortcuts([QKeySequence("Ctrl+Z")])
-        redo = self.undo_stack.createRedoAction(self, "&Redo")
-        redo.setObjectName("redo")
-        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        self.addAction(undo)
-        self.addAction(redo)
-        self.actions["undo"], self.actions["redo"] = undo, redo
-        A("cut", "Cu&t", self.cut, QKeySequence.Cut)
-        A("copy", "&Copy", self.copy, QKeySequence.Copy)
-        A("paste", "&Paste", self.paste, QKeySequence.Paste)
-        A("duplicate", "&Duplicate", self.duplicate, "Ctrl+D")
-        A("delete", "&Delete", self.delete_selection,
-          [QKeySequence.Delete, "Backspace"])
-        A("selectAll", "Select &All", self.select_all, QKeySequence.SelectAll)
-        A("group", "&Group", self.group_selection, "Ctrl+G",
-          "Put the selected nodes in one group")
-        A("ungroup", "&Ungroup", self.ungroup_selection, "Ctrl+Shift+G")
-        A("toggleCollapse", "Collapse/&Expand Group", self.toggle_collapse, "Ctrl+E")
-        A("addNote", "Add Sticky &Note", self.add_note, "Ctrl+Shift+N")
-        A("toggleOutput", "Toggle Graph &Output", self.toggle_output)
-        A("searchOp", "Add &Node…", lambda: self.view.open_search(), None,
-          "Search an op or layer by name (Tab on the canvas)")
-        A("autoLayout", "&Auto Layout", self.auto_layout, "Ctrl+L",
-          "Lay the graph out in the view's direction")
-        A("fitView", "&Fit to View", self.fit_view, "F")
-        A("zoomIn", "Zoom &In", lambda: self.view.zoom_by(1.25), QKeySequence.ZoomIn)
-        A("zoomOut", "Zoom &Out", lambda: self.view.zoom_by(0.8), QKeySequence.ZoomOut)
-        A("resetZoom", "&Actual Size", lambda: self.view.set_scale(1.0), "Ctrl+0")
-        A("toggleMinimap", "&Minimap", self._toggle_minimap)
-        A("stepper", "&Chain-rule stepper", self.open_stepper, None,
-          "Step through the forward and backward pass of the graph")
-        A("training", "&Training", self.open_training, None,
-          "Train the graph as its train section says, with a live loss plot")
-        A("inspectModel", "&Inspect model", self.open_inspect_model, None,
-          "Conv filters, feature maps and a handwriting pad for the current values")
-        self.actions["toggleMinimap"].setCheckable(True)
-        self.actions["toggleMinimap"].setChecked(True)
-        build_view_actions(self)
-        # shortcuts that only make sense on the canvas must not fire while typing
-        for name in ("fitView",):
-            self.actions[name].setShortcutContext(Qt.WidgetWithChildrenShortcut)
-            self.view.addAction(self.actions[name])
-
-        mb = self.menuBar()
-        m = mb.addMenu("&File")
-        for n in ("new", "open"):
-            m.addAction(self.actions[n])
-        self.recent_menu = m.addMenu("Open &Recent")
-        self.recent_menu.setObjectName("recentMenu")
-        m.addSeparator()
-        for n in ("save", "saveAs", "export"):
-            m.addAction(self.actions[n])
-        m.addSeparator()
-        m.addAction(self.actions["quit"])
-        m = mb.addMenu("&Edit")
-        for n in ("undo", "redo", None, "cut", "copy", "paste", "duplicate", "delete",
-                  None, "selectAll"):
-            m.addSeparator() if n is None else m.addAction(self.actions[n])
-        m = mb.addMenu("&Graph")
-        for n in ("searchOp", "addNote", None, "group", "ungroup", "toggleCollapse",
-                  "toggleOutput", None, "autoLayout"):
-            m.addSeparator() if n is None else m.addAction(self.actions[n])
-        m = mb.addMenu("&View")
-        for n in ("fitView", "zoomIn", "zoomOut", "resetZoom", None, "toggleMinimap"):
-            m.addSeparator() if n is None else m.addAction(self.actions[n])
-        add_view_menu(self, m)
-        m.addAction(self.palette_dock.toggleViewAction())
-        m.addAction(self.inspector_dock.toggleViewAction())
-        m.addSeparator()
-        m.addAction(self.actions["stepper"])
-        m.addAction(self.actions["training"])
-        m.addAction(self.actions["inspectModel"])
-        from .playground import add_playground_action
-        add_playground_action(self, m)
-
-        tb = QToolBar("Main", self)
-        tb.setObjectName("mainToolbar")
-        tb.setMovable(False)
-        tb.setToolButtonStyle(Qt.ToolButtonTextOnly)
-        for n in ("new", "open", "save", None, "undo", "redo", None, "autoLayout",
-                  "fitView", "addNote"):
-            if n is None:
-                tb.addSeparator()
-            elif n in ("undo", "redo"):
-                tb.addAction(self._toolbar_twin(n))
-            else:
-                tb.addAction(self.actions[n])
-        self.addToolBar(tb)
-        self._refresh_recent()
-
-    def _toolbar_twin(self, name):
-        """A fixed-width toolbar button for undo/redo (the stack's own actions
-        change their text to "Undo Move 'conv1'", which makes the bar jump)."""
-        a = QAction("Undo" if name == "undo" else "Redo", self)
-        a.setObjectName(f"{name}Button")
-        stack = self.undo_stack
-        if name == "undo":
-            a.triggered.connect(stack.undo)
-            stack.canUndoChanged.connect(a.setEnabled)
-            stack.undoTextChanged.connect(a.setToolTip)
-            a.setEnabled(stack.canUndo())
-        else:
-            a.triggered.connect(stack.redo)
-            stack.canRedoChanged.connect(a.setEnabled)
-            stack.redoTextChanged.connect(a.setToolTip)
-            a.setEnabled(stack.canRedo())
-        return a
+        build_actions(self)
 
     def _connect(self):
         self.editor.message.connect(self._message)
@@ -527,8 +404,10 @@ class MainWindow(OnnxFiles, QMainWindow):
             if stepper is not None:
                 stepper.add_context_actions(menu, item.node_id)
             menu.addSeparator()
-        menu.addAction("Add Node Here…", lambda: self.view.open_search(scene_pos))
-        menu.addAction("Add Sticky Note Here", lambda: self.add_note(scene_pos))
+        menu.addAction("Add Node Here…",
+                       guard_call(self, lambda: self.view.open_search(scene_pos)))
+        menu.addAction("Add Sticky Note Here",
+                       guard_call(self, lambda: self.add_note(scene_pos)))
         menu.addSeparator()
         menu.addAction(self.actions["autoLayout"])
         menu.addAction(self.actions["fitView"])
@@ -575,6 +454,7 @@ class MainWindow(OnnxFiles, QMainWindow):
 
     def maybe_save(self):
         """Ask about unsaved changes; False if the user cancelled."""
+        self.commit_open_editors()
         if not self.is_dirty():
             return True
         choice = self.ask_save_changes()
@@ -608,7 +488,7 @@ class MainWindow(OnnxFiles, QMainWindow):
         try:
             g = io.load(path, lenient=True)
         except GraphlabError as e:
-            self._open_failed(path, e.message)
+            self._open_failed(path, str(e))  # names the node, when there is one
             return False
         except Exception as e:
             log.exception("opening %s", path)
@@ -695,9 +575,19 @@ class MainWindow(OnnxFiles, QMainWindow):
         return self.save_to(path)
 
     def save_to(self, path):
+        self.commit_open_editors()
         old_auto = autosave_path(self.path) if self.is_dirty() else None
+        unfit = unfit_values(self.graph)
         try:
-            io.save(self.graph, path)
+            if unfit:
+                # values that no longer fit their node would make a file that
+                # does not open: write the rest (they stay in memory for Undo)
+                g = self.graph.copy()
+                g.params = {k: v for k, v in g.params.items() if k not in unfit}
+                io.save(g, path)
+                self.graph.params_file = g.params_file
+            else:
+                io.save(self.graph, path)
         except GraphlabError as e:
             self.statusBar().showMessage(f"Cannot save: {e.message}", 15000)
             self._failed("Cannot save", f"{path}: {e.message}")
@@ -710,7 +600,11 @@ class MainWindow(OnnxFiles, QMainWindow):
         self.undo_stack.setClean()
         self._update_title()
         self._add_recent(self.path)
-        self.statusBar().showMessage(f"Saved {os.path.basename(path)}", 6000)
+        msg = f"Saved {os.path.basename(path)}"
+        if unfit:
+            msg += (" · values not saved because they no longer fit their node: "
+                    + ", ".join(f"{k} ({why})" for k, why in list(unfit.items())[:4]))
+        self.statusBar().showMessage(msg, 15000 if unfit else 6000)
         return True
 
     # ---- recent files ----------------------------------------------------------------
@@ -735,8 +629,9 @@ class MainWindow(OnnxFiles, QMainWindow):
         self.recent_menu.clear()
         files = [p for p in self.recent_files() if os.path.exists(p)]
         for p in files:
-            self.recent_menu.addAction(os.path.basename(p),
-                                       lambda p=p: self.open_path(p)).setToolTip(p)
+            self.recent_menu.addAction(
+                os.path.basename(p),
+                guard_call(self, lambda p=p: self.open_path(p))).setToolTip(p)
         self.recent_menu.setEnabled(bool(files))
 
     # ---- window events ---------------------------------------------------------------
@@ -792,6 +687,28 @@ class MainWindow(OnnxFiles, QMainWindow):
     def set_view(self, vertical=None, weights_inside=None, shown=None, relayout=False):
         """Show the graph another way (:func:`gui.viewmenu.set_view`)."""
         return set_view(self, vertical, weights_inside, shown, relayout)
+
+
+def unfit_values(graph):
+    """``{key: why}`` for parameter values the file could not be opened with:
+    a node that is gone, or a Parameter's value of another shape."""
+    out = {}
+    for key, value in graph.params.items():
+        node_id, dot, _ = key.partition(".")
+        if node_id not in graph:
+            out[key] = "its node is gone"
+            continue
+        node = graph.node(node_id)
+        if dot or node.op != "Parameter" or node.placeholder:
+            continue
+        try:
+            shape = tuple(node.resolved["shape"])
+        except GraphlabError:
+            continue  # the node itself is in error; the loader says so
+        if tuple(value.shape) != shape:
+            out[key] = (f"{'×'.join(map(str, value.shape))}, the node is "
+                        f"{'×'.join(map(str, shape))}")
+    return out
 
 
 def _remove(path):

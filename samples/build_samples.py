@@ -10,6 +10,7 @@ import sys
 
 import graphlab as gl
 from graphlab.data import REVERSE_VOCAB, read_text, text_vocab
+from graphlab.layout import NODE_SPACING
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -134,6 +135,19 @@ def lenet5():
     return b.build()
 
 
+def _make_room_below(g, node, rows=1):
+    """Move the nodes below ``node`` in its column down by ``rows`` grid rows:
+    a recurrent cell has six ports, and its box in the editor is two rows tall
+    (the editor would otherwise find the boxes overlapping and lay them out
+    again each time the file is opened)."""
+    x, y = g.node(node).ui["pos"]
+    step = NODE_SPACING[1]
+    for n in g.nodes:
+        px, py = g.node(n).ui["pos"]
+        if px == x and py > y:
+            g.update_ui(n, pos=[px, round(py + rows * step)])
+
+
 def _recurrent_digits(kind, hidden=64, epochs=20, lr=0.01):
     b = gl.GraphBuilder(f"{kind} on digits: the 8 rows of an image as 8 time steps")
     x = b.input("x", ["N", 8, 8])
@@ -144,7 +158,9 @@ def _recurrent_digits(kind, hidden=64, epochs=20, lr=0.01):
     b.train(loss="loss", data=DIGITS,
             optimizer={"type": "adam", "lr": lr, "schedule": {"type": "cosine"}},
             batch_size=32, epochs=epochs, metrics=["accuracy"], clip_norm=5.0)
-    return b.build()
+    g = b.build()
+    _make_room_below(g, kind.lower())
+    return g
 
 
 def autoencoder_digits():

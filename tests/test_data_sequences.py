@@ -158,3 +158,14 @@ def test_train_command_prints_the_bigram_baseline(corpus):
                         "--epochs", "1"], cwd=root, capture_output=True, text=True,
                        timeout=300)
     assert "a character bigram model scores" in r.stdout
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"n": "many"}, "n must be a whole number ≥ 1, got 'many'"),
+    ({"n": 0}, "n must be a whole number ≥ 1, got 0"),
+    ({"n": 2.5}, "n must be a whole number ≥ 1, got 2.5"),
+    ({"min_len": "3"}, "min_len and max_len must be whole numbers, got '3', 10")])
+def test_reverse_names_a_wrong_setting(kwargs, words):
+    with pytest.raises(ValueError) as e:
+        data.reverse(**kwargs)
+    assert str(e.value) == words

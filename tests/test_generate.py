@@ -145,3 +145,17 @@ def test_cli_decodes_an_encoder_decoder_input(tmp_path):
     assert set(out) <= set(data.REVERSE_VOCAB) and len(out) <= 11
     r = _cli("generate", str(path), "--prime", "1")
     assert r.returncode == 1 and "--input" in r.stderr
+
+
+@pytest.mark.parametrize("flag, value", [
+    ("--length", "-5"), ("--temperature", "-1"), ("--temperature", "nan"),
+    ("--temperature", "inf"), ("--seed", "-1")])
+def test_cli_bad_values_are_usage_errors(tmp_path, capsys, flag, value):
+    from graphlab.cli import main
+    path = tmp_path / "m.graph.json"
+    gl.save(char_model(), path)
+    with pytest.raises(SystemExit) as e:
+        main(["generate", str(path), flag, value])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}" in err and "Traceback" not in err

@@ -218,3 +218,24 @@ def test_source_ref_names_a_second_output_port():
     edges = [g.connect("x", "p"), g.connect("p", "u:x"),
              g.connect("p:indices", "u:indices")]
     assert [g.source_ref(e) for e in edges] == ["x", "p", "p:indices"]
+
+
+def test_set_params_and_set_train_emit_events():
+    import numpy as np
+    g = gl.Graph("p")
+    events = []
+    g.subscribe(lambda event, payload: events.append((event, payload)))
+    w = np.ones(2)
+    g.set_params({"w": w})
+    assert events == [("params_changed", ["w"])] and g.params["w"] is w
+    events.clear()
+    g.set_params({"w": w})  # nothing changed: no event
+    assert events == []
+    g.set_params({"b": w})
+    assert events == [("params_changed", ["w", "b"])]
+    events.clear()
+    g.set_train({"loss": "f"})
+    assert events == [("meta_changed", "train")] and g.train == {"loss": "f"}
+    with pytest.raises(gl.GraphError, match="must be a dict"):
+        g.set_train(3)
+    assert g.train == {"loss": "f"}

@@ -2,6 +2,7 @@
 
 import json
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import graphlab as gl
+from graphlab import io
 from graphlab.errors import GraphError, GraphlabError
 
 from .conftest import SAMPLES, sample
@@ -64,6 +66,21 @@ def test_params_sidecar_round_trip(tmp_path):
     back = gl.load(out)
     np.testing.assert_array_equal(back.params["w"], g.params["w"])
     assert back.node("w").attrs["trainable"] is False
+
+
+def test_a_graph_without_values_names_no_sidecar(tmp_path):
+    # values undone (or every Parameter deleted) after a save: the old sidecar
+    # must not come back on open, nor name nodes that are gone
+    g = gl.Graph("p")
+    g.add_node("w", "Parameter", {"shape": [2]})
+    g.params["w"] = np.ones(2)
+    out = tmp_path / "p.graph.json"
+    gl.save(g, out)
+    g.params = {}
+    g.remove_node("w")
+    gl.save(g, out)
+    assert "params" not in json.loads(out.read_text())
+    assert len(gl.load(out)) == 0
 
 
 def _write(tmp_path, text):
@@ -188,3 +205,76 @@ def test_mutated_sample_gives_graph_error_or_graph(data):
 @given(st.text(max_size=60))
 def test_random_text_gives_graph_error(text):
     _must_be_graph_error_or_graph(text)
+
+
+# ---- hardening (issue 16): numbers JSON cannot hold, damaged sidecars ----------------
+
+def _value_graph(op, value_text, **attrs):
+    attrs = dict(attrs, value=12345)
+    text = json.dumps({"graphlab": 1, "nodes": [{"id": "x", "op": op, "attrs": attrs},
+                                                {"id": "s", "op": "Sum"}],
+                       "edges": [["x", "s:x"]], "outputs": ["s"]})
+    return text.replace("12345", value_text)
+
+
+@pytest.mark.parametrize("op", ["Input", "Parameter", "Constant"])
+@pytest.mark.parametrize("value", ["1e400", "-1e400", "[1, 1e400]", "NaN",
+                                   "1" + "0" * 400])
+def test_value_attribute_beyond_float64_is_refused(op, value):
+    attrs = {"shape": [2] if value.startswith("[") else []} if op != "Constant" else {}
+    with pytest.raises(GraphlabError, match="must be finite and within float64's "
+                                            "range") as e:
+        gl.loads(_value_graph(op, value, **attrs)).check()
+    assert e.value.node == "x"
+
+
+def test_int64_input_value_must_fit_int64():
+    text = _value_graph("Input", "9" * 300, shape=[], dtype="int64")
+    with pytest.raises(GraphlabError, match="within int64's range") as e:
+        gl.loads(text).check()
+    assert e.value.node == "x"
+    with pytest.raises(GraphlabError, match="whole numbers"):
+        gl.loads(_value_graph("Input", "0.5", shape=[], dtype="int64")).check()
+
+
+def test_a_number_of_thousands_of_digits_is_a_file_format_error():
+    with pytest.raises(GraphlabError, match="cannot read the JSON: Exceeds the limit"):
+        gl.loads(_value_graph("Constant", "9" * 5000))
+
+
+@pytest.mark.parametrize("content", [b"PK\x03\x04garbage", b"", b"not a zip"])
+def test_damaged_sidecar_npz_is_an_error_line(tmp_path, content):
+    (tmp_path / "p.npz").write_bytes(content)
+    d = json.load(open(sample("mlp_xor")))
+    d["params"] = "p.npz"
+    path = tmp_path / "g.graph.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(GraphlabError, match="cannot read the parameter file") as e:
+        gl.load(path)
+    assert e.value.file == str(path)
+
+
+def test_a_single_npy_where_an_npz_belongs_is_refused(tmp_path):
+    from graphlab.io import read_npz
+    np.save(tmp_path / "one.npy", np.ones(3))
+    with pytest.raises(GraphlabError, match="one array \\(.npy\\), not an .npz"):
+        read_npz(str(tmp_path / "one.npy"), "the checkpoint")
+
+
+def test_saved_files_get_the_usual_permissions_not_a_temporary_files(tmp_path):
+    # the atomic save writes a private temporary file first; what lands must
+    # be readable as any file the user makes (umask), and a replaced file
+    # keeps its own mode
+    old = os.umask(0o022)
+    try:
+        g = io.load(os.path.join(SAMPLES, "mlp_xor.graph.json"))
+        g.params = {"fc1_w": np.ones((8, 2))}
+        path = tmp_path / "g.graph.json"
+        io.save(g, path)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+        assert stat.S_IMODE(os.stat(tmp_path / "g.params.npz").st_mode) == 0o644
+        os.chmod(path, 0o664)
+        io.save(g, path)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o664
+    finally:
+        os.umask(old)

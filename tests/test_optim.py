@@ -196,3 +196,11 @@ def test_make_optimizer_names_unknown_keys_and_types():
         make_optimizer({"type": "rmsprop"}, _params())
     with pytest.raises(TrainingError, match="positive number"):
         make_optimizer({"type": "sgd", "lr": -1}, _params())
+
+
+@pytest.mark.parametrize("section", [{"data": 3}, {"data": "digits"},
+                                     {"data": {"feeds": [1]}}, {"optimizer": "adam"}])
+def test_train_settings_that_are_not_objects_are_training_errors(section):
+    from graphlab.optim import TrainConfig
+    with pytest.raises(TrainingError, match="must be an object such as"):
+        TrainConfig(section)

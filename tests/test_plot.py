@@ -80,3 +80,17 @@ def test_graphlab_never_imports_matplotlib_on_its_own():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, env=dict(os.environ, PYTHONPATH=ROOT))
     assert out.stdout.strip() == "False", out.stderr
+
+
+@pytest.mark.parametrize("name", ["playground_xor.graph.json", "curves.txt", "curves"])
+def test_plot_to_a_non_image_fails_before_training(tmp_path, capsys, name):
+    graph = _copy(tmp_path, "playground_xor")
+    before = open(graph, "rb").read()
+    target = tmp_path / name
+    status = main(["train", graph, "--plot", str(target)])
+    err = capsys.readouterr().err
+    assert status == 1 and "epoch" not in err, err
+    assert err.strip().splitlines() == [
+        f"error: {graph}: --plot {target}: name an image file ending in .png, .svg "
+        f"or .pdf (or another format matplotlib writes)"]
+    assert open(graph, "rb").read() == before

@@ -178,3 +178,72 @@ def test_training_programs_can_skip_input_gradients():
     prog = gl.compile(g, outputs=["loss"], input_grads=False)
     assert "x" not in prog.schedule.grads and "conv1_w" in prog.schedule.grads
     assert "g_up" not in prog.source  # no gradient flows into the data
+
+
+# ---- hardening (issue 16): feeds, non-finite results, memory, blame -----------------
+
+def _one_input(shape, dtype="float32", op="Sum", **attrs):
+    g = gl.Graph("one")
+    g.add_node("x", "Input", dict({"shape": shape, "dtype": dtype}, **attrs))
+    g.add_node("f", op)
+    g.connect("x", "f:x")
+    g.set_outputs(["f"])
+    return g
+
+
+def test_int_input_refuses_fractions_instead_of_truncating():
+    prog = gl.compile(_one_input([2], "int64"))
+    with pytest.raises(ExecutionError, match="holds 0.5, but the Input is int64") as e:
+        prog.forward({"x": [0.5, 1.7]})
+    assert e.value.node == "x"
+    assert prog.forward({"x": [1.0, 2]})["f"] == 3  # whole floats are fine
+
+
+@pytest.mark.parametrize("value", [[10**30, 1], [1e30, 1], [2.0**63, 0]])
+def test_int_input_refuses_numbers_beyond_int64(value):
+    with pytest.raises(ExecutionError, match="too large for int64") as e:
+        gl.compile(_one_input([2], "int64")).forward({"x": value})
+    assert e.value.node == "x"
+
+
+def test_float_feed_beyond_float64_is_an_error():
+    with pytest.raises(ExecutionError, match="too large for float64"):
+        gl.compile(_one_input([], op="Exp"), dtype="float64").forward({"x": 10**400})
+
+
+@pytest.mark.parametrize("value, what", [(0.0, "infinite"), (-1.0, "NaN")])
+def test_scalar_result_that_is_not_finite_names_its_node(value, what):
+    prog = gl.compile(_one_input([], op="Log"), dtype="float64")
+    with pytest.raises(ExecutionError, match=f"produced {what} values") as e:
+        prog.forward({"x": value})
+    assert e.value.node == "f"
+
+
+@pytest.mark.parametrize("value", [None, [1.0, None, 2.0], [1.0, float("inf"), 0.0]])
+def test_nan_fed_in_is_blamed_on_the_input(value):
+    shape = [] if value is None else [3]
+    prog = gl.compile(_one_input(shape, op="Exp"), dtype="float64")
+    with pytest.raises(ExecutionError, match="the value fed holds") as e:
+        prog.forward({"x": value})
+    assert e.value.node == "x"
+
+
+def test_parameter_too_big_for_memory_says_how_many_bytes():
+    g = gl.Graph("huge")
+    g.add_node("w", "Parameter", {"shape": [100000, 100000, 100]})
+    g.add_node("f", "Sum")
+    g.connect("w", "f:x")
+    with pytest.raises(ExecutionError, match=r"needs 8,000,000,000,000 bytes \(7.28 "
+                                             r"TiB\)") as e:
+        gl.compile(g, dtype="float64")
+    assert e.value.node == "w"
+
+
+def test_an_op_refusing_its_values_is_named_by_node():
+    prog = gl.compile(gl.load(sample("mlp_xor")))
+    with pytest.raises(ExecutionError, match="target holds class 7") as e:
+        prog.forward({"x": [[1.0, 2.0]], "y": [7]})
+    assert e.value.node == "loss"
+    with pytest.raises(ExecutionError, match="target holds class 7") as e:
+        trace(gl.load(sample("mlp_xor")), {"x": [[1.0, 2.0]], "y": [7]})
+    assert e.value.node == "loss"

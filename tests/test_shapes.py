@@ -1,5 +1,7 @@
 """Window arithmetic (SPEC section 2 padding modes), broadcasting, warnings."""
 
+import re
+
 import pytest
 
 import graphlab as gl
@@ -92,3 +94,45 @@ def test_linear_mismatch_message_names_features():
         b.graph.check()
     assert info.value.node == "fc1"
     assert "256" in str(info.value) and "400" in str(info.value)
+
+
+# ---- ports carry dtypes (issue 16) ---------------------------------------------------
+
+def _unpool_graph(indices_from):
+    g = gl.Graph("unpool")
+    g.add_node("x", "Input", {"shape": ["N", 1, 4, 4]})
+    g.add_node("i", "Input", {"shape": ["N", 1, 2, 2], "dtype": "int64"})
+    g.add_node("p", "MaxPool2D", {"kernel": 2})
+    g.add_node("r", "ReLU")
+    g.add_node("u", "MaxUnpool2D", {"kernel": 2})
+    g.connect("x", "p:x")
+    g.connect("p", "r:x")
+    g.connect("p", "u:x")
+    g.connect(indices_from, "u:indices")
+    return g
+
+
+@pytest.mark.parametrize("src", ["p:out", "r"])
+def test_float_tensor_into_integer_port_is_refused_at_check(src):
+    from graphlab.errors import PortError
+    with pytest.raises(PortError, match="input 'indices' takes integers") as e:
+        _unpool_graph(src).check()
+    assert e.value.node == "u"
+
+
+@pytest.mark.parametrize("src", ["p:indices", "i"])
+def test_integer_tensor_into_integer_port_checks(src):
+    assert _unpool_graph(src).check() == []
+
+
+@pytest.mark.parametrize("data, what", [(3, "3"), ("digits", '"digits"'),
+                                        ([1], "[1]")])
+def test_train_data_that_is_not_an_object_is_an_error(data, what):
+    g = gl.load(sample("mlp_xor"))
+    g.train = dict(g.train, data=data)
+    with pytest.raises(gl.GraphError, match=f"train.data must be an object .*got "
+                                             f"{re.escape(what)}"):
+        g.check()
+    g.train["data"] = {"dataset": "xor", "feeds": 3}
+    with pytest.raises(gl.GraphError, match="train.data.feeds must be an object"):
+        g.check()

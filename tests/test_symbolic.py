@@ -84,7 +84,8 @@ def test_cs231n_backward_steps_are_local_times_upstream(cs231n):
                                                ("q", "y")]
     assert edge[0].text == "∂f/∂q = z = -4 (local) × 1 (upstream) = -4"
     assert edge[1].text == "∂f/∂z = q = 3 (local) × 1 (upstream) = 3"
-    assert edge[2].text == "∂q/∂x = 1 (local) × -4 (upstream) = -4"
+    assert edge[2].text == "∂q/∂x = 1 (local) × (-4) (upstream) = -4"  # not "× -4"
+    assert r"\times \left({-4}\right)" in edge[2].latex
     assert edge[0].local == sp.Symbol("z") and edge[0].local_str == "z"
     assert float(edge[0].local_value) == -4 and float(edge[0].upstream) == 1
     assert all(s.agrees for s in edge)
@@ -189,7 +190,9 @@ def test_tensor_steps_show_the_declared_matrix_calculus_and_say_the_batch_is_ran
     steps = explain(gl.load(sample("mlp_xor")))
     assert any("random batch of 2" in n for n in steps.notes)
     by = {(s.node, s.port): s for s in steps.backward if s.kind == "edge"}
-    assert by[("fc2", "w")].local_text == "∂L/∂W = (∂L/∂Y)ᵀ X"
+    # the declared form, its letters named after the nodes (no A, Y, L mixed
+    # with node names)
+    assert by[("fc2", "w")].local_text == "∂loss/∂fc2_w = (∂loss/∂fc2)ᵀ h"
     assert by[("fc2", "w")].local_latex == get_op("Linear").formulas["w"][0]
     assert "softmax(z) - onehot(y)" in by[("loss", "logits")].local_text
     assert by[("h", "x")].local_text == "1 - tanh(fc1)^2"  # SymPy, elementwise
@@ -457,3 +460,50 @@ def test_training_mode_runs_dropout_and_agrees():
     assert train.training and train.mismatches == []
     assert (train.values["d"] == 0).any()
     assert explain(g).values["d"].tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
+def test_explain_refuses_a_non_scalar_start_as_grad_does():
+    from graphlab.errors import ExecutionError
+    g = gl.Graph("vec")
+    g.add_node("x", "Input", {"shape": [2], "value": [1.0, 2.0]})
+    g.add_node("r", "ReLU")
+    g.connect("x", "r:x")
+    with pytest.raises(ExecutionError) as from_explain:
+        explain(g)
+    prog = gl.compile(g)
+    prog.forward()
+    with pytest.raises(ExecutionError) as from_grad:
+        prog.backward()
+    assert str(from_explain.value) == str(from_grad.value)
+    assert "backward starts from 'r', whose shape is 2" in str(from_grad.value)
+
+
+def test_tensor_values_in_latex_are_named_not_bare():
+    # "relu4 ∈ ℝ^{2×84}, ‖relu4‖ = 0.63", never "= ∈ ℝ^{2×84}, ‖·‖ = 0.63"
+    steps = explain(gl.load(sample("mlp_xor")))
+    for s in steps.steps:
+        assert r"= \in" not in s.latex and r"\lVert \cdot \rVert" not in s.latex, s.latex
+    h = next(s for s in steps.forward if s.node == "h")
+    norm = forms.latex_number(forms.norm(h.value))
+    assert h.latex.endswith(r",\quad h \in \mathbb{R}^{2 \times 8},\ \lVert h \rVert = "
+                            + norm)
+
+
+def test_matmul_step_names_every_letter_or_explains_them():
+    g = gl.Graph("mm")
+    g.add_node("a", "Input", {"shape": [2, 3]})
+    g.add_node("b", "Parameter", {"shape": [3, 4]})
+    g.add_node("mm", "MatMul")
+    g.add_node("loss", "Sum")
+    g.connect("a", "mm:a")
+    g.connect("b", "mm:b")
+    g.connect("mm", "loss:x")
+    steps = explain(g)
+    by = {(s.node, s.port): s for s in steps.backward if s.kind == "edge"}
+    text = by[("mm", "a")].text
+    assert text.startswith("∂loss/∂a = ∂loss/∂mm bᵀ"), text
+    assert "∂L" not in text and " B" not in text and "Y" not in text
+    conv = {(s.node, s.port): s
+            for s in explain(gl.load(sample("lenet5"))).backward if s.kind == "edge"}
+    # a form with letters that are not nodes keeps them, and says which are
+    assert "(where L = loss, W = conv1_w, X = up)" in conv[("conv1", "w")].text

@@ -1,36 +1,18 @@
 """``graphlab explain`` on the command line."""
 
-import argparse
-import importlib
 import json
 
 import pytest
 
 import graphlab as gl
 import graphlab.cli as cli
-from graphlab.symbolic import add_explain_command
 
 from .conftest import sample
 
 
-def _registered():
-    parser = cli._parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return "explain" in sub.choices
-
-
 @pytest.fixture
-def run(monkeypatch, capsys):
-    """``run(*argv)`` → (status, stdout, stderr), with ``explain`` registered."""
-    if not _registered():  # until the command line registers it itself
-        train = importlib.import_module("graphlab.train")
-        original = train.add_train_command
-
-        def both(command):
-            original(command)
-            add_explain_command(command)
-        monkeypatch.setattr(train, "add_train_command", both)
-
+def run(capsys):
+    """``run(*argv)`` → (status, stdout, stderr)."""
     def go(*argv):
         status = cli.main(list(argv))
         out, err = capsys.readouterr()

@@ -60,6 +60,13 @@ def _dist(b, name):
     return b.softmax(_vec(b, name, (2, 3)))
 
 
+def _embedding(b):
+    # Token 1 twice: its row of the table gets the sum of both gradients.
+    x = b.input("tok", [2, 3], dtype="int64", value=[[1, 0, 1], [3, 2, 1]])
+    w = _vec(b, "w", (4, 2))
+    return _weighted(b, b.op("Embedding", x, w), (2, 3, 2))
+
+
 def _cross_entropy(b):
     y = b.input("y", [2], dtype="int64", value=[1, 2])
     return b.op("CrossEntropyLoss", _vec(b, "z", (2, 3)), y)
@@ -109,15 +116,13 @@ CASES = {
     "L2Penalty": lambda b: b.op("L2Penalty", _vec(b, "x", (2, 3)), weight=0.3),
     "MSELoss": lambda b: b.op("MSELoss", _vec(b, "x", (2, 3)), _vec(b, "t", (2, 3))),
     "CrossEntropyLoss": _cross_entropy,
+    "Embedding": _embedding,
     "KLDivLoss": lambda b: b.op("KLDivLoss", _dist(b, "p"), _dist(b, "q")),
     "JSDivLoss": lambda b: b.op("JSDivLoss", _dist(b, "p"), _dist(b, "q")),
     **{op: _recurrent(op) for op in ("RNN", "LSTM", "GRU")},
 }
 # Formulas that describe training (batch statistics, the dropout mask).
 TRAINING = {"Dropout", "BatchNorm"}
-# Ops whose declared formulas hold in training mode only (BatchNorm's batch
-# statistics); Dropout also declares its evaluation form, the identity.
-TRAINING_ONLY = {"BatchNorm"}
 
 
 def _graph(op):
@@ -148,11 +153,17 @@ def test_every_step_of_the_op_is_checked_and_agrees(op):
         assert all(s.local_latex == forms[s.port][0] for s in mine)
 
 
-@pytest.mark.parametrize("op", sorted(TRAINING_ONLY))
-def test_training_formulas_are_flagged_in_evaluation_mode(op):
+@pytest.mark.parametrize("op", sorted(TRAINING))
+def test_evaluation_mode_has_its_own_formulas_and_they_agree(op):
+    # Issue 16: BatchNorm showed its training formula in evaluation mode and
+    # marked it "disagrees"; every mode-dependent op declares both forms.
     steps = explain(_graph(op))
-    assert {s.op for s in steps.mismatches} == {op}
-    assert any("--training" in n for n in steps.notes)
+    assert steps.mismatches == []
+    mine = [s for s in steps.backward if getattr(s, "op", None) == op]
+    assert mine and all(s.agrees for s in mine)
+    evaluation = get_op(op).formulas_for(False)
+    assert evaluation is not get_op(op).formulas
+    assert all(s.local_latex == evaluation[s.port][0] for s in mine)
 
 
 def test_dropout_evaluation_steps_use_the_identity_and_agree():

@@ -76,3 +76,11 @@ def test_unrolled_rnn_latex_renders():
         if latex not in seen:
             seen.add(latex)
             assert_renders(latex, "unrolled rnn")
+
+
+def test_grad_latex_names_a_big_tensor():
+    from graphlab.symbolic import explain
+    expl = explain(gl.load(os.path.join(SAMPLES, "mlp_xor.graph.json")))
+    tex = grad_latex(expl, "fc1_w")
+    assert r"= \in" not in tex and r"\cdot \rVert" not in tex
+    assert tex.startswith(r"\frac{\partial \mathrm{loss}}{\partial \mathrm{fc1\_w}} \in")

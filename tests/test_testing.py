@@ -21,10 +21,11 @@ from graphlab.testing import (
     example_feeds,
     find_graph_files,
     gradcheck,
-    main_test,
     run_graph,
     train_step,
 )
+
+from graphlab.cli import main_test
 
 from .conftest import ROOT, SAMPLES, sample
 
@@ -444,3 +445,11 @@ def test_graphlab_test_command_closing_line(tmp_path):
     obj = json.loads(out.stdout)
     assert (obj["passed"], obj["failed"]) == (3, 1)
     assert obj["items"][3]["message"] == "grads['x'] = -4.0, expected -3.0 (rtol 1e-6)"
+
+
+def test_an_infinite_expectation_matches_only_infinity():
+    from graphlab.testing import GraphTestFailure, assert_graph
+    g = gl.load(os.path.join(os.path.dirname(__file__), "..", "samples",
+                             "cs231n.graph.json"))
+    with pytest.raises(GraphTestFailure, match="expected inf"):
+        assert_graph(g, at={"x": -2, "y": 5, "z": -4}, expect={"f": float("inf")})

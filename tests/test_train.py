@@ -16,7 +16,6 @@ import graphlab as gl
 from graphlab.data import digits
 from graphlab.errors import TrainingError
 from graphlab.train import Callback, History, Trainer, train
-from graphlab.train_cli import add_train_command
 
 from .conftest import SAMPLES, sample
 
@@ -451,26 +450,10 @@ def test_bptt_needs_a_recurrent_node():
 
 # ---- command line --------------------------------------------------------------------
 
-def _train_registered():
-    from graphlab import cli
-    p = cli._parser()
-    return any("train" in getattr(a, "choices", None) or ()
-               for a in p._subparsers._group_actions)
-
-
 def _cli(argv):
-    """``graphlab ARGV``, with ``train`` registered if cli.py does not yet."""
-    from graphlab import bench, cli
-    if _train_registered():
-        return cli.main(argv)
-    original = bench.add_bench_command
-
-    def both(command):
-        original(command)
-        add_train_command(command)
-
-    with mock.patch.object(bench, "add_bench_command", both):
-        return cli.main(argv)
+    """``graphlab ARGV`` in this process; returns the exit status."""
+    from graphlab import cli
+    return cli.main(argv)
 
 
 @pytest.fixture

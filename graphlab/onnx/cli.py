@@ -9,7 +9,6 @@ module block). ``export FILE -o OUT`` picks the format by the suffix of OUT:
 import os
 import sys
 
-from ..errors import GraphlabError
 
 __all__ = ["add_import_command", "add_export_command", "EXPORT_FORMATS"]
 
@@ -24,6 +23,7 @@ def cmd_import(args, ctx):
         print(f"graphlab import: error: -o must name a graph file (.graph.json), "
               f"got {out!r}", file=sys.stderr)
         return 2
+    _refuse_existing(out, out[:-len(".json")].removesuffix(".graph") + ".params.npz")
     g = import_model(args.file)
     for node, message in g.check():
         ctx.warn(message, node)
@@ -36,6 +36,15 @@ def cmd_import(args, ctx):
     ctx.emit({"graph": out, "params": sidecar, "nodes": len(g), "parameters": n},
              text)
     return 0
+
+
+def _refuse_existing(*paths):
+    """Nothing the user made is overwritten: an import writes new files only."""
+    from ..errors import GraphError
+    for path in paths:
+        if os.path.lexists(path):
+            raise GraphError("already exists: import into a new file or delete it "
+                             "first", file=path)
 
 
 def _load_checked(path, ctx):

@@ -202,7 +202,7 @@ class _Identity(Mapping):
 
     def import_(self, im):
         if im.node.op_type == "Dropout":
-            attrs = check_attrs(im, ("seed",))
+            check_attrs(im, ("seed",))
             training = im.input_const(2) if im.has(2) else None
             if training is not None and bool(np.ravel(training)[0]):
                 raise Refused("training_mode=True is not supported (an inference "
@@ -349,6 +349,10 @@ class _Gather(Mapping):
         attrs = check_attrs(im, ("axis",))
         shape = im.in_shape(0)
         axis = axis_of(attrs.get("axis", 0), len(shape))
+        if im.input_const(1) is None and axis == 0 and len(shape) == 2:
+            # Token indices known at run time, rows of a table: an Embedding.
+            im.bind(0, im.add("Embedding", {"x": im.x(1), "w": im.x(0)}))
+            return
         idx = im.input_const(1, "the indices")
         size = shape[axis]
         if isinstance(size, str):

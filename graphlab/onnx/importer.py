@@ -242,8 +242,14 @@ def _load(onnx, path_or_model):
         return onnx.load(path), path
     except FileNotFoundError:
         raise GraphError("no such file", file=path) from None
+    except IsADirectoryError:
+        raise GraphError("is a directory, not an ONNX model", file=path) from None
     except Exception as e:  # protobuf's DecodeError and friends
-        raise GraphError(f"not a readable ONNX model: {e}", file=path) from None
+        if path.endswith(".json"):
+            raise GraphError("this is a graph file, not an ONNX model: open it "
+                             "directly (import reads .onnx files)", file=path) from None
+        reason = str(e).splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GraphError(f"not a readable ONNX model: {reason}", file=path) from None
 
 
 def import_model(path_or_model, *, name=None):

@@ -175,6 +175,8 @@ class _CrossEntropy(Mapping):
             target = ex.add("Cast", [target], to=ex.onnx.TensorProto.INT64)
         if len(ex.shape("logits")) == 1:
             logits, target = ex.unsqueeze(logits, [0]), ex.unsqueeze(target, [0])
+        elif len(ex.shape("logits")) == 3:  # sequences N×T×C: ONNX wants C second
+            logits = ex.add("Transpose", [logits], perm=[0, 2, 1])
         ex.add("SoftmaxCrossEntropyLoss", [logits, target], [ex.output()],
                reduction="mean")
 
@@ -183,11 +185,29 @@ class _CrossEntropy(Mapping):
         del attrs
         if im.has(2):
             raise Refused("class weights are not supported")
-        if len(im.in_shape(0)) != 2:
-            raise Refused("only N×C scores are supported")
+        rank = len(im.in_shape(0))
+        if rank not in (2, 3):
+            raise Refused("only N×C scores, or N×C×T for sequences, are supported")
         if im.used(1):
             raise Refused("its log_prob output is used")
-        im.bind(0, im.add("CrossEntropyLoss", {"logits": im.x(0), "target": im.x(1)}))
+        logits = im.x(0)
+        if rank == 3:  # N×C×T → graphlab's N×T×C, classes last
+            logits = im.transpose(logits, [0, 2, 1])
+        im.bind(0, im.add("CrossEntropyLoss", {"logits": logits, "target": im.x(1)}))
+
+
+@mapping
+class _Embedding(Mapping):
+    """Embedding = Gather(w, x, axis=0): row x of the table (export only; an
+    imported Gather is read by :mod:`graphlab.onnx.fold`)."""
+    graphlab = ("Embedding",)
+
+    def export(self, ex):
+        x = ex.input("x")
+        src = ex.graph.node(ex.graph.in_edges(ex.node_id)["x"].src)
+        if not (src.op == "Input" and src.resolved["dtype"] == "int64"):
+            x = ex.add("Cast", [x], to=ex.onnx.TensorProto.INT64)
+        ex.add("Gather", [ex.input("w"), x], [ex.output()], axis=0)
 
 
 @mapping

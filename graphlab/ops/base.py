@@ -47,6 +47,7 @@ __all__ = [
     "REQUIRED",
     "along_axis_batching",
     "unbroadcast",
+    "may_broadcast",
 ]
 
 REQUIRED = object()
@@ -281,6 +282,19 @@ def _check_nested_numbers(v, name):
     elif isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise AttrError(f"attribute '{name}' must be a number or nested lists of "
                         f"numbers, got {v!r}")
+    elif not _fits_float64(v):
+        text = (f"an integer of {len(str(abs(v)))} digits" if isinstance(v, int) else
+                "NaN" if math.isnan(v) else "a number beyond ±1.8e308 (read as "
+                "infinity)")
+        raise AttrError(f"attribute '{name}' holds {text}: numbers must be finite and "
+                        "within float64's range (about ±1.8e308)")
+
+
+def _fits_float64(v):
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
 
 
 class Op:
@@ -306,6 +320,9 @@ class Op:
         its NumPy transcription.
     nondiff : tuple of str
         Input ports that never receive a gradient (labels, indices).
+    int_inputs, int_outputs : tuple of str
+        Ports that carry integer tensors (a max-pool's indices); a float
+        tensor wired into an ``int_inputs`` port is refused at check.
     batching : str or None
         How the op treats the examples of a batch (axis 0), so that a batch
         can be cut into chunks that run in parallel (:mod:`graphlab.parallel`):
@@ -335,6 +352,8 @@ class Op:
     vjp_templates = {}
     formulas = {}
     nondiff = ()
+    int_inputs = ()
+    int_outputs = ()
     elementwise = False
     vjp_reads_out = True
     batching = None
@@ -412,13 +431,22 @@ class Op:
     def sympy(self, *symbols, **attrs):
         raise NotImplementedError(f"{self.name}: no scalar SymPy form")
 
-    def formulas_for(self, training):
+    def formulas_for(self, training, state=None):
         """The ``formulas`` that hold in training or evaluation mode.
 
         Override where the mode changes the gradient (Dropout is the identity
-        when not training).
+        when not training; BatchNorm's running statistics, ``state``, are
+        constants when not training).
         """
         return self.formulas
+
+    def grad_broadcasts(self, port, in_shapes, out_shapes):
+        """Whether the VJP's gradient for ``port`` may have another shape than
+        that input, so that the backward walker must sum it back
+        (:func:`unbroadcast`). Default: the input may have been broadcast
+        against the first output, as elementwise ops broadcast."""
+        i = self.input_ports.index(port)
+        return may_broadcast(in_shapes[i], out_shapes[0])
 
     def batching_for(self, attrs, training, ranks):
         """``(batching, batch_ports)`` under ``attrs``, the mode and the input
@@ -463,6 +491,17 @@ def along_axis_batching(op, attrs, training, ranks):
     if rank and attrs["axis"] % rank != 0:
         return "map", op.input_ports
     return None, ()
+
+
+def may_broadcast(in_shape, out_shape):
+    """Whether ``in_shape`` may have been broadcast to ``out_shape`` (NumPy's
+    rules, a symbolic dimension agreeing with any size)."""
+    in_shape, out_shape = tuple(in_shape), tuple(out_shape)
+    if in_shape == out_shape or len(in_shape) > len(out_shape):
+        return False
+    tail = out_shape[len(out_shape) - len(in_shape):]
+    return all(a == 1 or a == b or isinstance(a, str) or isinstance(b, str)
+               for a, b in zip(in_shape, tail))
 
 
 def unbroadcast(g, shape):

@@ -175,6 +175,19 @@ class MatMul(Op):
     def forward(self, ctx, a, b, **_):
         return np.matmul(a, b)
 
+    def grad_broadcasts(self, port, in_shapes, out_shapes):
+        # The gradient of an operand has the batch axes of the output: summed
+        # back wherever the operand's own batch axes were broadcast.
+        a, b = (tuple(s) for s in in_shapes)
+        if port == "b" and len(b) == 2:
+            return False  # its VJP sums over every batch row in one GEMM
+        own, other = (a, b) if port == "a" else (b, a)
+        mine, theirs = own[:-2], other[:-2]
+        if len(mine) < len(theirs):
+            return True
+        return any(x != y and y != 1 for x, y in
+                   zip(mine[len(mine) - len(theirs):], theirs))
+
     def vjp(self, ctx, g, out, a, b, **_):
         need_a, need_b = _needs_grad(ctx, 2)
         ga = _matmul_vjp_a(g, a, b) if need_a else None

@@ -163,6 +163,7 @@ class MaxPool2D(_Pool2D):
     """out[n,c,p,q] = max over window (p, q) of x[n,c]; indices = its flat position"""
 
     outputs = ("out", "indices")
+    int_outputs = ("indices",)
     formulas = {
         "x": (r"\frac{\partial L}{\partial X_{i}} = \sum_{p:\ i = "
               r"\operatorname{argmax}_{j \in \mathcal{W}_{p}} X_{j}} \delta_{p}",
@@ -289,6 +290,7 @@ class MaxUnpool2D(Op):
     family = "pooling, resampling"
     inputs = ("x", "indices")
     nondiff = ("indices",)
+    int_inputs = ("indices",)
     attrs = {
         "kernel": Attr("pair", min=1, doc="kernel of the MaxPool2D it inverts"),
         "stride": Attr("pair", None, min=1,

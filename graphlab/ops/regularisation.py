@@ -52,7 +52,7 @@ class Dropout(Op):
         r"\quad \text{(not training: the identity)}",
         lambda g, out, x, *, p: g)}
 
-    def formulas_for(self, training):
+    def formulas_for(self, training, state=None):
         return self.formulas if training else self.eval_formulas
 
     def check_attrs(self, attrs, *, node=None):
@@ -149,6 +149,39 @@ class BatchNorm(Op):
     }
 
     batch_mixing = "mixes the examples of the batch while training (batch statistics)"
+
+    def formulas_for(self, training, state=None):
+        """Training: the batch-statistics formulas. Evaluation: the running
+        statistics in ``state`` (mean 0, variance 1 before any training) are
+        constants, so the op is affine in x."""
+        if training:
+            return self.formulas
+        state = state or {}
+        mean, var = state.get("running_mean"), state.get("running_var")
+
+        def xhat(x, eps):
+            m = np.zeros(x.shape[1]) if mean is None else np.asarray(mean, float)
+            v = np.ones(x.shape[1]) if var is None else np.asarray(var, float)
+            shift, scale = _per_channel(m, x.ndim), _per_channel(v, x.ndim)
+            return (x - shift) / np.sqrt(scale + eps)
+
+        def grad_x(g, out, x, gamma, beta, *, momentum, eps):
+            v = np.ones(x.shape[1]) if var is None else np.asarray(var, float)
+            return g * _per_channel(gamma / np.sqrt(v + eps), x.ndim)
+
+        def grad_gamma(g, out, x, gamma, beta, *, momentum, eps):
+            return (g * xhat(x, eps)).sum(axis=_batchnorm_axes(x.ndim))
+
+        return {
+            "x": (r"\frac{\partial L}{\partial x} = \frac{\gamma}{\sqrt{\hat\sigma^2"
+                  r" + \epsilon}} \odot \frac{\partial L}{\partial y} \quad \text{(not "
+                  r"training: running statistics } \hat\mu, \hat\sigma^2 \text{)}",
+                  grad_x),
+            "gamma": (r"\frac{\partial L}{\partial \gamma} = \sum_{B} \frac{\partial L}"
+                      r"{\partial y} \odot \frac{x - \hat\mu}{\sqrt{\hat\sigma^2 + "
+                      r"\epsilon}}", grad_gamma),
+            "beta": self.formulas["beta"],
+        }
 
     def batching_for(self, attrs, training, ranks):
         # Batch statistics mix the examples; running statistics do not.

@@ -59,6 +59,14 @@ class Input(Op):
                 raise AttrError("attribute 'value' is a ragged list",
                                 node=node) from None
         _check_value_shape(attrs, node)
+        if attrs["value"] is not None and attrs["dtype"] == "int64":
+            v = np.asarray(attrs["value"], dtype=float)
+            info = np.iinfo(np.int64)
+            if not np.all(np.mod(v, 1) == 0) or (v.size and (
+                    v.min() < info.min or v.max() >= info.max)):
+                raise AttrError("attribute 'value' must hold whole numbers within "
+                                "int64's range (about ±9.2e18) for an int64 Input",
+                                node=node)
 
     def shape(self, *, shape, **_):
         return tuple(shape)

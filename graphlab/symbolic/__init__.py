@@ -11,11 +11,10 @@ formula is checked against them.
 """
 
 from .analysis import Jacobian, LayerNorm
-from .cli import add_explain_command, cmd_explain
 from .collapse import Collapse, CollapseRefused, collapse
 from .steps import BackwardStep, Explanation, ForwardStep, SumStep, explain, unroll
 from .unroll import BPTTStep, Unrolled
 
 __all__ = ["explain", "Explanation", "ForwardStep", "BackwardStep", "SumStep",
            "Jacobian", "LayerNorm", "collapse", "Collapse", "CollapseRefused",
-           "unroll", "Unrolled", "BPTTStep", "cmd_explain", "add_explain_command"]
+           "unroll", "Unrolled", "BPTTStep"]

@@ -23,7 +23,7 @@ from sympy.printing.str import StrPrinter
 
 __all__ = ["OpForm", "op_form", "ref_symbol", "latex_name", "to_latex", "to_text",
            "fmt_number", "fmt_value", "latex_value", "latex_to_text", "norm", "dfrac",
-           "rel_error"]
+           "rel_error", "summarised"]
 
 
 # ---- derived forms, cached per (op, attrs) ------------------------------------------
@@ -257,8 +257,22 @@ def latex_number(v, digits=4):
     return "{" + s + "}" if v < 0 else s
 
 
-def latex_value(v, max_items=12, digits=4):
-    """A value as LaTeX: a number, a small matrix, or its shape and norm."""
+def summarised(v, max_items=12):
+    """Whether :func:`latex_value` shows ``v`` by its shape and norm only."""
+    if v is None or isinstance(v, (tuple, list)):
+        return False
+    a = np.asarray(v)
+    return a.ndim > 0 and not (a.size <= max_items and a.ndim <= 2)
+
+
+def latex_value(v, max_items=12, digits=4, name=None):
+    r"""A value as LaTeX: a number, a small matrix, or its shape and norm.
+
+    A tensor shown by shape and norm reads ``\in \mathbb{R}^{2 \times 84},\
+    \lVert \cdot \rVert = 0.63``, or with ``name`` (LaTeX)
+    ``name \in \mathbb{R}^{2 \times 84},\ \lVert name \rVert = 0.63``: a
+    statement of its own, not the right-hand side of an ``=``.
+    """
     if v is None:
         return r"\text{—}"
     if isinstance(v, (tuple, list)):
@@ -272,6 +286,9 @@ def latex_value(v, max_items=12, digits=4):
                             for row in rows)
         return r"\left[\begin{matrix}" + body + r"\end{matrix}\right]"
     dims = r" \times ".join(map(str, a.shape))
+    if name is not None:
+        return (name + r" \in \mathbb{R}^{" + dims + r"},\ \lVert " + name
+                + r" \rVert = " + latex_number(norm(a), digits))
     return (r"\in \mathbb{R}^{" + dims + r"},\ \lVert \cdot \rVert = "
             + latex_number(norm(a), digits))
 

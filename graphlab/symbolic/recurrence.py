@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..ops.base import Ctx, get_op
+from ..ops.base import Ctx
 
 __all__ = ["RecurrentNorms", "recurrent_norms", "spectral_verdict",
            "recurrent_norms_text"]
@@ -71,7 +71,7 @@ def spectral_verdict(sigma, op="RNN"):
         return (f"σ_max(W_hh) = {sigma:.3g} > 1: gradients may explode through "
                 f"time (they grow wherever the units are not saturated); clip "
                 f"them (clip_norm){hedge}")
-    return f"σ_max(W_hh) = 1: gradients neither grow nor shrink through W_hh alone"
+    return "σ_max(W_hh) = 1: gradients neither grow nor shrink through W_hh alone"
 
 
 def _sigma(w):

@@ -7,23 +7,14 @@ installation); the tests check that for every sample.
 import numpy as np
 
 from ..ops.base import get_op
+from ..tojson import jsonable
 from . import forms
 
 __all__ = ["to_text", "to_latex", "to_json", "norms_text", "plain", "grad_latex",
            "latex_document"]
 
 
-def plain(v):
-    """Arrays and NumPy scalars as plain numbers and nested lists (for JSON)."""
-    if isinstance(v, dict):
-        return {str(k): plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [plain(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
+plain = jsonable  # the name this module has always used
 
 
 # ---- text ----------------------------------------------------------------------------
@@ -141,9 +132,14 @@ def _verdict(rows):
 # ---- LaTeX ---------------------------------------------------------------------------
 
 def grad_latex(expl, node):
-    """``\\frac{\\partial f}{\\partial x} = {-4}``."""
-    return (r"\frac{\partial " + forms.latex_name(expl.loss) + r"}{\partial "
-            + forms.latex_name(node) + "} = " + forms.latex_value(expl.grads[node]))
+    """``\\frac{\\partial f}{\\partial x} = {-4}`` (a big tensor: named, with its
+    shape and norm)."""
+    d = (r"\frac{\partial " + forms.latex_name(expl.loss) + r"}{\partial "
+         + forms.latex_name(node) + "}")
+    g = expl.grads[node]
+    if forms.summarised(g):
+        return forms.latex_value(g, name=d)
+    return d + " = " + forms.latex_value(g)
 
 
 def to_latex(expl, *, document=False):

@@ -12,6 +12,7 @@ The model knows nothing about display: text, LaTeX and JSON renderings live in
 :mod:`graphlab.symbolic.render`, and a GUI stepper can walk ``steps`` directly.
 """
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -19,10 +20,12 @@ import numpy as np
 import sympy as sp
 
 from ..errors import GraphlabError
+from ..feeds import random_feeds
 from ..graph import Edge
 from ..interpret import trace
 from ..lower import lower
 from ..ops.base import unbroadcast
+from ..program import nonscalar_start
 from . import forms, render
 from . import unroll as _unroll
 from .analysis import jacobian as _jacobian
@@ -94,9 +97,13 @@ class ForwardStep:
 
     @cached_property
     def latex(self):
-        """``q = x + y = 3`` as LaTeX (tensors: shape and norm, or small values)."""
-        return (f"{forms.latex_name(self.node)} = {self.formula_latex} = "
-                f"{forms.latex_value(self.value)}")
+        """``q = x + y = 3`` as LaTeX; a tensor shown by shape and norm is named:
+        ``relu4 = …, relu4 ∈ ℝ^{2×84}, ‖relu4‖ = 0.63``."""
+        name = forms.latex_name(self.node)
+        head = f"{name} = {self.formula_latex}"
+        if forms.summarised(self.value):
+            return head + r",\quad " + forms.latex_value(self.value, name=name)
+        return f"{head} = {forms.latex_value(self.value)}"
 
     @cached_property
     def text(self):
@@ -150,6 +157,7 @@ class BackwardStep:
     computed: np.ndarray = None
     error: float = None
     broadcast: bool = False
+    refs: dict = None  # input port → source ref, for naming a formula's letters
     kind: str = field(default="edge", init=False)
 
     @property
@@ -176,37 +184,90 @@ class BackwardStep:
 
     @cached_property
     def local_text(self):
-        """The local gradient as readable text: ``σ(u)·(1 - σ(u))``."""
+        """The local gradient as readable text: ``σ(u)·(1 - σ(u))``; a tensor
+        op's formula with its letters named after the nodes when it can be."""
         if self.local is not None:
             return forms.to_text(self.local)
         if self.local_latex:
-            return forms.latex_to_text(self.local_latex)
+            text = forms.latex_to_text(self.local_latex)
+            if not self._named_formula()[1] and _LETTER.search(self.local_latex):
+                names = self._letters()
+                text = _LETTER.sub(lambda m: names.get(m.group(1), m.group(1)), text)
+            return text
         return None
+
+    def _letters(self):
+        """What a tensor formula's letters stand for: ``L`` the loss, ``Y`` the
+        node's output, and each one-letter input port's capital (and, for
+        ``b``, small) letter its source: ``{letter: ref}``."""
+        names = {"L": self.loss, "Y": self.node}
+        for port, ref in (self.refs or {}).items():
+            if len(port) == 1:
+                names[port.upper()] = ref
+                names.setdefault(port.lower(), ref) if port == "b" else None
+        return names
+
+    def _named_formula(self):
+        """``(formula, legend)``: the declared formula with node names for its
+        letters when every letter has one (``∂loss/∂relu4 = ∂loss/∂fc3
+        fc3_w``); otherwise the formula as declared and a legend saying what
+        its letters stand for, so that generic letters and node names never
+        mix unexplained."""
+        latex = self.local_latex
+        names = self._letters()
+        used = _LETTER.findall(latex)
+        if used and all(u in names for u in used):
+            return _LETTER.sub(lambda m: forms.latex_name(names[m.group(1)]),
+                               latex), []
+        legend = [(u, names[u]) for u in dict.fromkeys(used) if u in names]
+        return latex, legend
 
     @cached_property
     def latex(self):
-        """The step as LaTeX, renderable on its own."""
-        dnode = forms.dfrac(self.node, self.wrt)
-        up = forms.latex_value(self.upstream)
-        grad = forms.latex_value(self.grad)
+        """The step as LaTeX, renderable on its own. Tensors shown by shape
+        and norm are named (``‖∂loss/∂fc2‖ = 0.26``)."""
+        tail = []
+
+        def show(symbol, v, after_times=False):
+            if forms.summarised(v):
+                tail.append(forms.latex_value(v, name=symbol))
+                return symbol
+            tex = forms.latex_value(v)
+            return r"\left(" + tex + r"\right)" if after_times and _negative(v) \
+                else tex
+
         if self.local is not None:
+            dnode = forms.dfrac(self.node, self.wrt)
             local = forms.to_latex(self.local)
-            value = forms.latex_value(self.local_value)
+            value = show(dnode, self.local_value)
             scalar = _is_scalar(self.local_value, self.upstream)
             times = r"\times" if scalar else r"\odot"
             head = dnode + " = " + local
-            if local != value:
+            if value not in (local, dnode):
                 head += " = " + value
-            return (head + r"\ (\text{local}) " + times + " " + up
-                    + r"\ (\text{upstream}) = " + grad)
-        formula = self.local_latex or (r"\text{no formula declared by "
-                                       + self.op + "}")
-        return (formula + r",\quad " + forms.dfrac(self.loss, self.wrt) + " = " + grad)
+            up = show(forms.dfrac(self.loss, self.node), self.upstream, after_times=True)
+            grad = show(forms.dfrac(self.loss, self.wrt), self.grad)
+            out = (head + r"\ (\text{local}) " + times + " " + up
+                   + r"\ (\text{upstream}) = " + grad)
+            return out + (r",\quad " + r",\ ".join(tail) if tail else "")
+        if self.local_latex:
+            formula, legend = self._named_formula()
+            if legend:
+                formula += r",\quad \text{where } " + r",\ ".join(
+                    f"{u} = {forms.latex_name(ref)}" for u, ref in legend)
+        else:
+            formula = r"\text{no formula declared by " + self.op + "}"
+        dgrad = forms.dfrac(self.loss, self.wrt)
+        if forms.summarised(self.grad):
+            return formula + r",\quad " + forms.latex_value(self.grad, name=dgrad)
+        return formula + r",\quad " + dgrad + " = " + forms.latex_value(self.grad)
 
     @cached_property
     def text(self):
         """``∂f/∂q = z = -4 (local) × 1 (upstream) = -4``."""
         up = forms.fmt_value(self.upstream, compact=True)
+        if _negative(self.upstream):
+            up = f"({up})"  # "× (-4)", not "× -4"
         grad = forms.fmt_value(self.grad, compact=True)
         if self.local is not None:
             local = forms.to_text(self.local)
@@ -218,6 +279,11 @@ class BackwardStep:
             tail = " (summed over the broadcast axes)" if self.broadcast else ""
             return f"{head} (local) {times} {up} (upstream) = {grad}{tail}"
         formula = self.local_text or f"(no formula declared by {self.op})"
+        if self.local_latex:
+            legend = self._named_formula()[1]
+            if legend:
+                formula += " (where " + ", ".join(f"{u} = {ref}" for u, ref in
+                                                  legend) + ")"
         return (f"{formula.replace(chr(10), '; ')}  with ∂{self.loss}/∂{self.node} = "
                 f"{up} (upstream) gives ∂{self.loss}/∂{self.wrt} = {grad}")
 
@@ -270,19 +336,41 @@ class SumStep:
 
     @cached_property
     def latex(self):
-        parts = " + ".join(forms.dfrac(self.loss, self.ref) + r"\big|_{" +
-                           forms.latex_name(e.dst) + "}" for e, _ in self.terms)
-        values = " + ".join(forms.latex_value(g) for _, g in self.terms)
-        return (forms.dfrac(self.loss, self.ref) + " = " + parts + " = " + values
-                + " = " + forms.latex_value(self.grad))
+        total = forms.dfrac(self.loss, self.ref)
+        symbols = [total + r"\big|_{" + forms.latex_name(e.dst) + "}"
+                   for e, _ in self.terms]
+        parts = " + ".join(symbols)
+        if any(forms.summarised(g) for _, g in self.terms) or \
+                forms.summarised(self.grad):
+            named = [forms.latex_value(g, name=sym)
+                     for sym, (_, g) in zip(symbols, self.terms)]
+            named.append(forms.latex_value(self.grad, name=total))
+            return total + " = " + parts + r",\quad " + r",\ ".join(named)
+        values = " + ".join(
+            r"\left(" + forms.latex_value(g) + r"\right)" if i and _negative(g)
+            else forms.latex_value(g) for i, (_, g) in enumerate(self.terms))
+        return (total + " = " + parts + " = " + values + " = "
+                + forms.latex_value(self.grad))
 
     @cached_property
     def text(self):
-        parts = " + ".join(f"{forms.fmt_value(g, compact=True)} (from {e.dst})"
-                           for e, g in self.terms)
+        parts = " + ".join(
+            (f"({forms.fmt_value(g, compact=True)})" if i and _negative(g)
+             else forms.fmt_value(g, compact=True)) + f" (from {e.dst})"
+            for i, (e, g) in enumerate(self.terms))
         return (f"∂{self.loss}/∂{self.ref} = {parts} = "
                 f"{forms.fmt_value(self.grad, compact=True)}  "
                 f"({self.ref} feeds {len(self.terms)} inputs: their gradients add up)")
+
+
+# A one-letter symbol of a declared formula (not part of a command or a word).
+_LETTER = re.compile(r"(?<![\\A-Za-z])([A-Za-z])(?![A-Za-z])")
+
+
+def _negative(v):
+    """A negative scalar (printed after × or +, it takes parentheses)."""
+    return (v is not None and not isinstance(v, tuple) and np.ndim(v) == 0
+            and float(v) < 0)
 
 
 def _is_scalar(*values):
@@ -479,6 +567,8 @@ def explain(graph, at=None, *, params=None, outputs=None, batch=2, seed=0, check
               outputs=outputs)
     sched = t.schedule
     loss = sched.outputs[0][0] if sched.outputs else None
+    if sched.loss is not None and np.size(t.values[sched.loss]) != 1:
+        raise nonscalar_start(loss, np.shape(t.values[sched.loss]))  # as grad does
     port_vars = _port_vars(sched, graph)
     values = {node: t.values[var] for (node, port), var in port_vars.items()
               if port == graph.node(node).output_ports[0] and var in t.values}
@@ -598,21 +688,11 @@ def _point(graph, sched, at, params, batch, seed):
                 continue
             raise GraphlabError(f"the point names '{key}', which is not an Input or "
                                 "Parameter of the graph", node=key)
-    rng = np.random.default_rng(seed)
-    random_ids = []
-    feeds = {}
-    for node, (_, shape, dtype) in sched.inputs.items():
-        if node in at:
-            feeds[node] = at[node]
-            continue
-        if graph.node(node).resolved["value"] is not None:
-            continue
-        concrete = tuple(batch if isinstance(d, str) else d for d in shape)
-        if dtype.startswith("float"):
-            feeds[node] = rng.standard_normal(concrete)
-        else:
-            feeds[node] = rng.integers(0, _classes(graph, node), concrete)
-        random_ids.append(node)
+    feeds = {n: at[n] for n in sched.inputs if n in at}
+    random_ids = [n for n in sched.inputs if n not in at
+                  and graph.node(n).resolved["value"] is None]
+    feeds.update(random_feeds(graph, {n: sched.inputs[n] for n in random_ids},
+                              batch=batch, seed=seed))
     if random_ids:
         notes.append(f"{', '.join(random_ids)}: no value given, so a seeded random "
                      f"batch of {batch} is used (seed {seed}); pass at={{...}} or "
@@ -624,21 +704,6 @@ def _point(graph, sched, at, params, batch, seed):
                                        else "")
         notes.append(f"{shown}: initialised by their init rules (seed 0)")
     return feeds, param_values, notes
-
-
-def _classes(graph, node):
-    """How many classes an integer Input may hold (from a CrossEntropyLoss it feeds)."""
-    report = graph.analyse()
-    for e in graph.out_edges(node):
-        consumer = graph.node(e.dst)
-        if consumer.op == "CrossEntropyLoss" and e.dst_port == "target":
-            logits = graph.in_edges(e.dst).get("logits")
-            if logits is not None:
-                ports = graph.node(logits.src).output_ports
-                shape = report.shapes[logits.src][ports.index(logits.src_port)]
-                if shape and isinstance(shape[-1], int):
-                    return shape[-1]
-    return 2
 
 
 def _backward_steps(graph, t, sched, loss, start, check, notes, training=False):
@@ -682,7 +747,8 @@ def _backward_steps(graph, t, sched, loss, start, check, notes, training=False):
             edge = ins[port]
             bstep = BackwardStep(start + len(steps), node, op.name, port, edge,
                                  graph.source_ref(edge), loss, upstream=upstream,
-                                 grad=grad)
+                                 grad=grad, refs={p: graph.source_ref(e)
+                                                  for p, e in ins.items()})
             in_shape = np.shape(t.values[invar])
             bstep.broadcast = in_shape != np.shape(outs[0])
             if form is not None:
@@ -696,8 +762,8 @@ def _backward_steps(graph, t, sched, loss, start, check, notes, training=False):
                     bstep.computed = unbroadcast(
                         np.broadcast_to(local_value, np.shape(upstream)) * upstream,
                         in_shape)
-            elif port in op.formulas_for(training):
-                latex, fn = op.formulas_for(training)[port]
+            elif port in op.formulas_for(training, t.states.get(node)):
+                latex, fn = op.formulas_for(training, t.states.get(node))[port]
                 bstep.local_latex = latex
                 if check:
                     bstep.computed = _formula_value(fn, upstream, outs, multi, args,

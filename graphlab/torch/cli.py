@@ -1,6 +1,6 @@
 """``graphlab export FILE -o OUT.py`` (the export command of
 :mod:`graphlab.onnx.cli` hands ``.py`` here), and what ``graphlab train
---backend torch`` needs beside :mod:`graphlab.train_cli`.
+--backend torch`` needs beside :mod:`graphlab.cli.train`.
 
 The commands import PyTorch only when they run (with a one-line error saying
 how to install it when it is missing). This module imports nothing of the
@@ -8,6 +8,7 @@ command line's, so that it stays out of the cli's import cycle.
 """
 
 import argparse
+import os
 import sys
 
 from ..errors import GraphlabError
@@ -48,6 +49,26 @@ def child_argv(args):
     return argv
 
 
+def _is_export(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return ": PyTorch source exported by graphlab" in f.read(4096)
+    except OSError:
+        return False
+
+
+def _refuse_overwrite(path):
+    """Only an earlier export (OUT.py and its OUT.npz) may be replaced: a user's
+    own script or data set of the same name is never overwritten."""
+    weights = os.path.splitext(path)[0] + ".npz"
+    if os.path.lexists(path) and not _is_export(path):
+        raise GraphlabError("already exists and is not a graphlab export: pick "
+                            "another -o or delete it first", file=path)
+    if os.path.lexists(weights) and not _is_export(path):
+        raise GraphlabError("already exists and is not the weights of an earlier "
+                            "export: pick another -o or delete it first", file=weights)
+
+
 def cmd_export(args, ctx):
     """``graphlab export FILE -o OUT.py [--output ID]...``."""
     from .. import io
@@ -55,6 +76,7 @@ def cmd_export(args, ctx):
         print(f"graphlab export: error: -o {args.path}: graphlab export writes "
               "PyTorch source; name the file OUT.py", file=sys.stderr)
         return 2
+    _refuse_overwrite(args.path)
     g = io.load(args.file)
     for node, message in g.check():
         ctx.warn(message, node)

@@ -183,6 +183,12 @@ def _recurrent(fn):
     return rule
 
 
+def _cross_entropy(step, z, y):
+    if len(step.in_shapes[0]) == 3:  # sequences N×T×C: PyTorch wants C second
+        return f"F.cross_entropy({z}.transpose(1, 2), {y}.long())"
+    return f"F.cross_entropy({z}, {y}.long())"
+
+
 def _upsample2d(step, x):
     a = step.attrs
     return f"upsample2d({x}, {_lit(a['scale'])}, {a['mode']!r})"
@@ -227,11 +233,12 @@ RULES = {
     "BatchNorm": _batchnorm,
     "L1Penalty": lambda s, x: f"{s.attrs['weight']!r} * torch.abs({x}).sum()",
     "L2Penalty": lambda s, x: f"0.5 * {s.attrs['weight']!r} * ({x} * {x}).sum()",
+    "Embedding": lambda s, x, w: f"F.embedding({x}.long(), {w})",
     "RNN": _recurrent("rnn"),
     "LSTM": _recurrent("lstm"),
     "GRU": _recurrent("gru"),
     "MSELoss": lambda s, p, t: f"F.mse_loss({p}, {t})",
-    "CrossEntropyLoss": lambda s, z, y: f"F.cross_entropy({z}, {y}.long())",
+    "CrossEntropyLoss": _cross_entropy,
     "KLDivLoss": lambda s, p, q: f"kl_div({p}, {q})",
     "JSDivLoss": lambda s, p, q: f"js_div({p}, {q})",
 }

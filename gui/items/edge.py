@@ -13,7 +13,7 @@ from PySide6.QtGui import QBrush, QPainterPath, QPainterPathStroker, QPen
 from PySide6.QtWidgets import QGraphicsItem
 
 from ..style import C, font
-from .node import _fm
+from .text import _fm
 
 __all__ = ["EdgeItem", "EdgeBundleItem", "bezier", "LABEL_LOD", "BUNDLE_LOD"]
 

@@ -10,7 +10,7 @@ from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem
 
 from ..style import C, font
-from .node import _fm
+from .text import _fm
 
 __all__ = ["GroupItem"]
 

@@ -126,7 +126,7 @@ def parameter_tooltip(graph, param):
     value = graph.params.get(param) if hasattr(graph, "params") else None
     if value is not None:
         try:
-            from ..stepper import heatmap_tooltip
+            from ..annotations import heatmap_tooltip
             tip = heatmap_tooltip(value, "value")
         except Exception:
             tip = ""
@@ -163,7 +163,6 @@ def paint_summary(item, painter, lod, header, border, bw):
     shape_text = f"→ {shape}" if shape else ""
     sf = font("mono") if lod >= 0.75 else _scaled(font("mono"), lod)
     sfm = QFontMetricsF(sf)
-    shape_w = sfm.horizontalAdvance(shape_text) + 8 if shape_text else 0
     name_w = min(fm.horizontalAdvance("▸ " + name) + 4, w - 16)
     painter.drawText(QRectF(8, 0, name_w, hh), Qt.AlignVCenter | Qt.AlignLeft,
                      fm.elidedText("▸ " + name, Qt.ElideRight, name_w))

@@ -361,6 +361,59 @@ def test_edit_a_sticky_note_in_place(window, qtbot):
     assert window.graph.extra["notes"][0]["text"] == "Double-click to edit this note"
 
 
+def _type_into_new_note(window, qtbot, text, at=(-2000, -2000)):
+    nid = window.add_note(QPointF(*at))
+    item = window.scene.note_items[nid]
+    show_scene_point(window, item.sceneBoundingRect().center())
+    activate(window, qtbot)
+    QTest.mouseDClick(window.view.viewport(), Qt.LeftButton, Qt.NoModifier,
+                      vp_point(window, item.pos() + QPointF(30, 20)))
+    assert item.editor is not None
+    vp = window.view.viewport()
+    QTest.keyClick(vp, Qt.Key_A, Qt.ControlModifier)
+    QTest.keyClicks(vp, text)
+    assert item.editor.toPlainText() == text
+    return item
+
+
+def test_save_commits_the_note_being_edited(make_window, qtbot, tmp_path):
+    w = make_window(sample("cs231n"))
+    path = tmp_path / "c.graph.json"
+    assert w.save_to(str(path))
+    _type_into_new_note(w, qtbot, "the chain rule")
+    QTest.keyClick(w.view.viewport(), Qt.Key_S, Qt.ControlModifier)  # Save
+    notes = gl.load(str(path)).extra["notes"]
+    assert [n["text"] for n in notes] == ["the chain rule"]
+    assert not w.is_dirty()
+
+
+def test_closing_asks_about_the_note_being_edited(make_window, qtbot, monkeypatch):
+    w = make_window(sample("cs231n"))
+    asked = []
+    monkeypatch.setattr(type(w), "ask_save_changes",
+                        lambda self: asked.append(1) or "cancel")
+    _type_into_new_note(w, qtbot, "unsaved thought")
+    w.undo_stack.setClean()  # only the note's text is new
+    assert w.close() is False and asked
+    assert w.graph.extra["notes"][0]["text"] == "unsaved thought"
+
+
+def test_stepping_and_training_commit_the_note_being_edited(make_window, qtbot):
+    w = make_window(sample("cs231n"))
+    item = _type_into_new_note(w, qtbot, "before the stepper")
+    w.actions["stepper"].trigger()
+    assert item.editor is None
+    assert w.graph.extra["notes"][0]["text"] == "before the stepper"
+    w = make_window(sample("cs231n"))  # a second edit in the same view: see below
+    item = _type_into_new_note(w, qtbot, "before training")
+    w.actions["training"].trigger()
+    w.training.start()  # cs231n has no train section: refused, the note kept
+    assert item.editor is None
+    assert w.graph.extra["notes"][0]["text"] == "before training"
+    # (QTest's offscreen mouse state keeps a button down after the first note's
+    # edit ends, so a second double-click in the same window is not delivered)
+
+
 def test_group_tab_collapses_on_click_and_drags_the_group(make_window):
     w = make_window(sample("lenet5"))
     w.set_view(weights_inside=False)  # groups of several boxes

@@ -69,8 +69,8 @@ def test_inspect_follows_trained_values_and_undo(make_window, qtbot):
     params["conv1_w"] = np.ones((6, 1, 5, 5), np.float32) * \
         np.arange(6, dtype=np.float32)[:, None, None, None]
     params["conv1_w"][:, :, 0, 0] = -1
-    from gui.training import _SetParams
-    w.undo_stack.push(_SetParams(w.model, params, "set"))
+    from gui.commands import SetParams
+    w.undo_stack.push(SetParams(w.model, params, "set"))
     assert not np.array_equal(before, ins.filters.tiles)
     w.undo_stack.undo()
     assert np.allclose(before, ins.filters.tiles)

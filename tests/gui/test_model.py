@@ -164,3 +164,37 @@ def test_layer_fit_shapes_follow_the_input(qapp):
         "fc1_w": [50, 400], "fc1_b": [50]}
     kind, settings, _ = settings_of(g, "conv2")
     assert settings == {"filters": 16, "kernel": [5, 5]}
+
+
+def test_rename_rewrites_tests_through_the_core_rename(model):
+    from gui.commands import Rename
+    g = model.graph
+    before = snapshot(g)
+    events = []
+    model.edge_removed.connect(lambda e: events.append(e))
+    c = Rename(model, "x", "x0")
+    c.apply()
+    assert g.tests[0]["at"] == {"x0": -2, "y": 5, "z": -4}
+    assert [str(e) for e in g.edges][0].startswith("x0:")
+    c.undo()
+    assert snapshot(g) == before
+    # one core rename each way, nothing re-wired after it
+    assert len(events) == 2 * sum(1 for e in g.edges if "x" in (e.src, e.dst))
+
+
+def test_parameter_values_change_through_graph_methods(qapp):
+    # deleting a node takes its values out with an event; undo brings them back
+    import numpy as np
+
+    from gui.commands import RemoveNode, SetParams
+    from gui.model import GraphModel
+    m = GraphModel(gl.load(sample("mlp_digits")))
+    seen = []
+    m.params_changed.connect(seen.append)
+    SetParams(m, {"fc1_w": np.ones((64, 64))}, "Train").apply()
+    assert seen == [["fc1_w"]]
+    c = RemoveNode(m, "fc1_w")
+    c.apply()
+    assert "fc1_w" not in m.graph.params and seen[-1] == ["fc1_w"]
+    c.undo()
+    assert m.graph.params["fc1_w"].shape == (64, 64) and len(seen) == 3

@@ -10,11 +10,22 @@ from graphlab.symbolic.forms import fmt_number
 from .conftest import sample
 
 
+class _NoLabel:
+    value_text = grad_text = ""
+    hot = False
+
+
 def edge(window, src, dst):
-    for e, item in window.scene.edge_items.items():
+    """The wire label of the edge ``src`` → ``dst`` (blank when none is shown)."""
+    for e in window.scene.edge_items:
         if e.src == src and e.dst == dst:
-            return item
+            return window.scene.annotations.label(e) or _NoLabel()
     raise AssertionError(f"no edge {src} → {dst}")
+
+
+def labels(window):
+    return [window.scene.annotations.label(e) or _NoLabel()
+            for e in window.scene.edge_items]
 
 
 def test_stepper_walks_cs231n(make_window, qtbot):
@@ -30,7 +41,7 @@ def test_stepper_walks_cs231n(make_window, qtbot):
     assert st.position == 0
     assert edge(w, "x", "q").value_text == "-2"
     assert edge(w, "q", "f").value_text == ""
-    assert all(it.grad_text == "" for it in w.scene.edge_items.values())
+    assert all(it.grad_text == "" for it in labels(w))
 
     qtbot.mouseClick(st.next_button, Qt.LeftButton)
     assert st.position == 1
@@ -41,12 +52,12 @@ def test_stepper_walks_cs231n(make_window, qtbot):
     assert st.stub_text("f") == "-12"
     assert edge(w, "q", "f").value_text == "3"
     assert edge(w, "z", "f").value_text == "-4"
-    assert all(it.grad_text == "" for it in w.scene.edge_items.values())
+    assert all(it.grad_text == "" for it in labels(w))
 
     qtbot.mouseClick(st.next_button, Qt.LeftButton)  # ∂f/∂q
     assert edge(w, "q", "f").grad_text == "-4"
     assert edge(w, "x", "q").grad_text == ""
-    assert st._overlays[edge(w, "q", "f").edge].hot
+    assert edge(w, "q", "f").hot
 
     st.go_end()
     assert st.position == 6 and not st.next_button.isEnabled()
@@ -91,7 +102,7 @@ def test_editing_the_graph_makes_the_stepper_stale(make_window):
     assert edge(w, "x", "q").grad_text == "-4"
     w.editor.place_op("Add", (600, 600))
     assert st.stale and not st.next_button.isEnabled()
-    assert all(it.grad_text == "" for it in w.scene.edge_items.values())
+    assert all(it.grad_text == "" for it in labels(w))
     w.undo_stack.undo()
     st.recompute_button.click()
     assert not st.stale and st.position == 0 and len(st.steps) == 6
@@ -113,10 +124,10 @@ def test_tensor_values_are_short(make_window):
     w = make_window(sample("lenet5"))
     st = w.open_stepper()
     st.go(30)
-    texts = [it.value_text for it in w.scene.edge_items.values()]
+    texts = [it.value_text for it in labels(w)]
     assert all(texts) and all(len(t) < 30 for t in texts)
     assert any("×" in t and "‖" in t for t in texts)
-    grads = [it.grad_text for it in w.scene.edge_items.values() if it.grad_text]
+    grads = [it.grad_text for it in labels(w) if it.grad_text]
     assert grads and all(len(t) < 30 for t in grads)
 
 
@@ -211,7 +222,7 @@ def test_heatmap_tooltip_on_tensor_labels(make_window):
     w = make_window(sample("lenet5"))
     st = w.open_stepper()
     st.go_end()
-    ov = next(ov for e, ov in st._overlays.items()
+    ov = next(ov for e, ov in w.scene.annotations.labels.items()
               if np.ndim(ov.value) == 4 and ov.grad is not None)
     a = np.asarray(ov.value)
     html = ov.tooltip_at(ov.value_rect.center())
@@ -232,7 +243,7 @@ def test_heatmap_tooltip_on_tensor_labels(make_window):
     w2 = make_window(sample("cs231n"))
     st2 = w2.open_stepper()
     st2.go_end()
-    ov2 = st2._overlays[edge(w2, "x", "q").edge]
+    ov2 = edge(w2, "x", "q")
     assert ov2.tooltip_at(ov2.value_rect.center()) == ""
 
 
@@ -329,3 +340,64 @@ def test_unrolled_graph_opens_with_its_own_stepper(make_window, qtbot):
     finally:
         child.undo_stack.setClean()
         child.close()
+
+
+# ---- hardening ------------------------------------------------------------------------
+
+def test_new_and_open_with_the_stepper_open(make_window, qtbot):
+    # the overlays belonged to the old scene: File→New and Open deleted them
+    # under the stepper ("Internal C++ object (_Overlay) already deleted")
+    w = make_window(sample("cs231n"))
+    st = w.open_stepper()
+    st.go_end()
+    w.actions["new"].trigger()
+    assert st.stale or st.explanation is None
+    assert w.scene.annotations.labels == {}
+    assert w.open_path(sample("cs231n"))
+    st.recompute_button.click()
+    st.go(3)
+    st.go_end()
+    assert edge(w, "x", "q").grad_text == "-4"
+    assert w.open_path(sample("mlp_xor"))
+    st.go_end()  # stale: does nothing, raises nothing
+    st.recompute_button.click()
+    st.go_end()
+    assert st.position == len(st.steps) > 0
+    assert all(label.scene() is w.scene for label in w.scene.annotations.labels.values())
+
+
+def test_an_unconnected_node_is_left_out(make_window):
+    w = make_window(sample("cs231n"))
+    w.editor.place_op("Add", (600, 600))
+    (extra,) = [n for n in w.graph.nodes if n not in "xyzqf"]
+    st = w.open_stepper()
+    assert st.explanation is not None and len(st.steps) == 6
+    assert st.left_out == [extra]
+    assert extra in w.statusBar().currentMessage()
+    assert extra in st.formula.text() and "left out" in st.formula.text()
+    st.go_end()
+    assert edge(w, "x", "q").grad_text == "-4"
+
+
+def test_wire_labels_do_not_overlap_where_wires_fan_in(make_window):
+    w = make_window(sample("lstm_digits"))
+    st = w.open_stepper()
+    st.go_end()
+    rects = w.scene.annotations.rects()
+    assert len(rects) > 6
+    for i, a in enumerate(rects):
+        for b in rects[i + 1:]:
+            assert not a.intersects(b), (a, b)
+
+
+def test_stepper_overlays_follow_the_model_signal(make_window):
+    # the stepper paints through the model: the scene draws model.annotations
+    w = make_window(sample("cs231n"))
+    st = w.open_stepper()
+    st.go_end()
+    view = w.model.annotations
+    assert view is not None and view.node == st.steps[-1].node
+    w.model.set_annotations(None)
+    assert w.scene.annotations.labels == {}
+    w.model.set_annotations(view)
+    assert edge(w, "x", "q").grad_text == "-4"

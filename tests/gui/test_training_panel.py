@@ -2,7 +2,7 @@
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDockWidget
+from PySide6.QtWidgets import QDockWidget, QSpinBox
 
 from .conftest import sample
 
@@ -145,8 +145,95 @@ def test_ten_thousand_points_paint_fast_and_decimated(make_window):
     assert 7000 in keep and 0 in keep and 9999 in keep
     assert np.all(np.diff(keep) > 0)
     # the spike reaches the top of the plot: some pixel near the top is drawn
-    r = plot.rect().adjusted(40, 8, -8, -18)
+    r = plot.plot_rect()
     bg = img.pixel(r.left() + 5, r.top() + 3)
     top_row = [img.pixel(x, r.top() + 1) for x in range(r.left() + 1, r.right())]
     assert any(px != bg for px in top_row)
     w.close()
+
+
+def _train_until_batches(p, qtbot, n=3):
+    p.epochs.setValue(50)
+    qtbot.mouseClick(p.train_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: len(p.plot.points) >= n, timeout=60000)
+
+
+def test_weights_of_a_resized_layer_are_kept_out(make_window, qtbot, tmp_path):
+    # fc1 goes from 64 to 32 units while it trains: its trained 64×64 weights
+    # (and fc2's 10×64) no longer fit; saving must still give a file that opens
+    import graphlab as gl
+    w = make_window(sample("mlp_digits"))
+    p = w.open_training()
+    _train_until_batches(p, qtbot)
+    w.scene.select_nodes(["fc1"])
+    units = w.inspector.findChild(QSpinBox, "layer_units")
+    units.setValue(32)
+    assert w.graph.node("fc1_w").attrs["shape"] == [32, 64]
+    qtbot.mouseClick(p.stop_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: p.last_result is not None, timeout=60000)
+    assert {"fc1_w", "fc1_b", "fc2_w"} <= set(p.kept_out)
+    for k, v in w.graph.params.items():
+        assert tuple(v.shape) == tuple(w.graph.node(k).resolved["shape"]), k
+    assert "fc2_b" in w.graph.params  # still fits: kept
+    assert "kept out" in w.statusBar().currentMessage()
+    assert "kept out" in p.status.text()
+    path = tmp_path / "m.graph.json"
+    assert w.save_to(str(path))
+    gl.load(str(path)).check()
+
+
+def test_new_file_while_training_keeps_the_values_out(make_window, qtbot):
+    w = make_window(sample("mlp_digits"))
+    p = w.open_training()
+    _train_until_batches(p, qtbot)
+    w.actions["new"].trigger()
+    assert len(w.graph) == 0
+    qtbot.mouseClick(p.stop_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: p.last_result is not None, timeout=60000)
+    assert w.graph.params == {} and not w.is_dirty()
+    assert "not kept" in w.statusBar().currentMessage()
+    assert not p.train_button.isEnabled()  # the new graph has no train section
+
+
+def test_status_tells_the_batch_during_the_first_epoch(make_window, qtbot):
+    w = make_window(sample("mlp_digits"))
+    p = w.open_training()
+    seen = []
+    p.bridge.batch.connect(lambda logs: seen.append(p.status.text()))
+    _train_until_batches(p, qtbot, n=1)
+    qtbot.waitUntil(lambda: len(seen) >= 2, timeout=10000)
+    assert seen[1].startswith("epoch 1/50 · batch ")  # after the first batch
+    assert "Preparing" not in seen[1]
+    p.stop()
+    qtbot.waitUntil(lambda: not p.running, timeout=60000)
+
+
+def test_closing_the_window_mid_training_raises_nothing(make_window, qtbot):
+    w = make_window(sample("mlp_digits"))
+    p = w.open_training()
+    _train_until_batches(p, qtbot)
+    thread = p.thread
+    w.close()
+    thread.join(60)
+    assert not thread.is_alive()
+    qtbot.wait(50)  # queued signals of the last batch are delivered
+
+
+def test_plots_have_axes_and_unclipped_captions(make_window):
+    from PySide6.QtGui import QImage
+    w = make_window(sample("mlp_digits"))
+    p = w.open_training()
+    for plot, pts in ((p.plot, [(i + 1, 2.0 / (i + 1)) for i in range(300)]),
+                      (p.accuracy_plot, [(1, 0.5), (2, 0.8), (3, 0.91)])):
+        plot.points = pts
+        for width in (180, 260, 500):
+            plot.resize(width, 160)
+            img = QImage(plot.size(), QImage.Format_ARGB32)
+            plot.render(img)
+            fm = plot.fontMetrics()
+            assert plot.shown_caption and "…" not in plot.shown_caption
+            assert fm.horizontalAdvance(plot.shown_caption) <= width - 8
+            last = f"{pts[-1][1]:.3g}"[:4]
+            assert last in plot.shown_caption
+            assert len(plot.x_ticks) >= 2 and len(plot.y_ticks) >= 2
+    assert p.accuracy_plot.y_ticks[0] == 0 and p.accuracy_plot.y_ticks[-1] == 1

@@ -121,3 +121,28 @@ def test_without_onnx_graphlab_imports_and_says_how_to_install(tmp_path):
     assert out.stderr.strip().splitlines() == [
         "error: m.onnx: ONNX support needs the onnx package: pip install "
         "graphlab[onnx]"]
+
+
+def test_import_refuses_to_overwrite_an_existing_graph_file(tmp_path, capsys):
+    model = str(tmp_path / "m.onnx")
+    assert run(capsys, "export", "samples/mlp_digits.graph.json", "-o", model)[0] == 0
+    mine = tmp_path / "mine.graph.json"
+    mine.write_text(open("samples/mlp_digits.graph.json").read())
+    before = mine.read_bytes()
+    code, out, err = run(capsys, "import", model, "-o", str(mine))
+    assert code == 1 and out == ""
+    assert err.strip() == (f"error: {mine}: already exists: import into a new file "
+                           f"or delete it first")
+    assert mine.read_bytes() == before and not (tmp_path / "mine.params.npz").exists()
+    # the sidecar of a new graph file is someone's too
+    (tmp_path / "new.params.npz").write_bytes(b"trained")
+    code, out, err = run(capsys, "import", model, "-o", str(tmp_path / "new.graph.json"))
+    assert code == 1 and "new.params.npz: already exists" in err
+    assert (tmp_path / "new.params.npz").read_bytes() == b"trained"
+
+
+def test_import_of_a_graph_file_is_a_one_line_error(tmp_path, capsys):
+    code, out, err = run(capsys, "import", "samples/mlp_digits.graph.json", "-o",
+                         str(tmp_path / "x.graph.json"))
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: samples/mlp_digits.graph.json: this is a graph file")

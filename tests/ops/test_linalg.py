@@ -157,3 +157,70 @@ def test_bad_attributes_are_rejected(name, attrs, message):
 
 def test_concat_defaults_to_axis_1():
     assert get_op("Concat").resolve_attrs({}) == {"axis": 1}
+
+
+# ---- MatMul gradients through the whole pipeline, against torch ----------------------
+
+MATMUL_BROADCASTS = [
+    ((2, 3, 4), (4,)),
+    ((4,), (2, 4, 5)),
+    ((4,), (4,)),
+    ((4,), (4, 5)),
+    ((3, 4), (4,)),
+    ((3, 4), (4, 5)),
+    ((3, 4), (2, 4, 5)),
+    ((2, 3, 4), (4, 5)),
+    ((1, 3, 4), (2, 4, 5)),
+    ((2, 3, 4), (1, 4, 5)),
+    ((2, 3, 4), (2, 4, 5)),
+    ((2, 1, 3, 4), (1, 5, 4, 2)),
+    ((1, 1, 3, 4), (2, 5, 4, 2)),
+    ((5, 3, 4), (2, 1, 4, 2)),
+    ((2, 3, 4), (3, 2, 4, 5)),
+    ((4,), (2, 3, 4, 5)),
+]
+
+
+def _matmul_graph(sa, sb):
+    from graphlab import Graph
+    g = Graph("matmul")
+    g.add_node("a", "Input", {"shape": list(sa), "dtype": "float64"})
+    g.add_node("b", "Input", {"shape": list(sb), "dtype": "float64"})
+    g.add_node("m", "MatMul")
+    g.connect("a", "m:a")
+    g.connect("b", "m:b")
+    g.set_outputs(["m"])
+    return g
+
+
+@pytest.mark.parametrize("sa, sb", MATMUL_BROADCASTS,
+                         ids=[f"{a}@{b}" for a, b in MATMUL_BROADCASTS])
+def test_matmul_gradients_reduce_to_each_operand_like_torch(sa, sb):
+    torch = pytest.importorskip("torch")
+    from graphlab import compile
+    from graphlab.interpret import trace
+    r = np.random.default_rng(1)
+    a, b = r.normal(size=sa), r.normal(size=sb)
+    seed = r.normal(size=np.matmul(a, b).shape)
+    ta = torch.tensor(a, requires_grad=True)
+    tb = torch.tensor(b, requires_grad=True)
+    (torch.matmul(ta, tb) * torch.tensor(seed)).sum().backward()
+    g = _matmul_graph(sa, sb)
+    for fuse in (False, True):
+        prog = compile(g, dtype="float64", fuse=fuse)
+        prog.forward({"a": a, "b": b})
+        grads = prog.backward(seed)
+        assert grads["a"].shape == sa and grads["b"].shape == sb
+        np.testing.assert_allclose(grads["a"], ta.grad.numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(grads["b"], tb.grad.numpy(), rtol=1e-12, atol=1e-12)
+    t = trace(g, {"a": a, "b": b}, seed=seed)
+    np.testing.assert_allclose(t.grads["a"], ta.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(t.grads["b"], tb.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_matmul_broadcast_batch_passes_graphlab_gradcheck():
+    from graphlab.testing import gradcheck
+    g = _matmul_graph((2, 1, 3, 4), (1, 5, 4, 2))
+    assert gradcheck(g) == ["a", "b"]
+    g = _matmul_graph((2, 3, 4), (4,))
+    assert gradcheck(g) == ["a", "b"]

@@ -203,3 +203,38 @@ def test_dropout_evaluation_formula_is_the_identity_like_its_vjp():
     latex, fn = get_op("Dropout").formulas_for(False)["x"]
     np.testing.assert_array_equal(fn(g, out, x, p=0.3), gx)
     assert get_op("Dropout").formulas_for(True) is get_op("Dropout").formulas
+
+
+def _batchnorm_graph():
+    from graphlab import Graph
+    g = Graph("bn")
+    g.add_node("x", "Input", {"shape": ["N", 3]})
+    g.add_node("gamma", "Parameter", {"shape": [3], "value": [1.0, 2.0, 0.5]})
+    g.add_node("beta", "Parameter", {"shape": [3], "value": [0.0, 1.0, -1.0]})
+    g.add_node("bn", "BatchNorm")
+    g.add_node("w", "Parameter", {"shape": [3], "value": [0.3, -1.0, 2.0]})
+    g.add_node("m", "Mul")
+    g.add_node("loss", "Sum")
+    for s, d in [("x", "bn:x"), ("gamma", "bn:gamma"), ("beta", "bn:beta"),
+                 ("bn", "m:a"), ("w", "m:b"), ("m", "loss:x")]:
+        g.connect(s, d)
+    g.set_outputs(["loss"])
+    return g
+
+
+@pytest.mark.parametrize("stats", [{}, {"bn.running_mean": [0.5, -1.0, 2.0],
+                                        "bn.running_var": [4.0, 0.25, 9.0]}])
+def test_explain_batchnorm_in_evaluation_mode_agrees(stats):
+    import numpy as np
+    from graphlab.symbolic import explain
+    g = _batchnorm_graph()
+    g.params.update({k: np.array(v) for k, v in stats.items()})
+    e = explain(g)
+    steps = {s.port: s for s in e.backward if s.node == "bn"}
+    assert set(steps) == {"x", "gamma", "beta"}
+    assert all(s.agrees for s in steps.values()), [s.error for s in steps.values()]
+    assert "running statistics" in steps["x"].local_latex
+    assert not any("disagrees" in n for n in e.notes)
+    # Training mode keeps the batch-statistics formulas, and they agree there.
+    e = explain(g, training=True)
+    assert all(s.agrees for s in e.backward if s.node == "bn")

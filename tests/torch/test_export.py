@@ -104,3 +104,25 @@ def test_source_has_one_forward_line_per_node():
                                                         "Constant")]
     for n in steps:
         assert sum(f"  # {n}: " in ln for ln in src.splitlines()) == 1, n
+
+
+def test_export_overwrites_only_its_own_earlier_export(tmp_path, capsys):
+    out = tmp_path / "digits.py"
+    data = tmp_path / "digits.npz"  # the user's data set, not an export
+    data.write_bytes(b"mine")
+    assert main(["export", sample("mlp_digits"), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (f"error: {data}: already exists and is not the weights "
+                           "of an earlier export: pick another -o or delete it first")
+    assert data.read_bytes() == b"mine" and not out.exists()
+    data.unlink()
+    mine = tmp_path / "train.py"  # the user's own script
+    mine.write_text("print('my training loop')\n")
+    assert main(["export", sample("mlp_digits"), "-o", str(mine)]) == 1
+    assert "train.py: already exists and is not a graphlab export" in (
+        capsys.readouterr().err)
+    assert mine.read_text() == "print('my training loop')\n"
+    # exporting again over an export is fine
+    assert main(["export", sample("mlp_digits"), "-o", str(out)]) == 0
+    assert main(["export", sample("lenet5"), "-o", str(out)]) == 0
+    assert "lenet" in out.read_text().lower()

@@ -1,21 +1,18 @@
-"""``graphlab explain FILE``: the chain rule step by step, derived with SymPy.
+"""``graphlab explain FILE``: the chain rule step by step, derived with SymPy
+(:mod:`graphlab.symbolic`)."""
 
-The command line registers it with :func:`add_explain_command`; it follows the
-conventions of :mod:`graphlab.cli` (errors and warnings on standard error,
-``--json`` prints one object and nothing else on standard output).
-"""
-
-from ..errors import GraphlabError
-from . import render
-from .collapse import CollapseRefused
-from .steps import explain
+from ..errors import GraphError
+from ..symbolic import render
+from ..symbolic.collapse import CollapseRefused
+from ..symbolic.steps import explain
+from .common import assignments, load_checked, positive_int
 
 __all__ = ["cmd_explain", "add_explain_command"]
 
 
 def add_explain_command(command):
-    """Add the ``explain`` subcommand through ``command(name, func, help)``, the
-    helper of :func:`graphlab.cli._parser`."""
+    """Add ``explain`` through ``command(name, func, help, file=True)`` (see
+    :mod:`graphlab.cli`)."""
     c = command("explain", cmd_explain,
                 "the chain rule step by step, derived with SymPy")
     c.add_argument("--at", action="append", metavar="ID=VALUE",
@@ -34,7 +31,7 @@ def add_explain_command(command):
     c.add_argument("--unroll", metavar="NODE",
                    help="unroll a recurrent node over time and walk backpropagation "
                         "through time")
-    c.add_argument("--batch", type=int, default=2, metavar="B",
+    c.add_argument("--batch", type=positive_int, default=2, metavar="B",
                    help="batch size for Inputs without a value (default 2)")
     c.add_argument("--seed", type=int, default=0,
                    help="seed of that random batch (default 0)")
@@ -46,11 +43,10 @@ def add_explain_command(command):
 
 def cmd_explain(args, ctx):
     """Run ``graphlab explain``; returns the exit status."""
-    from ..cli import _assignments, _load_checked
-    g = _load_checked(args.file, ctx)
-    at = _assignments(args.at, "--at")
-    if args.batch < 1:
-        raise GraphlabError(f"--batch must be at least 1, got {args.batch}")
+    g = load_checked(args.file, ctx)
+    if not g.nodes:
+        raise GraphError("nothing to explain: the graph is empty")
+    at = assignments(args.at, "--at")
     expl = explain(g, at, batch=args.batch, seed=args.seed, training=args.training)
     for s in expl.mismatches:
         ctx.warn(f"{s.op}: the formula for "
@@ -67,7 +63,7 @@ def cmd_explain(args, ctx):
                                "out_grad": r.out_grad, "in_grad": r.in_grad}
                               for r in rows]
         text += ["", render.norms_text(expl, rows)]
-        from .recurrence import recurrent_norms, recurrent_norms_text
+        from ..symbolic.recurrence import recurrent_norms, recurrent_norms_text
         rec = recurrent_norms(expl)
         if rec:
             obj["recurrent_norms"] = [vars(r) for r in rec]

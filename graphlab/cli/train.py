@@ -4,8 +4,9 @@ import contextlib
 import os
 import sys
 
-from .errors import TrainingError
-from .train import Trainer
+from ..errors import TrainingError
+from ..train import Trainer
+from .common import Usage, load_checked, positive_int
 
 __all__ = ["cmd_train", "add_train_command"]
 
@@ -15,8 +16,7 @@ def cmd_train(args, ctx):
     if args.backend == "torch":
         return _cmd_train_torch(args, ctx)
     if args.nproc or args.device != "cpu":
-        from .cli import _Usage
-        raise _Usage("--device and --nproc need --backend torch")
+        raise Usage("--device and --nproc need --backend torch")
     g = load_train_graph(args, ctx)
     with this_run(args, g):
         trainer = Trainer(g, **trainer_options(args))
@@ -41,13 +41,15 @@ def this_run(args, g):
 
 def load_train_graph(args, ctx):
     """The checked graph of ``args.file``; it must have a train section."""
-    from .cli import _load_checked
-    g = _load_checked(args.file, ctx)
+    g = load_checked(args.file, ctx)
+    for flag, target in (("--save", args.save), ("--checkpoint", args.checkpoint)):
+        if target:
+            _check_target(flag, target, args.file)
     if g.train is None:
         raise TrainingError("the graph has no \"train\" section (loss, data, "
                             "optimizer, batch_size, epochs): add one to train it")
     if args.plot:  # refused before training, not after
-        from .plot import check_plot_path
+        from ..plot import check_plot_path
         check_plot_path(args.plot)
     return g
 
@@ -69,7 +71,7 @@ def warn_resumed(args, ctx, g, trainer):
 def report_train(args, ctx, g, trainer, history, extra=None):
     """Print and save what a finished run made (``extra``: more JSON fields);
     returns the exit status."""
-    from . import io
+    from .. import io
     f = history.final
     lines = []
     if history.stopped == "interrupted":
@@ -91,7 +93,7 @@ def report_train(args, ctx, g, trainer, history, extra=None):
         else:
             lines.append(f"saved the trained parameters to {args.save}")
     if args.plot:
-        from .plot import write_training_plot
+        from ..plot import write_training_plot
         write_training_plot(g, history, args.plot)
         lines.append(f"wrote the curves to {args.plot}")
     held = "the training set: no held-out split" if trainer.held_out_is_train \
@@ -113,7 +115,7 @@ def report_train(args, ctx, g, trainer, history, extra=None):
     spec = g.train.get("data") or {}
     if str(spec.get("dataset")).startswith("text:") and not trainer.held_out_is_train:
         # The baseline a language model must beat, on the same held-out text.
-        from .data import bigram_loss, text_split
+        from ..data import bigram_loss, text_split
         train, test, vocab = text_split(spec, os.path.dirname(os.path.abspath(
             args.file)))
         obj["bigram_loss"] = bigram = bigram_loss(train, test, len(vocab))
@@ -125,13 +127,11 @@ def report_train(args, ctx, g, trainer, history, extra=None):
 
 def _cmd_train_torch(args, ctx):
     """``graphlab train FILE --backend torch [--device D] [--nproc N]``."""
-    from .torch import require_torch
+    from ..torch import require_torch
     require_torch()
-    from .torch.cli import Quiet, child_argv
-    from .torch.train import TorchTrainer, check_device, distributed_env, launch
+    from ..torch.cli import Quiet, child_argv
+    from ..torch.train import TorchTrainer, check_device, distributed_env, launch
     env = distributed_env()
-    if args.nproc is not None and args.nproc < 1:
-        raise TrainingError("--nproc must be 1 or more")
     if env is not None and args.nproc and args.nproc != env[1]:
         raise TrainingError(f"--nproc {args.nproc}, but torchrun started "
                             f"{env[1]} processes: leave out --nproc under torchrun")
@@ -161,18 +161,50 @@ def _cmd_train_torch(args, ctx):
     return report_train(args, ctx, g, trainer, history, extra)
 
 
+def _check_target(flag, target, graph_file):
+    """Refuse, before training, a ``--save``/``--checkpoint`` path that would
+    overwrite a graph file or cannot be written."""
+    where = os.path.dirname(os.path.abspath(target))
+    if os.path.isdir(target):
+        raise TrainingError(f"{flag} {target} is a directory: give a file name such as "
+                            f"{os.path.join(target, 'params.npz')}")
+    if os.path.exists(target) and (os.path.samefile(target, graph_file)
+                                   or _is_graph_file(target)):
+        raise TrainingError(f"{flag} {target} would overwrite a graph file: give a "
+                            ".npz file name such as params.npz")
+    if target.endswith(".graph.json"):
+        raise TrainingError(f"{flag} {target} is named like a graph file: give a .npz "
+                            "file name such as params.npz")
+    if not os.path.isdir(where):
+        raise TrainingError(f"{flag} {target}: the directory {where} does not exist; "
+                            "create it first")
+
+
+def _is_graph_file(path):
+    """Whether ``path`` holds a graph file (JSON with ``"graphlab"`` and
+    ``"nodes"``), whatever its name."""
+    if path.endswith(".graph.json"):
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096).lstrip()
+    except OSError:
+        return False
+    return head.startswith(b"{") and b'"graphlab"' in head and b'"nodes"' in head
+
+
 def _plural(n, word):
     return f"{n} {word}" if n == 1 else f"{n} {word}{'es' if word == 'batch' else 's'}"
 
 
 def add_train_command(command):
-    """Add ``graphlab train`` through ``command`` (as :func:`graphlab.cli._parser`
-    defines it)."""
+    """Add ``train`` through ``command(name, func, help, file=True)`` (see
+    :mod:`graphlab.cli`)."""
     c = command("train", cmd_train, "train as the file's train section says, with a "
                 "progress bar")
-    c.add_argument("--epochs", type=int, metavar="N",
+    c.add_argument("--epochs", type=positive_int, metavar="N",
                    help="epochs (default: the file's)")
-    c.add_argument("--batch-size", type=int, metavar="B",
+    c.add_argument("--batch-size", type=positive_int, metavar="B",
                    help="mini-batch size (default: the file's)")
     c.add_argument("--lr", type=float, metavar="X",
                    help="learning rate (default: the file's)")
@@ -192,14 +224,14 @@ def add_train_command(command):
                    help="train without the file's clip_norm (to see gradients "
                    "explode)")
     c.add_argument("--dtype", default="float32", choices=("float32", "float64"))
-    c.add_argument("--threads", type=int, metavar="T",
+    c.add_argument("--threads", type=positive_int, metavar="T",
                    help="BLAS threads (default: BLAS's own; 1 on a busy machine)")
     c.add_argument("--backend", default="numpy", choices=("numpy", "torch"),
                    help="numpy: the generated code (default); torch: PyTorch's "
                    "engine (pip install graphlab[torch])")
     c.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                    help="with --backend torch: where the steps run")
-    c.add_argument("--nproc", type=int, metavar="N",
+    c.add_argument("--nproc", type=positive_int, metavar="N",
                    help="with --backend torch: N processes on this machine, each "
                    "taking its share of every batch (DistributedDataParallel)")
     c.set_defaults(train_parser=c)

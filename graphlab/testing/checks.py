@@ -1,68 +1,25 @@
-"""Graph files as tests: the checks behind ``graphlab test`` and the pytest plugin.
-
-Every graph file yields named items, run in this order:
-
-``check``
-    The file loads, validates and every shape infers (warnings are reported).
-``run``
-    A forward pass in float32, evaluation mode, at the file's Input values or
-    at random inputs of the right shapes; outputs are finite and have the
-    inferred shapes.
-``gradcheck``
-    Float64 central differences against the executor's gradient for every
-    Parameter and float Input, on a batch of 2, in evaluation mode. Small
-    tensors are checked element by element, large ones along a few random
-    directions. A disagreement names the first node, walking from the
-    inputs, whose VJP disagrees with finite differences on its own.
-``tests[i]``
-    Each case of the file's ``"tests"`` section (SPEC section 1).
-``train-step``
-    Files with a ``"train"`` section only: three plain SGD steps on one small
-    random batch lower the loss and produce no NaN.
-
-Items other than ``check`` are skipped, saying why, when the graph does not
-pass ``check``. Random inputs are seeded: floats uniform in [0.1, 1), integer
-Inputs (class labels) in [0, C) where C is the class count of the
-``CrossEntropyLoss`` they feed, and symbolic dimensions ("N") the batch size.
-
-The checks use the public API (:func:`graphlab.load`, :meth:`Graph.check`,
-:func:`graphlab.compile`, ``forward``, ``backward``); only the search for the
-culprit of a failed gradient check runs node by node
-(:func:`graphlab.interpret.trace` and :func:`graphlab.gradcheck.check_vjp`).
+"""The checks of a graph file as functions: ``assert_graph`` (expected values
+and gradients), ``run_graph``, ``gradcheck`` (finding the node whose VJP is
+wrong) and ``train_step``; :mod:`graphlab.testing` documents what each checks.
 """
 
 import math
 import os
 import re
-import sys
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import GraphError, GraphlabError
-from .shapes import fmt
+from ..errors import GraphError
+from ..feeds import random_feeds
+from ..shapes import fmt
 
-__all__ = [
-    "GraphTestFailure",
-    "CheckSkipped",
-    "GraphWarning",
-    "example_feeds",
-    "assert_graph",
-    "gradcheck",
-    "run_graph",
-    "train_step",
-    "FileChecks",
-    "ItemResult",
-    "find_graph_files",
-    "run_files",
-    "cmd_test",
-    "add_test_command",
-    "main_test",
-]
+__all__ = ["GraphTestFailure", "CheckSkipped", "GraphWarning", "example_feeds",
+           "assert_graph", "gradcheck", "run_graph", "train_step", "run_case",
+           "TESTS_ITEM"]
 
 _CASE_KEYS = ("name", "at", "expect", "grads", "rtol", "atol")
-_TESTS_ITEM = re.compile(r"tests\[(\d+)\]\Z")
+TESTS_ITEM = re.compile(r"tests\[(\d+)\]\Z")
 _EPS64 = np.finfo(np.float64).eps
 
 
@@ -79,6 +36,9 @@ class GraphTestFailure(AssertionError):
         self.node = node
 
 
+GraphTestFailure.__module__ = "graphlab.testing"
+
+
 class CheckSkipped(Exception):
     """An item that does not apply to this graph; the message says why."""
 
@@ -87,28 +47,16 @@ class GraphWarning(UserWarning):
     """A warning of :meth:`Graph.check`, as ``FILE: node 'ID': message``."""
 
 
+CheckSkipped.__module__ = GraphWarning.__module__ = "graphlab.testing"
+
+
 # ---- inputs --------------------------------------------------------------------------
 
 def _as_graph(graph):
     if isinstance(graph, (str, os.PathLike)):
-        from .io import load
+        from ..io import load
         return load(graph)
     return graph
-
-
-def _class_count(graph, report, node):
-    """Classes an integer Input indexes: the logits' last dimension of the
-    CrossEntropyLoss it feeds as target (2 when no consumer says)."""
-    for e in graph.out_edges(node):
-        if graph.node(e.dst).op == "CrossEntropyLoss" and e.dst_port == "target":
-            logits = graph.in_edges(e.dst).get("logits")
-            if logits is None:
-                continue
-            port = graph.node(logits.src).output_ports.index(logits.src_port)
-            shapes = report.shapes.get(logits.src)
-            if shapes and shapes[port] and isinstance(shapes[port][-1], int):
-                return shapes[port][-1]
-    return 2
 
 
 def _split_at(prog, at, what="at"):
@@ -156,9 +104,8 @@ def example_feeds(prog, *, at=None, batch=2, seed=0):
     Returns
     -------
     dict of str to ndarray
-        Float Inputs uniform in [0.1, 1) (positive, so that ``Log`` and
-        ``Sqrt`` of an Input stay finite); integer Inputs uniform in [0, C),
-        C found from the ``CrossEntropyLoss`` they feed.
+        Random ones from :func:`graphlab.feeds.random_feeds`: floats uniform
+        in [0.1, 1), integer Inputs class labels in [0, C).
 
     Examples
     --------
@@ -168,7 +115,6 @@ def example_feeds(prog, *, at=None, batch=2, seed=0):
     {'x': (2, 64), 'y': (2,)}
     """
     graph, sched = prog.graph, prog.schedule
-    rng = np.random.default_rng(seed)
     at = dict(at or {})
     given, bound = {}, {}
     for node, (_, shape, _) in sched.inputs.items():
@@ -181,21 +127,10 @@ def example_feeds(prog, *, at=None, batch=2, seed=0):
             for d, n in zip(shape, arr_shape):
                 if isinstance(d, str):
                     bound.setdefault(d, n)
-    report = None
-    feeds = {}
-    for node, (_, shape, dtype) in sched.inputs.items():
-        if node in given:
-            feeds[node] = given[node]
-            continue
-        size = tuple(bound.setdefault(d, batch) if isinstance(d, str) else d
-                     for d in shape)
-        if dtype.startswith("float"):
-            feeds[node] = rng.uniform(0.1, 1.0, size)
-        else:
-            if report is None:
-                report = graph.analyse()
-            feeds[node] = rng.integers(0, _class_count(graph, report, node), size)
-    return prog.feeds_for(feeds)
+    missing = {n: e for n, e in sched.inputs.items() if n not in given}
+    drawn = random_feeds(graph, missing, batch=batch, seed=seed, sizes=bound)
+    return prog.feeds_for({n: given[n] if n in given else drawn[n]
+                           for n in sched.inputs})
 
 
 # ---- comparing numbers ---------------------------------------------------------------
@@ -228,9 +163,11 @@ def _compare(label, got, want, rtol, atol):
     err = np.abs(got - want)
     tol = atol + rtol * np.abs(want)
     bad = ~(err <= tol)  # NaN counts as bad
+    bad |= ~np.isfinite(want) & (got != want)  # ∞ is within ∞ of every number
     if not bad.any():
         return None
-    excess = np.where(bad, np.nan_to_num(err - tol, nan=np.inf), -np.inf)
+    with np.errstate(invalid="ignore"):  # ∞ − ∞
+        excess = np.where(bad, np.nan_to_num(err - tol, nan=np.inf), -np.inf)
     idx = np.unravel_index(int(np.argmax(excess)), got.shape)
     which = (f"rtol {_tol(rtol)}" if rtol * abs(want[idx]) >= atol
              else f"atol {_tol(atol)}")
@@ -282,8 +219,8 @@ def assert_graph(graph, at=None, expect=None, grads=None, *, rtol=1e-6, atol=1e-
       ...
     graphlab.testing.GraphTestFailure: grads['x'] = -4.0, expected -3.0 (rtol 1e-6)
     """
-    from .lower import default_outputs
-    from .program import compile
+    from ..lower import default_outputs
+    from ..program import compile
     g = _as_graph(graph)
     g.check()
     expect, grads = dict(expect or {}), dict(grads or {})
@@ -309,7 +246,7 @@ def assert_graph(graph, at=None, expect=None, grads=None, *, rtol=1e-6, atol=1e-
             got = got_grads.get(node)
             if got is None:
                 if traced is None:
-                    from .interpret import trace
+                    from ..interpret import trace
                     traced = trace(g, feeds, params=prog.params, outputs=outputs)
                 if node in g and g.node(node).op not in ("Input", "Parameter"):
                     got = traced.node_grad(node)
@@ -325,7 +262,8 @@ def assert_graph(graph, at=None, expect=None, grads=None, *, rtol=1e-6, atol=1e-
     return out, got_grads
 
 
-def _run_case(graph, case, index):
+def run_case(graph, case, index):
+    """Run case ``index`` of a file's ``tests`` section (SPEC section 1)."""
     label = f"tests[{index}]"
     for key in case:
         if key not in _CASE_KEYS:
@@ -361,7 +299,7 @@ def run_graph(graph, *, at=None, batch=2, seed=0, dtype="float32"):
     ExecutionError
         A value became NaN or infinite (naming the node where it appeared).
     """
-    from .program import compile
+    from ..program import compile
     g = _as_graph(graph)
     g.check()
     prog = compile(g, dtype=dtype, training=False, seed=seed)
@@ -496,8 +434,8 @@ def _jitter(x, rng, scale=1e-2):
 def _locate(graph, prog, feeds, seed, training):
     """The first node in topological order whose VJP disagrees with finite
     differences at the values it sees: ``(node, op, message)`` or None."""
-    from .gradcheck import check_vjp
-    from .interpret import trace
+    from ..gradcheck import check_vjp
+    from ..interpret import trace
     t = trace(graph, feeds, params=prog.params, dtype="float64", training=training,
               outputs=[ref for ref, _ in prog.schedule.outputs], seed=seed)
     on_path = {gs.step.node for gs in t.schedule.backward}
@@ -536,8 +474,8 @@ def _locate_codegen(graph, prog, feeds, training, rtol=1e-6):
     projection of the node's output with respect to the Parameters and float
     Inputs. (In training mode the interpreter draws Dropout masks of its own,
     so a graph with Dropout is compared in evaluation mode only.)"""
-    from .interpret import trace
-    from .program import compile
+    from ..interpret import trace
+    from ..program import compile
     rng = np.random.default_rng(11)
     on_path = {gs.step.node for gs in prog.schedule.backward}
     for step in prog.schedule.forward:
@@ -573,7 +511,7 @@ def _locate_codegen(graph, prog, feeds, training, rtol=1e-6):
 def _gradcheck(graph, at=None, eps=1e-6, *, rtol=1e-4, atol=1e-9, directions=3,
                batch=2, seed=0, training=False):
     """:func:`gradcheck`, also returning why nothing was checked."""
-    from .program import compile
+    from ..program import compile
     g = _as_graph(graph)
     g.check()
     prog = compile(g, dtype="float64", training=training, seed=seed)
@@ -698,8 +636,8 @@ def train_step(graph, *, steps=3, lr=0.01, batch=4, seed=0):
     ExecutionError
         A value or gradient became NaN or infinite (naming the node).
     """
-    from .lower import default_outputs
-    from .program import compile
+    from ..lower import default_outputs
+    from ..program import compile
     g = _as_graph(graph)
     g.check()
     loss = (g.train or {}).get("loss") or default_outputs(g)[0]
@@ -727,277 +665,3 @@ def train_step(graph, *, steps=3, lr=0.01, batch=4, seed=0):
             f"(lr {_tol(lr)}) on one batch of {batch}: the gradient does not point "
             "downhill", node=loss)
     return losses
-
-
-# ---- one file's items ----------------------------------------------------------------
-
-class FileChecks:
-    """The items of one graph file; loads the file once for all of them.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    display : str, optional
-        How messages name the file (default: ``path``).
-    """
-
-    def __init__(self, path, display=None):
-        self.path = os.fspath(path)
-        self.display = display or self.path
-        self._graph = None
-        self._load_error = None
-        self._check_error = None
-        self._checked = False
-        self._warnings = []
-
-    @property
-    def basename(self):
-        return os.path.basename(self.display)
-
-    def graph(self):
-        """The loaded graph (raises the loader's error, naming the file)."""
-        if self._graph is None and self._load_error is None:
-            from .io import load
-            try:
-                self._graph = load(self.path)
-            except GraphlabError as e:
-                self._load_error = self._named(e)
-        if self._load_error is not None:
-            raise self._load_error
-        return self._graph
-
-    def names(self):
-        """Item names: ``check`` only if the file does not load."""
-        try:
-            g = self.graph()
-        except GraphlabError:
-            return ["check"]
-        names = ["check", "run", "gradcheck"]
-        names += [f"tests[{i}]" for i in range(len(g.tests))]
-        if g.train:
-            names.append("train-step")
-        return names
-
-    def _named(self, e):
-        if e.file is None or e.file == self.path:
-            e.file = self.display
-        return e
-
-    def _checked_graph(self):
-        g = self.graph()
-        if not self._checked:
-            self._checked = True
-            try:
-                self._warnings = g.check()
-            except GraphlabError as e:
-                self._check_error = self._named(e)
-        return g
-
-    def run(self, name):
-        """Run one item; returns the warnings ``[(node, message)]`` it found.
-
-        Raises
-        ------
-        GraphTestFailure, GraphlabError
-            The item failed.
-        CheckSkipped
-            The item does not apply; the message says why.
-        """
-        try:
-            return self._run(name)
-        except GraphlabError as e:
-            raise self._named(e)
-
-    def _run(self, name):
-        if name == "check":
-            g = self._checked_graph()
-            if self._check_error is not None:
-                raise self._check_error
-            return list(self._warnings)
-        g = self._checked_graph()
-        if self._check_error is not None:
-            raise CheckSkipped("the graph does not pass check (see ::check)")
-        if name == "run":
-            run_graph(g)
-        elif name == "gradcheck":
-            checked, reason = _gradcheck(g)
-            if not checked:
-                raise CheckSkipped(reason)
-        elif name == "train-step":
-            if not g.train:
-                raise CheckSkipped("the file has no train section")
-            train_step(g)
-        else:
-            m = _TESTS_ITEM.match(name)
-            if not m or int(m.group(1)) >= len(g.tests):
-                raise GraphError(f"no item '{name}': items are "
-                                 f"{', '.join(self.names())}")
-            i = int(m.group(1))
-            _run_case(g, g.tests[i], i)
-        return []
-
-    def failure_text(self, name, exc):
-        """How a failure reads, or None for an unexpected exception: ``FILE::item:
-        message`` for a wrong number, ``error: FILE: node 'ID': ...`` for an
-        error of the core."""
-        if isinstance(exc, GraphTestFailure):
-            return f"{self.basename}::{name}: {exc.message}"
-        if isinstance(exc, GraphlabError):
-            return f"error: {exc}"
-        return None
-
-
-# ---- running files -------------------------------------------------------------------
-
-@dataclass
-class ItemResult:
-    """One item's outcome: ``passed``, ``failed`` or ``skipped``."""
-
-    file: str
-    item: str
-    outcome: str
-    message: str = ""
-    warnings: list = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self):
-        return self.outcome != "failed"
-
-    def line(self):
-        text = f"{self.outcome.upper():<7} {self.file}::{self.item}"
-        return f"{text} - {self.message}" if self.message else text
-
-
-def find_graph_files(paths):
-    """Files to test: each path itself, or every ``*.graph.json`` below a
-    directory (sorted). Raises ``GraphlabError`` for a directory with none."""
-    files = []
-    for p in paths:
-        p = os.fspath(p)
-        if os.path.isdir(p):
-            found = sorted(
-                os.path.normpath(os.path.join(root, f))
-                for root, dirs, names in os.walk(p)
-                for f in names if f.endswith(".graph.json"))
-            if not found:
-                raise GraphlabError(f"{p}: no *.graph.json files in this directory")
-            files += found
-        else:
-            files.append(p)
-    return files
-
-
-def run_files(paths, *, debug=False, on_result=None):
-    """Run every item of every file; returns the list of :class:`ItemResult`.
-
-    ``on_result(result)`` is called as each item finishes. With ``debug``, an
-    unexpected exception (a bug, not a failed check) propagates.
-    """
-    results = []
-    for path in find_graph_files(paths):
-        checks = FileChecks(path)
-        for name in checks.names():
-            t0 = time.perf_counter()
-            warnings = []
-            try:
-                warnings = checks.run(name)
-                outcome, message = "passed", ""
-            except CheckSkipped as e:
-                outcome, message = "skipped", str(e)
-            except GraphTestFailure as e:
-                outcome, message = "failed", e.message
-            except GraphlabError as e:
-                outcome, message = "failed", checks.failure_text(name, e)
-            except Exception as e:  # a bug, not a failed check: report it, go on
-                if debug:
-                    raise
-                outcome, message = "failed", f"{type(e).__name__}: {e}"
-            result = ItemResult(path, name, outcome, message, warnings,
-                                time.perf_counter() - t0)
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
-    return results
-
-
-# ---- command line --------------------------------------------------------------------
-
-def _closing_line(passed, failed, skipped):
-    return f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped
-                                                  else "")
-
-
-def cmd_test(args, ctx):
-    """``graphlab test FILE...``: one line per item, then ``N passed, N failed``.
-
-    Exit status 1 if any item failed. With ``--json``: ``{"passed", "failed",
-    "skipped", "items": [{"file", "item", "ok", "outcome", "message"}],
-    "seconds", "warnings"}``.
-    """
-    t0 = time.perf_counter()
-    warnings = []
-
-    def report(result):
-        for node, message in result.warnings:
-            ctx.file = result.file
-            ctx.warn(message, node)
-            ctx.file = None
-            where = f"{result.file}: node '{node}'" if node else result.file
-            warnings.append(f"{where}: {message}")
-        if not args.json:
-            print(result.line(), flush=True)
-
-    results = run_files(args.files, debug=args.debug, on_result=report)
-    counts = {k: sum(r.outcome == k for r in results)
-              for k in ("passed", "failed", "skipped")}
-    obj = dict(counts, items=[{"file": r.file, "item": r.item, "ok": r.ok,
-                               "outcome": r.outcome, "message": r.message}
-                              for r in results],
-               seconds=round(time.perf_counter() - t0, 3), warnings=warnings)
-    ctx.emit(obj, _closing_line(counts["passed"], counts["failed"], counts["skipped"]))
-    return 1 if counts["failed"] else 0
-
-
-def add_test_command(command):
-    """Add ``test`` to the ``graphlab`` parser; ``command`` is the helper of
-    :func:`graphlab.cli._parser` (``command(name, func, help, file=True)``)."""
-    c = command("test", cmd_test, "check, run, gradient-check and test graph files",
-                file=False)
-    c.add_argument("files", nargs="+", metavar="FILE",
-                   help="graph files, or directories to search for *.graph.json")
-    return c
-
-
-def main_test(argv=None):
-    """``graphlab test`` on its own (``python -m graphlab.testing FILE...``)."""
-    import argparse
-
-    from .cli import _Context
-    parser = argparse.ArgumentParser(prog="graphlab test")
-
-    def command(name, func, help, file=True):
-        parser.description = help
-        parser.add_argument("--json", action="store_true",
-                            help="print one JSON object on standard output")
-        parser.add_argument("--debug", action="store_true", help="show tracebacks")
-        parser.set_defaults(func=func)
-        return parser
-
-    add_test_command(command)
-    args = parser.parse_args(argv)
-    ctx = _Context(args)
-    try:
-        return args.func(args, ctx)
-    except GraphlabError as e:
-        if args.debug:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main_test())
