@@ -13,6 +13,7 @@ program is cached per graph structure (:func:`graphlab.generate.generator_for`).
 """
 
 import logging
+import secrets
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
@@ -123,8 +124,9 @@ class GenerateBox(QGroupBox):
                 self.text.setPlainText(f"{prime} → {gen.translate(prime)}")
                 return True
             gen.encode(prime)  # unknown characters: say so now, not on a tick
+            # a fresh seed each run (graphlab.generate refuses None since 9494c5b)
             stream = gen.stream(prime, self.length.value(), self.temperature.value(),
-                                seed=None)
+                                seed=secrets.randbits(32))
             self.text.setPlainText(prime)
         except GraphlabError as e:
             self.text.setPlainText(f"Cannot generate: {e.message}")
