@@ -13,6 +13,7 @@ program is cached per graph structure (:func:`graphlab.generate.generator_for`).
 """
 
 import logging
+import secrets
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
@@ -33,6 +34,7 @@ __all__ = ["GenerateBox", "is_language_model"]
 log = logging.getLogger("gui")
 
 CHARS_PER_TICK = 16  # about 4–8 ms of sampling between repaints
+MAX_PRIME = 2000  # the prime is read in one tick: about 0.35 ms a character
 
 
 def is_language_model(graph):
@@ -52,8 +54,10 @@ class GenerateBox(QGroupBox):
         self._stream = None
         self.prime = QLineEdit()
         self.prime.setObjectName("generatePrime")
+        self.prime.setMaxLength(MAX_PRIME)
         self.prime.setToolTip("Text the model reads before it writes (for an "
-                              "encoder–decoder: the sequence to decode)")
+                              "encoder–decoder: the sequence to decode); at most "
+                              f"{MAX_PRIME:,} characters")
         self.temperature = QDoubleSpinBox()
         self.temperature.setObjectName("generateTemperature")
         self.temperature.setRange(0.0, 5.0)
@@ -120,8 +124,9 @@ class GenerateBox(QGroupBox):
                 self.text.setPlainText(f"{prime} → {gen.translate(prime)}")
                 return True
             gen.encode(prime)  # unknown characters: say so now, not on a tick
+            # a fresh seed each run (graphlab.generate refuses None since 9494c5b)
             stream = gen.stream(prime, self.length.value(), self.temperature.value(),
-                                seed=None)
+                                seed=secrets.randbits(32))
             self.text.setPlainText(prime)
         except GraphlabError as e:
             self.text.setPlainText(f"Cannot generate: {e.message}")
@@ -130,10 +135,21 @@ class GenerateBox(QGroupBox):
             log.exception("generate")
             self.text.setPlainText(f"Cannot generate: {type(e).__name__}: {e}")
             return False
+        if not graph.params:
+            self.window_.statusBar().showMessage(
+                "Generating from untrained (initial) values: train the model first "
+                "for text that reads", 10000)
         self._stream = stream
         self.start_button.setText("Stop")
         self.timer.start()
         return True
+
+    def hideEvent(self, event):
+        """Closing the dock (or opening a graph that is not a language model)
+        stops writing; minimising the window does not."""
+        if not event.spontaneous():
+            self.stop()
+        super().hideEvent(event)
 
     def stop(self):
         self.timer.stop()
@@ -150,6 +166,10 @@ class GenerateBox(QGroupBox):
         except GraphlabError as e:
             self.stop()
             chunk.append(f"\n[stopped: {e.message}]")
+        except Exception as e:  # a timer slot must report and stop, not repeat
+            log.exception("generate")
+            self.stop()
+            chunk.append(f"\n[stopped: {type(e).__name__}: {e}]")
         cursor = self.text.textCursor()
         cursor.movePosition(cursor.MoveOperation.End)
         cursor.insertText("".join(chunk))

@@ -43,7 +43,12 @@ class OnnxFiles:
 
     def opened_onnx(self, graph, path):
         """Show an imported model: untitled, so that saving asks for a graph
-        file and never writes over the model."""
+        file and never writes over the model; an empty one (a 0-byte or
+        truncated file parses as one) is refused and the open graph kept."""
+        if len(graph) == 0:
+            self._open_failed(path, "the model has no nodes (an empty or "
+                              "truncated ONNX file?)")
+            return False
         self.autosave.discard()
         self.set_graph(graph)
         self._imported_dir = os.path.dirname(os.path.abspath(path))
@@ -68,7 +73,13 @@ class OnnxFiles:
         return self.export_to(path) if path else False
 
     def export_to(self, path):
-        """Write the graph as ONNX (``.onnx``) or PyTorch source (``.py``)."""
+        """Write the graph as ONNX (``.onnx``) or PyTorch source (``.py``);
+        any other suffix (a graph file, the open file) is refused."""
+        suffixes = [s for s, _ in export_formats()]
+        if not path.lower().endswith(tuple(suffixes)):
+            self._failed("Cannot export", f"{path}: Export writes "
+                         f"{' or '.join(suffixes)} files (Save As writes graph files)")
+            return False
         try:
             if path.lower().endswith(".py"):  # the source and its weights
                 from graphlab.torch import require_torch

@@ -28,7 +28,9 @@ import logging
 import threading
 import time
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+import numpy as np
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QUndoCommand
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -61,6 +63,15 @@ class _Bridge(QObject):
     failed = Signal(str)
 
 
+def _emit(signal, *args):
+    """Emit from the worker; False once the window (and the bridge) is gone."""
+    try:
+        signal.emit(*args)
+    except RuntimeError:  # "Signal source has been deleted"
+        return False
+    return True
+
+
 def _one_blas_thread():
     """One BLAS thread for a frame's small matrix products: a second thread
     made them several times slower on a busy machine (the Training dock's
@@ -90,23 +101,30 @@ class _FrameCallback:
         if not force and now - self.last < self.interval:
             return
         self.last = now
+        try:
+            cols = self.units.cols
+        except RuntimeError:  # the window was deleted: nobody is watching
+            self.trainer.stop()
+            return
         with _one_blas_thread():
             # laid out on this thread too: the GUI thread only draws
             frame = frame_of(self.surface, self.trainer.program.state_dict(),
-                             cols=self.units.cols)
+                             cols=cols)
         frame["epoch"] = epoch
         frame["seconds"] = spent = time.perf_counter() - now
         # frames take at most a quarter of the training thread's time
         self.interval = max(self.base_interval, 3.0 * spent)
         self.frames += 1
-        self.bridge.frame.emit(frame)
+        if not _emit(self.bridge.frame, frame):
+            self.trainer.stop()
 
     def on_batch_end(self, batch, logs):
         self._frame(logs["epoch"])
 
     def on_epoch_end(self, epoch, logs):
-        self.bridge.epoch.emit(int(epoch), {k: logs.get(k) for k in (
-            "loss", "test_loss", "accuracy", "test_accuracy")})
+        if not _emit(self.bridge.epoch, int(epoch), {k: logs.get(k) for k in (
+                "loss", "test_loss", "accuracy", "test_accuracy")}):
+            self.trainer.stop()
 
     def on_train_end(self, logs):
         self._frame(logs.get("epochs", 0), force=True)
@@ -128,6 +146,20 @@ class _SetValues(QUndoCommand):
         self.model.graph.params = dict(self.old)
 
 
+def _fits(graph, before, key, value):
+    """Whether a trained value still belongs in ``graph``: its node is there,
+    unchanged since the run started (op and attributes as in ``before``), and
+    the value has the shape of the one it replaces."""
+    node_id = key.partition(".")[0]
+    if node_id not in graph or before is None or node_id not in before:
+        return False
+    now, then = graph.node(node_id), before.node(node_id)
+    if now.op != then.op or now.attrs != then.attrs:
+        return False
+    old = graph.params.get(key)
+    return old is None or np.shape(old) == np.shape(value)
+
+
 class PlaygroundPanel(QWidget):
     """The Playground view of the window's graph (see the module docstring)."""
 
@@ -145,6 +177,7 @@ class PlaygroundPanel(QWidget):
         self.frames_shown = 0
         self.last_result = None
         self._stop_asked = threading.Event()
+        self._run = None  # (the window's graph, the copy trained) while running
         self._fresh = False
         self._last_state = None
 
@@ -232,6 +265,17 @@ class PlaygroundPanel(QWidget):
         self._dock_timer = QTimer(self)
         self._dock_timer.timeout.connect(self._watch_training_dock)
         self._dock_timer.start(100)
+        window.installEventFilter(self)
+
+    def eventFilter(self, obj, event):
+        """The window closed (not just asked to): training stops."""
+        if obj is self.window_ and event.type() == QEvent.Type.Close:
+            QTimer.singleShot(0, self, self._stop_if_closed)
+        return False
+
+    def _stop_if_closed(self):
+        if not self.window_.isVisible():
+            self.stop()
 
     def _load_epochs(self):
         if not self.running:
@@ -243,8 +287,9 @@ class PlaygroundPanel(QWidget):
         return self.thread is not None and self.thread.is_alive()
 
     # ---- what is shown ---------------------------------------------------------------
-    def refresh(self):
-        """Rebuild from the graph: title, points, node list and a frame."""
+    def refresh(self, keep_curves=False):
+        """Rebuild from the graph: title, points, node list and a frame (and
+        the loss plot, unless ``keep_curves``)."""
         if self.running:
             return
         g = self.window_.graph
@@ -280,8 +325,9 @@ class PlaygroundPanel(QWidget):
         except GraphlabError as e:
             self.view.set_points(None)
             self.status.setText(f"No points: {e.message}")
-        self.curves.clear()
-        self.loss_label.setText("train loss —\ntest loss —")
+        if not keep_curves:
+            self.curves.clear()
+            self.loss_label.setText("train loss —\ntest loss —")
 
     def _default_node(self, nodes):
         """The deepest activation before the output (its units are the
@@ -311,15 +357,17 @@ class PlaygroundPanel(QWidget):
         try:
             g.check()
             self.surface = surf.Surface(g, resolution=RESOLUTION, node=self.node)
-        except GraphlabError as e:
+            if self.running and self._last_state is not None:
+                self.surface.load(self._last_state)  # the run's latest values
+            frame = frame_of(self.surface)  # e.g. an Input of a fixed batch
+        except (GraphlabError, ValueError) as e:  # ValueError: values that do not fit
             self.surface = None
             self.view.set_frame(None)
-            self.view.message = f"Cannot compute the surface: {e.message}"
+            self.view.message = ("Cannot compute the surface: "
+                                 f"{getattr(e, 'message', e)}")
             self.units.set_units(None, None)
             return
-        if self.running and self._last_state is not None:
-            self.surface.load(self._last_state)  # the run's latest values
-        self._show(frame_of(self.surface))
+        self._show(frame)
 
     def _show(self, frame):
         self.view.set_frame(frame["rgb"])
@@ -354,8 +402,13 @@ class PlaygroundPanel(QWidget):
 
     def _values_changed(self, *_):
         if not self.running and self.surface is not None and self.isVisible():
-            self.surface.load(self.window_.graph.params)
-            self._show(frame_of(self.surface))
+            try:
+                self.surface.load(self.window_.graph.params)
+                frame = frame_of(self.surface)
+            except (GraphlabError, ValueError):  # values that no longer fit
+                self._rebuild()  # says why on the view
+                return
+            self._show(frame)
 
     # ---- training --------------------------------------------------------------------
     def _watch_training_dock(self):
@@ -407,6 +460,7 @@ class PlaygroundPanel(QWidget):
             return self._on_failed(e.message)
         self.curves.clear()
         self._stop_asked.clear()
+        self._run = (graph, work.copy())
         self._last_state = None
         self.last_result = None
         self.train_button.setEnabled(False)
@@ -434,15 +488,15 @@ class PlaygroundPanel(QWidget):
                 trainer.stop()
             history = trainer.fit()
         except GraphlabError as e:
-            self.bridge.failed.emit(e.message)
+            _emit(self.bridge.failed, e.message)
             return
         except Exception as e:  # the worker must report, never vanish silently
             log.exception("playground training")
-            self.bridge.failed.emit(f"{type(e).__name__}: {e}")
+            _emit(self.bridge.failed, f"{type(e).__name__}: {e}")
             return
         finally:
             self.trainer = None
-        self.bridge.finished.emit(graph.params, dict(history.final))
+        _emit(self.bridge.finished, graph.params, dict(history.final))
 
     def stop(self):
         """Ask the worker to stop after the current batch."""
@@ -497,17 +551,32 @@ class PlaygroundPanel(QWidget):
         self.reset_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         w = self.window_
-        new = dict(w.graph.params)
-        new.update({k: v for k, v in params.items() if k.partition(".")[0] in w.graph})
+        trained_on, before = self._run or (None, None)
+        self._run = None
         n = final.get("epochs", 0)
-        w.undo_stack.push(_SetValues(w.model, new, f"Train {n} epoch(s) (Playground)"))
         self.last_result = final
         self._loss_text(n, final)
-        self.status.setText(self.status.text() + f" · {final.get('stopped')}, "
-                            "trained values are in the graph (unsaved)")
+        done = self.status.text() + f" · {final.get('stopped')}"
+        if trained_on is not w.graph:  # File → New or Open during the run
+            self.refresh()
+            self.status.setText(done + ", trained values not kept: another graph "
+                                "is open now")
+            return
+        fit = {k: v for k, v in params.items() if _fits(w.graph, before, k, v)}
+        left = sorted({k.partition(".")[0] for k in params if k not in fit})
+        new = dict(w.graph.params)
+        new.update(fit)
+        w.undo_stack.push(_SetValues(w.model, new, f"Train {n} epoch(s) (Playground)"))
+        if left:
+            done += (f", trained values not kept for {', '.join(left)} (edited "
+                     "during the run)")
+            w.statusBar().showMessage(f"Playground: {done.partition(' · ')[2]}", 15000)
+        self.refresh(keep_curves=True)  # edits made during the run
+        self.status.setText(done + ", trained values are in the graph (unsaved)")
 
     def _on_failed(self, message):
         self.thread = None
+        self._run = None
         self.train_button.setEnabled(bool(self.window_.graph.train))
         self.reset_button.setEnabled(True)
         self.stop_button.setEnabled(False)

@@ -14,8 +14,9 @@ graph: its file keeps every Parameter as a node either way. Opening a graph
 out when its saved positions do not suit the view.
 """
 
-from PySide6.QtGui import QAction, QActionGroup
+from PySide6.QtGui import QAction, QActionGroup, QUndoCommand
 
+from . import commands as cmd
 from .layout import DEFAULT_ASPECT, auto_layout, overlapping
 from .viewstate import COLLAPSE_ABOVE, ViewState
 
@@ -121,14 +122,49 @@ def set_view(window, vertical=None, weights_inside=None, shown=None, relayout=Fa
                or (shown is not None and set(shown) != s.weights_shown))
     if not changed:
         return False
+    before = (s.vertical, s.weights_inside, set(s.weights_shown))
     s.set_view(vertical, weights_inside, shown)
     sync_view_actions(window)
-    if relayout:
-        window.editor.auto_layout(quiet=True)
-    else:
-        window.editor.layout_if_needed()
+    after = (s.vertical, s.weights_inside, set(s.weights_shown))
+    positions = None
+    if relayout or overlapping(window.graph, view=s.view_state):
+        g = window.graph
+        positions = {n: p for n, p in auto_layout(
+            g, view=s.view_state, aspect=view_aspect(window)).items()
+            if list(g.node(n).ui.get("pos") or []) != list(p)}
+    if positions:  # the layout and the view it is for: one undo step
+        stack = window.undo_stack
+        stack.beginMacro("Lay out for the view")
+        stack.push(_ShowView(window, before, after))
+        window.editor.push(cmd.AutoLayout(window.model, positions),
+                           what="lay out the graph")
+        stack.endMacro()
     window.view.fit_view()
     return True
+
+
+class _ShowView(QUndoCommand):
+    """The view a layout was made for: undoing the layout shows the graph
+    the way its positions were made for again (else boxes overlap)."""
+
+    def __init__(self, window, before, after):
+        super().__init__("Show the graph another way")
+        self.window, self.before, self.after = window, before, after
+        self.done = True  # the view is already shown when this is pushed
+
+    def redo(self):
+        if not self.done:
+            self._show(self.after)
+        self.done = False
+
+    def undo(self):
+        self._show(self.before)
+
+    def _show(self, view):
+        vertical, inside, shown = view
+        scene = self.window.scene
+        scene.set_view(vertical, inside, shown & set(self.window.graph.nodes))
+        sync_view_actions(self.window)
 
 
 def _set_direction(window, vertical):

@@ -92,12 +92,14 @@ def test_undo_works_across_a_weights_toggle(make_window):
     while w.undo_stack.canUndo():
         w.undo_stack.undo()
     assert structure(g) == original
-    assert s.node_items["fc1"].inside == {}  # weights as nodes now
-    w.actions["showWeights"].trigger()  # back inside
+    # the toggle's layout was undone with it: the view its positions are for
+    assert s.weights_inside and not w.actions["showWeights"].isChecked()
     assert s.node_items["fc1"].inside == {"w": "fc1_w", "b": "fc1_b"}
     while w.undo_stack.canRedo():
         w.undo_stack.redo()
     assert structure(g) == edited
+    assert not s.weights_inside and s.node_items["fc1"].inside == {}
+    w.actions["showWeights"].trigger()  # back inside
     assert s.node_items["fc1"].inside["b"] == new
     assert s.node_items["fc1_b"].isVisible()
     # the scene has an item per node and edge, visible as the view says
