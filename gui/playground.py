@@ -49,6 +49,7 @@ from graphlab.errors import GraphlabError
 
 from .docks import show_dock
 from .playground_views import RESOLUTION, LossCurves, SurfaceView, UnitGrid, frame_of
+from .training import copy_to_train
 
 __all__ = ["PlaygroundPanel", "open_playground", "add_playground_action"]
 
@@ -451,11 +452,8 @@ class PlaygroundPanel(QWidget):
         if self.running or self.surface is None:
             return False
         graph = self.window_.graph
-        if not graph.train:
-            return self._on_failed("this graph has no train section")
         try:
-            graph.check()
-            work = graph.copy()
+            work = copy_to_train(self.window_)
         except GraphlabError as e:
             return self._on_failed(e.message)
         self.curves.clear()

@@ -306,13 +306,9 @@ class TrainingPanel(QWidget):
         if self.running:
             return False
         w = self.window_
-        w.commit_open_editors()
         graph = w.graph
-        if not graph.train:
-            return self._on_failed("this graph has no train section")
         try:
-            graph.check()
-            work = graph.copy()
+            work = copy_to_train(w)
         except GraphlabError as e:
             return self._on_failed(e.message)
         section, opt = self.overrides()
@@ -466,6 +462,18 @@ class TrainingPanel(QWidget):
         self.status.setText(f"Cannot train: {message}")
         self.window_.statusBar().showMessage(f"Cannot train: {message}", 15000)
         return False
+
+
+def copy_to_train(window):
+    """The window's graph, checked and copied for a training thread, after the
+    editors still open (a note, an attribute field) are committed; raises
+    :class:`GraphlabError` saying why it cannot train."""
+    window.commit_open_editors()
+    graph = window.graph
+    if not graph.train:
+        raise GraphlabError("this graph has no train section")
+    graph.check()
+    return graph.copy()
 
 
 def open_training(window):

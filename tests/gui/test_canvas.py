@@ -434,3 +434,15 @@ def test_group_tab_collapses_on_click_and_drags_the_group(make_window):
                      vp_point(w, QPointF(tab.x() + 9, tab.center().y())))
     assert w.scene.node_items["fc2"].collapsed_count == 2
     assert not group.isVisible()
+
+
+def test_playground_training_commits_the_note_being_edited(make_window, qtbot):
+    from gui.playground import open_playground
+    w = make_window(sample("playground_xor"))
+    p = open_playground(w)
+    item = _type_into_new_note(w, qtbot, "before the playground")
+    p.epochs.setValue(1)
+    assert p.start() is not False
+    assert item.editor is None
+    assert w.graph.extra["notes"][0]["text"] == "before the playground"
+    qtbot.waitUntil(lambda: not p.running, timeout=60000)
