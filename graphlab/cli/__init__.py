@@ -24,8 +24,8 @@ COMMANDS = (
     "graphlab.cli.train:add_train_command",
     "graphlab.cli.bench:add_bench_command",
     "graphlab.cli.test:add_test_command",
-    "graphlab.onnx.cli:add_import_command",
-    "graphlab.onnx.cli:add_export_command",
+    "graphlab.cli.interop:add_import_command",
+    "graphlab.cli.interop:add_export_command",
     "graphlab.cli.generate:add_generate_command",
 )
 

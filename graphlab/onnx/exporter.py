@@ -40,21 +40,11 @@ class Exporter:
 
     # ---- names and values ------------------------------------------------------------
     def _node_name(self, hint):
-        name, k = hint, 1
-        while name in self._node_names:
-            k += 1
-            name = f"{hint}_{k}"
-        self._node_names.add(name)
-        return name
+        return _unused(hint, self._node_names)
 
     def fresh(self, hint):
         """A value name not used yet, built from ``hint``."""
-        name, k = hint, 1
-        while name in self._names:
-            k += 1
-            name = f"{hint}_{k}"
-        self._names.add(name)
-        return name
+        return _unused(hint, self._names)
 
     @staticmethod
     def value_name(node_id, port, first_port):
@@ -267,3 +257,14 @@ def _write(model, path):
             raise
     except OSError as e:
         raise GraphError(f"cannot write: {e.strerror or e}", file=path) from None
+
+
+def _unused(hint, taken):
+    """``hint``, or ``hint_2``, ``hint_3``… : the first not in ``taken``, which
+    it joins."""
+    name, k = hint, 1
+    while name in taken:
+        k += 1
+        name = f"{hint}_{k}"
+    taken.add(name)
+    return name

@@ -1,5 +1,5 @@
 """``graphlab export FILE -o OUT.py`` (the export command of
-:mod:`graphlab.onnx.cli` hands ``.py`` here), and what ``graphlab train
+:mod:`graphlab.cli.interop` hands ``.py`` here), and what ``graphlab train
 --backend torch`` needs beside :mod:`graphlab.cli.train`.
 
 The commands import PyTorch only when they run (with a one-line error saying

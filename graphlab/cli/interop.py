@@ -3,12 +3,13 @@
 ``import MODEL.onnx -o OUT.graph.json`` writes the graph (parameters in the
 ``.npz`` sidecar, positions from the automatic layout, one ``ui`` group per
 module block). ``export FILE -o OUT`` picks the format by the suffix of OUT:
-``.onnx`` (this package) or ``.py`` (PyTorch source, ``graphlab.torch``).
+``.onnx`` (:mod:`graphlab.onnx`) or ``.py`` (PyTorch source, ``graphlab.torch``).
 """
 
 import os
 import sys
 
+from .common import load_checked
 
 __all__ = ["add_import_command", "add_export_command", "EXPORT_FORMATS"]
 
@@ -17,7 +18,7 @@ EXPORT_FORMATS = (".onnx", ".py")
 
 def cmd_import(args, ctx):
     from .. import io
-    from .importer import import_model
+    from ..onnx.importer import import_model
     out = args.path
     if not out.endswith(".json"):
         print(f"graphlab import: error: -o must name a graph file (.graph.json), "
@@ -47,14 +48,6 @@ def _refuse_existing(*paths):
                              "first", file=path)
 
 
-def _load_checked(path, ctx):
-    from .. import io
-    g = io.load(path)
-    for node, message in g.check():
-        ctx.warn(message, node)
-    return g
-
-
 def cmd_export(args, ctx):
     out = args.path
     suffix = os.path.splitext(out)[1].lower()
@@ -66,9 +59,9 @@ def cmd_export(args, ctx):
     if suffix == ".py":  # PyTorch source and its weights: graphlab.torch
         from ..torch.cli import cmd_export as export_torch_source
         return export_torch_source(args, ctx)
-    from ._common import DEFAULT_OPSET
-    from .exporter import export_model
-    g = _load_checked(args.file, ctx)
+    from ..onnx._common import DEFAULT_OPSET
+    from ..onnx.exporter import export_model
+    g = load_checked(args.file, ctx)
     model = export_model(g, out, outputs=args.outputs or None, opset=args.opset)
     outputs = [o.name for o in model.graph.output]
     opset = args.opset or DEFAULT_OPSET
