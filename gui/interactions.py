@@ -149,7 +149,7 @@ class WireDrag:
         if self.detached is not None:
             item = self.scene.edge_items.get(self.detached)
             if item is not None:
-                item.setVisible(item.logical_visible and not self.scene.bundled)
+                item.setVisible(item.logical_visible)
 
     def _cleanup(self):
         if self.hover is not None:

@@ -16,8 +16,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 from graphlab.shapes import fmt
 
 from .annotations import AnnotationLayer
-from .items import EdgeBundleItem, EdgeItem, GroupItem, NodeItem, NoteItem
-from .items.edge import BUNDLE_LOD
+from .items import EdgeItem, EdgeLayerItem, GroupItem, NodeItem, NoteItem
 from .items.overview import OVERVIEW_LOD, OverviewItem
 from .items.summary import group_summary
 from .layers import describe, settings_of
@@ -50,8 +49,7 @@ class GraphScene(QGraphicsScene):
         self.group_items = {}
         self.note_items = {}
         self.node_edges = defaultdict(set)
-        self.bundle = None
-        self.bundled = False
+        self.edge_layer = None
         self.overviewed = False
         self.overview = None
         self._pending_edges = []
@@ -95,8 +93,6 @@ class GraphScene(QGraphicsScene):
         self.rebuild()
 
     def _redraw_far(self):
-        if self.bundled and self.bundle is not None:
-            self.bundle.rebuild()
         if self.overviewed and self.overview is not None:
             self.overview.rebuild()
 
@@ -119,9 +115,8 @@ class GraphScene(QGraphicsScene):
         self.note_items.clear()
         self.node_edges.clear()
         self._pending_edges = []
-        self.bundle = EdgeBundleItem(self)
-        self.bundle.setVisible(False)
-        self.addItem(self.bundle)
+        self.edge_layer = EdgeLayerItem()
+        self.addItem(self.edge_layer)
         self.overview = OverviewItem(self)
         self.overview.setVisible(False)
         self.addItem(self.overview)
@@ -139,7 +134,6 @@ class GraphScene(QGraphicsScene):
         self._update_groups()
         self._on_analysed(self.model.report)
         self.reroute_long_edges()
-        self._apply_bundling()
         self.update_scene_rect()
         self.annotations.sync()
         self.contents_changed.emit()
@@ -158,13 +152,12 @@ class GraphScene(QGraphicsScene):
         if edge.src not in self.node_items or edge.dst not in self.node_items:
             self._pending_edges.append(edge)
             return None
-        item = EdgeItem(edge)
+        item = EdgeItem(edge, self.edge_layer)
         self.edge_items[edge] = item
         self.node_edges[edge.src].add(item)
         self.node_edges[edge.dst].add(item)
         self._place_edge(item)
         item.set_label(self._edge_label(edge))
-        item.setVisible(not self.bundled)
         self.addItem(item)
         return item
 
@@ -273,7 +266,6 @@ class GraphScene(QGraphicsScene):
             for it in self.node_edges[edge.dst] | self.node_edges[edge.src]:
                 self._place_edge(it)
         self._groups_dirty = True
-        self.bundle.dirty = True
 
     def _on_edge_removed(self, edge):
         item = self.edge_items.pop(edge, None)
@@ -282,11 +274,11 @@ class GraphScene(QGraphicsScene):
             return
         self.node_edges[edge.src].discard(item)
         self.node_edges[edge.dst].discard(item)
+        self.edge_layer.remove(item)
         self.removeItem(item)
         if edge.dst in self.node_items:
             self.node_items[edge.dst].refresh()
         self._groups_dirty = True
-        self.bundle.dirty = True
 
     def _on_attrs_changed(self, node_id):
         item = self.node_items.get(node_id)
@@ -354,8 +346,6 @@ class GraphScene(QGraphicsScene):
             self.reroute_long_edges()
         if self._rect_dirty:
             self.update_scene_rect()
-        if self.bundled and self.bundle.dirty:
-            self.bundle.rebuild()
         if self.overviewed:
             self.overview.rebuild()
         self.contents_changed.emit()
@@ -434,7 +424,7 @@ class GraphScene(QGraphicsScene):
             # a wire meets a collapsed box at its border, not at a port: drawn
             # as any other (dashing every wire of a collapsed model read as dim)
             item.dim = False
-            item.setVisible(item.logical_visible and not self.bundled)
+            item.setVisible(item.logical_visible)
             self._place_edge(item)
         # frames
         for name in list(self.group_items):
@@ -457,7 +447,6 @@ class GraphScene(QGraphicsScene):
             # a frame around one box would take room the layout did not give it
             shown = sum(1 for n in members if n not in vs.hidden)
             item.setVisible(not collapsed and shown > 1)
-        self.bundle.dirty = True
 
     # ---- view modes ------------------------------------------------------------------
     def set_view(self, vertical=None, weights_inside=None, shown=None):
@@ -476,7 +465,6 @@ class GraphScene(QGraphicsScene):
             item.refresh()
         self._update_groups(replace_all=True)
         self.reroute_long_edges()
-        self._apply_bundling()
         self.update_scene_rect()
         if self.overviewed:
             self.overview.rebuild()
@@ -550,10 +538,9 @@ class GraphScene(QGraphicsScene):
         name = self._group_of.get(item.node_id)
         if name is not None and name in self.group_items:
             self.group_items[name].update_rect()
-        self.bundle.dirty = True
         self._rect_dirty = True
         self._moved = True
-        if self.overviewed or self.bundled:
+        if self.overviewed:
             self._redraw_timer.start()  # once per event-loop turn, not per node
 
     def begin_move(self):
@@ -580,8 +567,6 @@ class GraphScene(QGraphicsScene):
                 for it, p in start.items():  # refused: put the items back
                     if it.scene() is self:
                         it.setPos(p)
-        if self.bundled:
-            self.bundle.rebuild()
 
     # ---- selection -------------------------------------------------------------------
     def selected_nodes(self):
@@ -628,12 +613,8 @@ class GraphScene(QGraphicsScene):
 
     # ---- level of detail -------------------------------------------------------------
     def set_zoom(self, scale):
-        """The view's scale changed: draw edges as one path when far out."""
+        """The view's scale changed: draw every box in one item when far out."""
         self._scale = scale
-        want = scale < BUNDLE_LOD
-        if want != self.bundled:
-            self.bundled = want
-            self._apply_bundling()
         far = scale < OVERVIEW_LOD
         if far != self.overviewed:
             self.overviewed = far
@@ -647,14 +628,6 @@ class GraphScene(QGraphicsScene):
             if far:
                 self.overview.rebuild()
             self.overview.setVisible(far)
-
-
-    def _apply_bundling(self):
-        for item in self.edge_items.values():
-            item.setVisible(item.logical_visible and not self.bundled)
-        if self.bundled:
-            self.bundle.rebuild()
-        self.bundle.setVisible(self.bundled)
 
     def nodes_rect(self):
         r = QRectF()

@@ -1,8 +1,9 @@
 """Canvas items: they draw the graph and never edit it."""
 
-from .edge import EdgeBundleItem, EdgeItem
+from .edge import EdgeItem
+from .edge_layer import EdgeLayerItem
 from .group import GroupItem
 from .node import NodeItem
 from .note import NoteItem
 
-__all__ = ["NodeItem", "EdgeItem", "EdgeBundleItem", "GroupItem", "NoteItem"]
+__all__ = ["NodeItem", "EdgeItem", "EdgeLayerItem", "GroupItem", "NoteItem"]

@@ -2,23 +2,21 @@
 
 Edges are drawn with a 1 px cosmetic pen (a wide antialiased stroke was half
 the frame time in the measurements of the shared GUI notes); the shape label
-appears only when zoomed in enough to read it. When zoomed far out the scene
-hides every edge item and draws all of them as one path
-(:class:`EdgeBundleItem`), which is several times faster than one ``paint``
-call per edge.
+appears only when zoomed in enough to read it. An edge item takes clicks,
+hovers and selection, but the scene's :class:`~gui.items.edge_layer.EdgeLayerItem`
+draws it, with all the others, unless it is highlighted (selected, hovered)
+or dashed: then it draws itself, on top.
 """
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QPainterPath, QPainterPathStroker, QPen
+from PySide6.QtGui import QPainterPath, QPainterPathStroker, QPen
 from PySide6.QtWidgets import QGraphicsItem
 
-from ..style import C, font
+from ..style import C
+from .edge_layer import LABEL_LOD, paint_label
 from .text import _fm
 
-__all__ = ["EdgeItem", "EdgeBundleItem", "bezier", "LABEL_LOD", "BUNDLE_LOD"]
-
-LABEL_LOD = 0.6
-BUNDLE_LOD = 0.3
+__all__ = ["EdgeItem", "bezier", "LABEL_LOD"]
 
 
 RIGHT, LEFT = (1.0, 0.0), (-1.0, 0.0)
@@ -88,10 +86,13 @@ def label_point(p1, p2, d1=RIGHT, d2=LEFT):
 class EdgeItem(QGraphicsItem):
     """One edge; the scene gives it its end points and label."""
 
-    def __init__(self, edge):
+    def __init__(self, edge, layer=None):
         super().__init__()
         self.edge = edge
+        self.layer = layer
         self.setFlags(QGraphicsItem.ItemIsSelectable)
+        if layer is not None:  # drawn by the layer until highlighted
+            self.setFlag(QGraphicsItem.ItemHasNoContents)
         self.setZValue(1)
         self.setAcceptHoverEvents(True)
         self.path = QPainterPath()
@@ -113,13 +114,36 @@ class EdgeItem(QGraphicsItem):
             else routed(p1, p2, channel)
         self._shape = None
         self._place_label()
+        self.sync()
 
     def set_label(self, text):
         if text != self.label:
             self.prepareGeometryChange()
             self.label = text
+            self._shape = None
             self._place_label()
+            self.sync()
+
+    @property
+    def draws_itself(self):
+        """Highlighted or dashed: drawn by this item, not by the layer."""
+        return self.layer is None or self.hover or self.dim or self.isSelected()
+
+    def sync(self):
+        """Path, label, visibility or highlight changed: tell the layer."""
+        alone = self.draws_itself
+        if bool(self.flags() & QGraphicsItem.ItemHasNoContents) == alone:
+            self.setFlag(QGraphicsItem.ItemHasNoContents, not alone)
+        if self.layer is not None:
+            self.layer.place(self)
+        if alone:
             self.update()
+
+    def itemChange(self, change, value):
+        if change in (QGraphicsItem.ItemSelectedHasChanged,
+                      QGraphicsItem.ItemVisibleHasChanged):
+            self.sync()
+        return super().itemChange(change, value)
 
     def _place_label(self):
         r = self.path.boundingRect()
@@ -149,11 +173,11 @@ class EdgeItem(QGraphicsItem):
 
     def hoverEnterEvent(self, event):
         self.hover = True
-        self.update()
+        self.sync()
 
     def hoverLeaveEvent(self, event):
         self.hover = False
-        self.update()
+        self.sync()
 
     def paint(self, painter, option, widget=None):
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
@@ -167,43 +191,4 @@ class EdgeItem(QGraphicsItem):
         painter.setBrush(Qt.NoBrush)
         painter.drawPath(self.path)
         if self.label and lod >= LABEL_LOD:
-            painter.setPen(Qt.NoPen)
-            painter.setBrush(QBrush(C.edge_label_bg))
-            painter.drawRoundedRect(self.label_rect, 4, 4)
-            painter.setFont(font("label"))
-            painter.setPen(C.edge_selected if hot else C.edge_label_text)
-            painter.drawText(self.label_rect, Qt.AlignCenter, self.label)
-
-
-class EdgeBundleItem(QGraphicsItem):
-    """Every visible edge as one path, shown instead of the edge items when the
-    view is zoomed far out."""
-
-    def __init__(self, scene):
-        super().__init__()
-        self._scene = scene
-        self.setZValue(1)
-        self.path = QPainterPath()
-        self._rect = QRectF()
-        self.dirty = True
-
-    def rebuild(self):
-        self.prepareGeometryChange()
-        path = QPainterPath()
-        for item in self._scene.edge_items.values():
-            if item.logical_visible:
-                path.addPath(item.path)
-        self.path = path
-        self._rect = path.boundingRect().adjusted(-2, -2, 2, 2)
-        self.dirty = False
-        self.update()
-
-    def boundingRect(self):
-        return self._rect
-
-    def paint(self, painter, option, widget=None):
-        pen = QPen(C.edge, 1)
-        pen.setCosmetic(True)
-        painter.setPen(pen)
-        painter.setBrush(Qt.NoBrush)
-        painter.drawPath(self.path)
+            paint_label(painter, self.label_rect, self.label, hot)

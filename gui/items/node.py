@@ -15,7 +15,7 @@ that stands for a collapsed group draws its summary (``group_label``) instead
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QPainterPath, QPen
-from PySide6.QtWidgets import QGraphicsItem
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem
 
 from graphlab.shapes import fmt
 
@@ -28,11 +28,18 @@ __all__ = ["NodeItem", "human", "title_px", "title_font", "MIN_TITLE_PX"]
 DETAIL_LOD = 0.45
 
 
-class NodeItem(QGraphicsItem):
-    """One node of the graph on the canvas."""
+class NodeItem(QGraphicsRectItem):
+    """One node of the graph on the canvas.
+
+    A rectangle item only so that its bounds live in C++: Qt asks for them
+    three times per item per frame, and a Python ``boundingRect`` made those
+    calls a third of a zoomed-out frame (2,000 nodes at 25 %). The rectangle is
+    never drawn as such (:meth:`paint` is ours).
+    """
 
     def __init__(self, scene, node_id):
         super().__init__()
+        self.setPen(Qt.NoPen)
         self._scene = scene
         self.node_id = node_id
         self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
@@ -135,15 +142,11 @@ class NodeItem(QGraphicsItem):
         self.setToolTip("<br>".join(lines))
 
     # ---- geometry --------------------------------------------------------------------
-    def boundingRect(self):
-        # asked several times per item per frame: computed once per change
-        return self._bounds
-
     def _update_bounds(self):
         extra = 10.0 if self.collapsed_count else 0.0
         out = 16.0 if self.geo.vertical else 4.0  # port names beside the borders
-        self._bounds = self.geo.rect.adjusted(-PORT_RADIUS - 2, -out,
-                                              PORT_RADIUS + 2 + extra, out + extra)
+        self.setRect(self.geo.rect.adjusted(-PORT_RADIUS - 2, -out,
+                                            PORT_RADIUS + 2 + extra, out + extra))
 
     def shape(self):
         p = QPainterPath()
