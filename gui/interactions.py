@@ -46,7 +46,7 @@ class WireDrag:
                 self.anchor = src_item.port_pos("out", edge.src_port)
                 item = self.scene.edge_items.get(edge)
                 if item is not None:
-                    item.setVisible(False)
+                    item.show_wire(False)
             else:
                 self.dst = (node_id, port)
                 self.anchor = node_item.port_pos("in", port)
@@ -149,7 +149,7 @@ class WireDrag:
         if self.detached is not None:
             item = self.scene.edge_items.get(self.detached)
             if item is not None:
-                item.setVisible(item.logical_visible)
+                item.show_wire(item.logical_visible)
 
     def _cleanup(self):
         if self.hover is not None:

@@ -50,6 +50,7 @@ class GraphScene(QGraphicsScene):
         self.note_items = {}
         self.node_edges = defaultdict(set)
         self.edge_layer = None
+        self._selected_edges = set()
         self.overviewed = False
         self.overview = None
         self._pending_edges = []
@@ -99,6 +100,12 @@ class GraphScene(QGraphicsScene):
     def _selection_repaint(self):
         if self.overviewed and self.overview is not None:
             self.overview.update()
+        # a selected wire draws itself, highlighted; the others are the layer's
+        selected = {it for it in self.selectedItems() if isinstance(it, EdgeItem)}
+        for item in selected ^ self._selected_edges:
+            if item.scene() is self:
+                item.sync()
+        self._selected_edges = selected
 
     @property
     def graph(self):
@@ -108,6 +115,7 @@ class GraphScene(QGraphicsScene):
     def rebuild(self):
         """Drop every item and build the scene from the graph."""
         self.annotations.forget()  # clear() deletes their items
+        self._selected_edges = set()
         self.clear()
         self.node_items.clear()
         self.edge_items.clear()
@@ -424,7 +432,7 @@ class GraphScene(QGraphicsScene):
             # a wire meets a collapsed box at its border, not at a port: drawn
             # as any other (dashing every wire of a collapsed model read as dim)
             item.dim = False
-            item.setVisible(item.logical_visible)
+            item.setVisible(item.logical_visible)  # synced by _place_edge
             self._place_edge(item)
         # frames
         for name in list(self.group_items):

@@ -130,7 +130,8 @@ class EdgeItem(QGraphicsItem):
         return self.layer is None or self.hover or self.dim or self.isSelected()
 
     def sync(self):
-        """Path, label, visibility or highlight changed: tell the layer."""
+        """Path, label, visibility or highlight changed: tell the layer (the
+        scene calls it when the selection changes)."""
         alone = self.draws_itself
         if bool(self.flags() & QGraphicsItem.ItemHasNoContents) == alone:
             self.setFlag(QGraphicsItem.ItemHasNoContents, not alone)
@@ -139,11 +140,11 @@ class EdgeItem(QGraphicsItem):
         if alone:
             self.update()
 
-    def itemChange(self, change, value):
-        if change in (QGraphicsItem.ItemSelectedHasChanged,
-                      QGraphicsItem.ItemVisibleHasChanged):
-            self.sync()
-        return super().itemChange(change, value)
+    def show_wire(self, visible):
+        """Show or hide the wire (a Python ``itemChange`` would do this for
+        every change of every edge item: a third of building a big scene)."""
+        self.setVisible(visible)
+        self.sync()
 
     def _place_label(self):
         r = self.path.boundingRect()
