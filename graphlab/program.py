@@ -360,7 +360,7 @@ class Program:
         with np.errstate(all="ignore"):
             self._checked["forward"](fed)
 
-    def backward(self, seed=None):
+    def backward(self, seed=None, *, check=True):
         """Gradients of the first output with respect to every Parameter and
         float Input it depends on: ``{node id: ndarray}``.
 
@@ -369,6 +369,12 @@ class Program:
         seed : array_like, optional
             The gradient arriving at the first output; required when that
             output is not a scalar.
+        check : bool
+            Raise ``ExecutionError`` naming the node whose gradient became NaN
+            or infinite (:meth:`check_gradients`). A caller that copies the
+            gradients into one flat buffer checks them there with one probe
+            instead (the trainer does), and calls :meth:`check_gradients`
+            only when that finds one.
         """
         sched = self.schedule
         if not self._ran:
@@ -384,8 +390,21 @@ class Program:
         if seed.shape != np.shape(loss_value):
             seed = np.broadcast_to(seed, np.shape(loss_value)).astype(self.dtype)
         grads = self._run("backward", seed, self._backward_cut)
+        if check:
+            self.check_gradients(grads)
+        return grads
+
+    @staticmethod
+    def check_gradients(grads):
+        """Raise ``ExecutionError`` naming the first gradient of ``grads`` that
+        holds NaN or ±∞."""
         if _all_finite(grads.values()):
-            return grads
+            return
+        for node, g in grads.items():
+            if not np.isfinite(g).all():
+                raise ExecutionError(
+                    "the gradient became NaN or infinite: lower the learning rate, or "
+                    "check for log or sqrt of 0 and division by 0", node=node)
         for node, g in grads.items():
             if not np.isfinite(g).all():
                 raise ExecutionError(
