@@ -62,7 +62,7 @@ class EdgeLayerItem(QGraphicsItem):
         self._tiles = {}
         self._placed = {}  # edge item -> (tile key, its rect when placed)
         self._rect = QRectF()
-        self._pixmaps = {}  # (text, device scale) -> label pixmap
+        self._pixmaps = {}  # (text, width) -> label pixmap at _pixmap_scale
         self._pixmap_scale = None
 
     # ---- membership ------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The edge layer draws the plain wires; a highlighted wire draws itself."""
 
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QColor, QMouseEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QGraphicsItem
 
@@ -18,6 +18,15 @@ def drawn_by_layer(scene):
 
 def draws_itself(item):
     return not item.flags() & QGraphicsItem.ItemHasNoContents
+
+
+def move_mouse(window, point):
+    """A plain mouse move (no button held, whatever earlier tests left)."""
+    vp = window.view.viewport()
+    pos = QPointF(point)
+    QApplication.sendEvent(vp, QMouseEvent(QEvent.MouseMove, pos, vp.mapToGlobal(pos),
+                                           Qt.NoButton, Qt.NoButton, Qt.NoModifier))
+    QApplication.processEvents()
 
 
 def test_the_layer_draws_every_visible_wire_that_is_not_highlighted(make_window):
@@ -62,15 +71,13 @@ def test_a_wire_is_clicked_and_hovered_at_any_zoom(make_window, scale):
     assert [it for it in w.view.items(vp_point(w, at))
             if it.acceptHoverEvents()][:1] == [item]
     s.clearSelection()
-    QTest.mouseMove(w.view.viewport(), vp_point(w, at) + QPoint(30, 0))
-    QTest.mouseMove(w.view.viewport(), vp_point(w, at))
-    QApplication.processEvents()
+    move_mouse(w, vp_point(w, at) + QPoint(30, 0))
+    move_mouse(w, vp_point(w, at))
     assert item.hover and draws_itself(item)
     QTest.mouseClick(w.view.viewport(), Qt.LeftButton, Qt.NoModifier, vp_point(w, at))
     assert s.selected_edges() == [item.edge]
     s.clearSelection()
-    QTest.mouseMove(w.view.viewport(), vp_point(w, at) + QPoint(30, 0))
-    QApplication.processEvents()
+    move_mouse(w, vp_point(w, at) + QPoint(30, 0))
     assert not item.hover and item in drawn_by_layer(s)
 
 
