@@ -13,15 +13,17 @@ that stands for a collapsed group draws its summary (``group_label``) instead
 (:mod:`gui.items.summary`).
 """
 
+import time
+
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QPainterPath, QPen
+from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem
 
 from graphlab.shapes import fmt
 
 from ..style import C, family_colour, font
 from .port import PORT_RADIUS
-from .text import MIN_TITLE_PX, _fm, human, title_font, title_px
+from .text import MIN_TITLE_PX, _fm, human, title_font, title_metrics, title_px
 
 __all__ = ["NodeItem", "human", "title_px", "title_font", "MIN_TITLE_PX"]
 
@@ -63,6 +65,7 @@ class NodeItem(QGraphicsRectItem):
         self.group_label = ""
         self.hover_port = None
         self.inside = {}  # port -> Parameter drawn inside as a row
+        self._short_title = (None, "")  # (id, size, width) -> elided id
         self.is_output = False
         self._colour = family_colour(None)
         self.refresh()
@@ -223,9 +226,12 @@ class NodeItem(QGraphicsRectItem):
             from .summary import paint_summary
             paint_summary(self, painter, lod, header, border, bw)
             return
-        if lod < DETAIL_LOD:
+        if lod < DETAIL_LOD or not self._scene.paint_in_budget(self):
+            # zoomed out, or a zoom gesture's frame has spent its time on other
+            # boxes: the box and its id (in full a frame later)
             self._paint_overview(painter, r, header, body, border, bw, lod)
             return
+        started = time.perf_counter()
 
         painter.setRenderHint(painter.RenderHint.Antialiasing, True)
         pen = QPen(border, bw)
@@ -253,7 +259,7 @@ class NodeItem(QGraphicsRectItem):
             title = "▸ " + title
         # the id first, at least MIN_TITLE_PX on screen; the op in what is left
         tf = title_font(lod)
-        ft = _fm("title") if tf.pixelSize() == 12 else QFontMetricsF(tf)
+        ft = title_metrics(lod)
         title_w = min(ft.horizontalAdvance(title) + 2, w - 14)
         title = ft.elidedText(title, Qt.ElideRight, title_w)
         painter.setFont(tf)
@@ -302,6 +308,7 @@ class NodeItem(QGraphicsRectItem):
             painter.setPen(C.warning)
             painter.drawText(QRectF(8, fy, w - 16, 17), Qt.AlignVCenter | Qt.AlignRight,
                              "⚠")
+        self._scene.spent_painting(time.perf_counter() - started)
 
     def _stats_text(self):
         if self.collapsed_count:
@@ -407,12 +414,13 @@ class NodeItem(QGraphicsRectItem):
         painter.setPen(Qt.NoPen)
         painter.setBrush(header)
         painter.drawRect(QRectF(r.x(), r.y(), r.width(), min(r.height(), 24.0)))
-        f = title_font(lod)
-        painter.setFont(f)
+        painter.setFont(title_font(lod))
         painter.setPen(C.text)
-        fm = QFontMetricsF(f)
-        title = fm.elidedText(self.node_id, Qt.ElideRight, r.width() - 8)
-        painter.drawText(r.adjusted(4, 0, -4, 0), Qt.AlignCenter, title)
+        key = (self.node_id, title_px(lod), r.width())
+        if self._short_title[0] != key:  # drawn every frame of a zoom gesture
+            self._short_title = (key, title_metrics(lod).elidedText(
+                self.node_id, Qt.ElideRight, r.width() - 8))
+        painter.drawText(r.adjusted(4, 0, -4, 0), Qt.AlignCenter, self._short_title[1])
 
 
 _headers = {}

@@ -8,11 +8,12 @@ from PySide6.QtGui import QFontMetricsF
 
 from ..style import font
 
-__all__ = ["MIN_TITLE_PX", "title_px", "title_font", "human"]
+__all__ = ["MIN_TITLE_PX", "title_px", "title_font", "title_metrics", "human"]
 
 MIN_TITLE_PX = 9.0  # a node's id is never smaller than this on screen
 _metrics = {}
 _title_fonts = {}
+_title_metrics = {}
 
 
 def title_px(lod):
@@ -31,6 +32,15 @@ def title_font(lod):
         f.setPixelSize(px)
         _title_fonts[px] = f
     return f
+
+
+def title_metrics(lod):
+    """Metrics of :func:`title_font` at ``lod`` (cached per size)."""
+    px = title_px(lod)
+    m = _title_metrics.get(px)
+    if m is None:
+        m = _title_metrics[px] = QFontMetricsF(title_font(lod))
+    return m
 
 
 def _fm(kind):
