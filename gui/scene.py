@@ -24,14 +24,7 @@ from .layout import FARTHEST
 from .style import C, family_colour
 from .viewstate import ViewState
 
-__all__ = ["GraphScene", "PAINT_BUDGET"]
-
-# During a zoom gesture every box entering the view or starting the gesture is
-# drawn anew (0.3-0.5 ms each; a gesture's first frame at 500 nodes took 70-100
-# ms). Full drawings get this much of a frame; the others are drawn plain (box
-# and id) and get their turn in the next frames.
-PAINT_BUDGET = 0.003  # seconds
-REDRAWS_PER_FRAME = 8  # plain boxes redrawn in full per frame (about the budget)
+__all__ = ["GraphScene"]
 
 
 class GraphScene(QGraphicsScene):
@@ -67,8 +60,6 @@ class GraphScene(QGraphicsScene):
         self._moved = False
         self._caching = True
         self.zooming = False
-        self._budget_left = None  # seconds of full box drawings left this frame
-        self._deferred = {}  # boxes drawn plain, oldest first (a dict: ordered)
         self._scale = 1.0
         self._group_of = {}
         self._rep_of_hidden = {}
@@ -125,7 +116,6 @@ class GraphScene(QGraphicsScene):
         """Drop every item and build the scene from the graph."""
         self.annotations.forget()  # clear() deletes their items
         self._selected_edges = set()
-        self._deferred = {}
         self.clear()
         self.node_items.clear()
         self.edge_items.clear()
@@ -628,34 +618,6 @@ class GraphScene(QGraphicsScene):
         for items in (self.node_items, self.note_items, self.group_items):
             for item in items.values():
                 item.setCacheMode(mode)
-
-    def begin_frame(self):
-        """A view starts painting: during a zoom gesture, full drawings of boxes
-        get :data:`PAINT_BUDGET` of the frame, and the boxes drawn plain before
-        are drawn again, a few per frame, oldest first."""
-        if not self.zooming:  # the gesture's end redraws every box anyway
-            self._deferred.clear()
-            self._budget_left = None
-            return
-        self._budget_left = PAINT_BUDGET
-        for item in list(self._deferred)[:REDRAWS_PER_FRAME]:
-            del self._deferred[item]
-            if item.scene() is self:
-                item.update()
-
-    def paint_in_budget(self, item):
-        """Whether ``item`` may be drawn in full now; if not, it is drawn again
-        in the next frame."""
-        left = self._budget_left
-        if left is None or left > 0:
-            return True
-        self._deferred[item] = None
-        return False
-
-    def spent_painting(self, seconds):
-        """A box was drawn in full, in ``seconds``."""
-        if self._budget_left is not None:
-            self._budget_left -= seconds
 
     # ---- level of detail -------------------------------------------------------------
     def set_zoom(self, scale):

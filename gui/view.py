@@ -432,12 +432,6 @@ class CanvasView(QGraphicsView):
         super().scrollContentsBy(dx, dy)
         self.minimap.update()
 
-    def paintEvent(self, event):
-        scene = self.scene()
-        if scene is not None:
-            scene.begin_frame()
-        super().paintEvent(event)
-
     def drawBackground(self, painter, rect):
         painter.fillRect(rect, C.background)
         s = self.scale_factor

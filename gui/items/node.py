@@ -13,8 +13,6 @@ that stands for a collapsed group draws its summary (``group_label``) instead
 (:mod:`gui.items.summary`).
 """
 
-import time
-
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem
@@ -226,12 +224,9 @@ class NodeItem(QGraphicsRectItem):
             from .summary import paint_summary
             paint_summary(self, painter, lod, header, border, bw)
             return
-        if lod < DETAIL_LOD or not self._scene.paint_in_budget(self):
-            # zoomed out, or a zoom gesture's frame has spent its time on other
-            # boxes: the box and its id (in full a frame later)
+        if lod < DETAIL_LOD:
             self._paint_overview(painter, r, header, body, border, bw, lod)
             return
-        started = time.perf_counter()
 
         painter.setRenderHint(painter.RenderHint.Antialiasing, True)
         pen = QPen(border, bw)
@@ -308,7 +303,6 @@ class NodeItem(QGraphicsRectItem):
             painter.setPen(C.warning)
             painter.drawText(QRectF(8, fy, w - 16, 17), Qt.AlignVCenter | Qt.AlignRight,
                              "⚠")
-        self._scene.spent_painting(time.perf_counter() - started)
 
     def _stats_text(self):
         if self.collapsed_count:
@@ -417,7 +411,7 @@ class NodeItem(QGraphicsRectItem):
         painter.setFont(title_font(lod))
         painter.setPen(C.text)
         key = (self.node_id, title_px(lod), r.width())
-        if self._short_title[0] != key:  # drawn every frame of a zoom gesture
+        if self._short_title[0] != key:  # measured once per zoom, not per paint
             self._short_title = (key, title_metrics(lod).elidedText(
                 self.node_id, Qt.ElideRight, r.width() - 8))
         painter.drawText(r.adjusted(4, 0, -4, 0), Qt.AlignCenter, self._short_title[1])
