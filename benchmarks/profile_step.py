@@ -63,6 +63,8 @@ def _where(key):
     file, _, name = key
     if file == "~":
         return "C calls (NumPy, builtins)"
+    if file == __file__:
+        return "the step: SGD update of each Parameter"
     if file.startswith("<graphlab"):
         return "generated code"
     norm = file.replace(os.sep, "/")
@@ -77,6 +79,8 @@ def _label(key):
     file, line, name = key
     if file == "~":
         return name
+    if file == __file__:
+        return f"{os.path.basename(file)}:{line}({name})"
     norm = file.replace(os.sep, "/")
     for mark in ("/graphlab/", "/site-packages/", "/lib/python"):
         if mark in norm:
@@ -154,8 +158,8 @@ def profile_step(path, batch=1, steps=300, lr=1e-3):
     rows, by_where = [], {}
     py_calls = c_calls = 0
     for key, (_, ncalls, tt, ct, _) in stats.items():
-        if key[2] == "step" and key[0] == __file__ or "_lsprof.Profiler" in key[2]:
-            continue  # the loop around the step, and the profiler itself
+        if "_lsprof.Profiler" in key[2]:
+            continue  # the profiler itself
         where = _where(key)
         if key[0] == "~":
             c_calls += ncalls
