@@ -405,10 +405,9 @@ def stepper_gui(recomputes):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("GRAPHLAB_GUI_HOME", tempfile.mkdtemp(prefix="glbench-"))
     sys.path.insert(0, ROOT)
-    from PySide6.QtWidgets import QApplication
-
+    from gui.app import make_app
     from gui.window import MainWindow
-    app = QApplication.instance() or QApplication([])
+    app = make_app()
     w = MainWindow(LENET, recover=False)
     w.ask_save_changes = lambda: "discard"
     w.resize(1400, 900)
