@@ -13,17 +13,21 @@ arithmetic, is what costs there. Rows, all in float32 on the CPU:
   same network (upsample ×4, conv 6@5×5, ReLU, max-pool 2, conv 16@5×5, ReLU,
   max-pool 2, 120, 84, 10, mean cross-entropy) as one ``jax.jit`` of
   ``value_and_grad`` and the update, started from graphlab's parameter values
-  (the loss and gradients are compared once: ``agrees``). PyTorch: the LeNet
-  of ``bench_executor.py`` in eager mode (zero_grad, forward, backward,
-  ``optim.SGD.step``).
+  (the loss and gradients are compared once: ``agrees``); also timed with the
+  parameters' buffers donated to the update (``donate_argnums``, printed
+  below the table). PyTorch: the LeNet of ``bench_executor.py`` in eager mode
+  (zero_grad, forward, backward, ``optim.SGD.step``).
 - ``LSTM step, H=128, B=1, state carried`` (target: ≥ 1.0× JAX): an LSTM
   8→128 over one time step, inference only, the h and c it returns fed back as
   h0 and c0 of the next step (the generation loop's unit of work). JAX: a
   ``jit`` of the cell (gates i, f, g, o as PyTorch orders them) with the
-  weights as arguments; PyTorch: ``nn.LSTMCell(8, 128)`` under ``no_grad``.
+  weights closed over, so that XLA compiles them in as constants (the faster
+  way at batch 1; the weights passed as arguments are timed too and printed
+  below the table); PyTorch: ``nn.LSTMCell(8, 128)`` under ``no_grad``.
 - ``char_rnn generation step`` (informative): ``Generator.step`` on
   ``samples/char_rnn.graph.json`` (Embedding 65×32 → LSTM 32→128 → Linear 65)
-  against a JAX ``jit`` of the same network and weights.
+  against a JAX ``jit`` of the same network and weights (as constants, and
+  as arguments).
 - ``stepper recompute after an edit`` (target: < 50 ms): what the chain-rule
   stepper's Recompute runs in the core (``graph.analyse()`` then
   :func:`graphlab.explain`) on the LeNet-5 sample after its conv1 padding is
@@ -45,8 +49,11 @@ and each side's median steps per second. Every side is warmed up before it is
 timed; JAX's first call (tracing and XLA compilation) is timed on its own and
 reported as its compile time. A JAX run ends with ``block_until_ready`` on
 its last result (its calls are asynchronous). JAX and PyTorch are optional:
-without them their columns say "(not installed)". On a shared machine both
-sides swing by 15 % or more from minute to minute: compare only within a run.
+without them their columns say "(not installed)". PyTorch runs on
+``--torch-threads`` threads (2, as in ``bench_executor.py``); under outside
+load its OpenMP threads can collapse to a few steps per second at batch 1,
+where one thread is as fast and does not. On a shared machine all sides swing
+by 15 % or more from minute to minute: compare only within a run.
 """
 
 import argparse
@@ -79,6 +86,8 @@ TARGETS = {"lenet": {"vs_jax": 1.0, "vs_torch": 2.0}, "lstm": {"vs_jax": 1.0}}
 STEPS = {"lenet": 200, "lstm": 2000, "char_rnn": 1000, "large": 20, "stepper": 10}
 MISSING = "(not installed)"
 CONTENDERS = {"lenet": ("jax", "torch"), "lstm": ("jax", "torch"), "char_rnn": ("jax",)}
+VARIANTS = {"jax_donated": "JAX jit with the parameters' buffers donated",
+            "jax_args": "JAX jit with the weights as arguments, not constants"}
 
 
 # ---- timing -------------------------------------------------------------------------
@@ -146,12 +155,12 @@ def load_jax():
     return jax
 
 
-def load_torch():
+def load_torch(threads=2):
     try:
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(2)  # as bench_executor.py
+    torch.set_num_threads(threads)  # 2 as in bench_executor.py
     return torch
 
 
@@ -177,9 +186,10 @@ def _close(a, b, rtol=1e-3):
 
 # ---- LeNet-5 at batch 1 --------------------------------------------------------------
 def jax_lenet_step(jax, lr=1e-3):
-    """``(step, loss)``: a jitted ``step(params, x, y) -> (params, loss)`` of the
-    LeNet-5 sample's network and its ``loss(params, x, y)``; params keyed like
-    graphlab's (weights out × in, conv OIHW)."""
+    """``(step, loss)`` of the LeNet-5 sample's network, to be jitted:
+    ``step(params, x, y) -> (params, loss)`` (value_and_grad and the SGD
+    update) and ``loss(params, x, y)``; params keyed like graphlab's (weights
+    out × in, conv OIHW)."""
     import jax.numpy as jnp
     from jax import lax
     dn = ("NCHW", "OIHW", "NCHW")
@@ -201,7 +211,6 @@ def jax_lenet_step(jax, lr=1e-3):
         logp = jax.nn.log_softmax(logits)
         return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
 
-    @jax.jit
     def step(p, x, y):
         value, grads = jax.value_and_grad(loss)(p, x, y)
         return jax.tree.map(lambda a, g: a - lr * g, p, grads), value
@@ -209,32 +218,49 @@ def jax_lenet_step(jax, lr=1e-3):
     return step, loss
 
 
+def _loop(fn, carry, args):
+    """``run()`` for :func:`best_of_two`: ``out = fn(*args(), *carry)``, whose
+    last ``len(carry)`` items are the next carry; returns ``out[0]`` (what
+    JAX's timing waits on)."""
+    n = len(carry)
+    state = {"carry": tuple(carry)}
+
+    def run():
+        out = fn(*args(), *state["carry"])
+        state["carry"] = tuple(out[-n:])
+        return out[0]
+
+    return run
+
+
 def lenet_sides(steps, jax, torch, batch=1):
-    """``(sides, info)`` of the batch-1 LeNet-5 row."""
+    """``(sides, info)`` of the batch-1 LeNet-5 row. JAX twice: as the issue
+    measured it (``jax``), and with the parameters' buffers donated to the
+    update (``jax_donated``, ``donate_argnums``)."""
     graph = gl.load(LENET)
     prog = gl.compile(graph, outputs=["loss"], input_grads=False, fuse=True)
     feeds = random_feeds(graph, prog, batch, np.random.default_rng(0))
     info = {}
+    sides = {"graphlab": lambda: time_steps(prog, feeds, steps)}
     if jax is not None:
         import jax.numpy as jnp
-        step, loss_fn = jax_lenet_step(jax)
-        params = {k: jnp.asarray(v) for k, v in prog.params.items()}
+        update, loss_fn = jax_lenet_step(jax)
         x, y = jnp.asarray(feeds["x"]), jnp.asarray(feeds["y"].astype(np.int32))
+
+        def params():
+            return {k: jnp.asarray(v) for k, v in prog.params.items()}
+
         # One look at the same point: the loss and every gradient must agree.
         loss = float(prog.forward(feeds)["loss"])
         grads = prog.backward()
-        jloss, jgrads = jax.jit(jax.value_and_grad(loss_fn))(params, x, y)
+        jloss, jgrads = jax.jit(jax.value_and_grad(loss_fn))(params(), x, y)
         info["jax_agrees"] = bool(_close(jloss, loss) and all(
             _close(jgrads[k], grads[k]) for k in prog.trainable))
-        (params, _), info["jax_compile_s"] = _compile_time(step, params, x, y)
-        state = {"p": params}
-
-        def jax_step():
-            state["p"], value = step(state["p"], x, y)
-            return value
-    sides = {"graphlab": lambda: time_steps(prog, feeds, steps)}
-    if jax is not None:
-        sides["jax"] = lambda: best_of_two(jax_step, steps, finish=_block)
+        for side, jitted in (("jax", jax.jit(update)),
+                             ("jax_donated", jax.jit(update, donate_argnums=0))):
+            (p, _), info[f"{side}_compile_s"] = _compile_time(jitted, params(), x, y)
+            run = _loop(lambda p, f=jitted: (f(p, x, y)[0],), (p,), tuple)
+            sides[side] = lambda run=run: best_of_two(run, steps, finish=_block)
     if torch is not None:
         from bench_executor import torch_lenet, torch_sgd_step
         torch_step = torch_sgd_step(torch_lenet(), (1, 8, 8), batch)
@@ -290,24 +316,22 @@ def lstm_sides(steps, jax, torch, hidden=128, features=8):
     if jax is not None:
         import jax.numpy as jnp
         cell = jax_lstm_cell(jax)
-        step = jax.jit(cell)
         p = {k: jnp.asarray(v) for k, v in _lstm_params(prog, "lstm").items()}
         jx = jnp.asarray(x[:, 0])
-        (jh, jc), info["jax_compile_s"] = _compile_time(step, p, jx, zeros, zeros)
-        for _ in range(2):
-            jh, jc = step(p, jx, jh, jc)
+        variants = (("jax", jax.jit(lambda x, h, c: cell(p, x, h, c)), lambda: (jx,)),
+                    ("jax_args", jax.jit(cell), lambda: (p, jx)))
         h, c = zeros, zeros
         for _ in range(3):
             out = prog.forward({"x": x, "h0": h, "c0": c})
             h, c = np.array(out["lstm:h"]), np.array(out["lstm:c"])
-        info["jax_agrees"] = bool(_close(jh, h) and _close(jc, c))
-        jstate = {"h": jnp.zeros((1, hidden)), "c": jnp.zeros((1, hidden))}
-
-        def theirs():
-            jstate["h"], jstate["c"] = step(p, jx, jstate["h"], jstate["c"])
-            return jstate["h"]
-
-        sides["jax"] = lambda: best_of_two(theirs, steps, finish=_block)
+        for side, step, args in variants:
+            (jh, jc), info[f"{side}_compile_s"] = _compile_time(step, *args(), zeros,
+                                                                zeros)
+            for _ in range(2):
+                jh, jc = step(*args(), jh, jc)
+            info[f"{side}_agrees"] = bool(_close(jh, h) and _close(jc, c))
+            run = _loop(step, (zeros, zeros), args)
+            sides[side] = lambda run=run: best_of_two(run, steps, finish=_block)
     if torch is not None:
         cell_t = torch.nn.LSTMCell(features, hidden)
         tx = torch.from_numpy(x[:, 0])
@@ -344,30 +368,33 @@ def char_rnn_sides(steps, jax, torch):
             h, c = cell(p["lstm"], p["embed_w"][tok], h, c)
             return (h @ p["fc_w"].T + p["fc_b"])[0], h, c
 
-        step = jax.jit(net)
         p = {"embed_w": jnp.asarray(prog.params["embed_w"]),
              "fc_w": jnp.asarray(prog.params["fc_w"]),
              "fc_b": jnp.asarray(prog.params["fc_b"]),
              "lstm": {k: jnp.asarray(v) for k, v in _lstm_params(prog, "lstm").items()}}
         jtok = [jnp.asarray([t], jnp.int32) for t in tokens]
-        hidden = gen.hidden
-        z = jnp.zeros((1, hidden))
-        (logits, h, c), info["jax_compile_s"] = _compile_time(step, p, jtok[0], z, z)
-        s = gen.initial_state()
-        ours_logits, s = gen.step(tokens[0], s)
-        for t in range(1, 3):
-            logits, h, c = step(p, jtok[t], h, c)
+        z = jnp.zeros((1, gen.hidden))
+        s, ours_logits = gen.initial_state(), None
+        for t in range(3):
             ours_logits, s = gen.step(tokens[t], s)
-        info["jax_agrees"] = bool(_close(logits, ours_logits))
-        jstate = {"h": z, "c": z, "i": 0}
+        count = {"i": 0}
 
-        def theirs():
-            logits, jstate["h"], jstate["c"] = step(p, jtok[jstate["i"] % 64],
-                                                    jstate["h"], jstate["c"])
-            jstate["i"] += 1
-            return logits
+        def token():
+            count["i"] += 1
+            return jtok[count["i"] % 64]
 
-        sides["jax"] = lambda: best_of_two(theirs, steps, finish=_block)
+        variants = (("jax", jax.jit(lambda tok, h, c: net(p, tok, h, c)),
+                     lambda: (token(),)),
+                    ("jax_args", jax.jit(net), lambda: (p, token())))
+        for side, step, args in variants:
+            count["i"] = -1
+            (logits, h, c), info[f"{side}_compile_s"] = _compile_time(
+                step, *args(), z, z)
+            for _ in range(2):
+                logits, h, c = step(*args(), h, c)
+            info[f"{side}_agrees"] = bool(_close(logits, ours_logits))
+            run = _loop(step, (z, z), args)
+            sides[side] = lambda run=run: best_of_two(run, steps, finish=_block)
     return sides, info
 
 
@@ -449,6 +476,11 @@ def speed_row(key, sides, info, rounds, steps):
             row[f"{side}_steps_per_s"] = None
             row[f"vs_{side}"] = None
     row["missing"] = [s for s in CONTENDERS[key] if s not in times]
+    row["variants"] = {
+        side: {"label": VARIANTS[side],
+               "steps_per_s": 1.0 / float(np.median(times[side])),
+               "vs": _ratios(times[side], ours)}
+        for side in times if side in VARIANTS}
     row.update(info)
     return row
 
@@ -502,10 +534,20 @@ def report(rows, out=sys.stdout):
                   f"{_ratio_text(r['vs_jax'], 'jax' in gone)}"
                   f"{_ratio_text(r['vs_torch'], 'torch' in gone)}", file=out)
         for r in speed:
-            if "jax_compile_s" in r:
-                print(f"  {r['row']}: JAX compile (first call) "
-                      f"{r['jax_compile_s'] * 1e3:,.0f} ms, same loss/values as "
-                      f"graphlab: {'yes' if r['jax_agrees'] else 'NO'}", file=out)
+            if "jax_compile_s" not in r:
+                continue
+            print(f"  {r['row']}: JAX compile (first call) "
+                  f"{r['jax_compile_s'] * 1e3:,.0f} ms; same loss and gradients or "
+                  f"values as graphlab: {'yes' if r['jax_agrees'] else 'NO'}",
+                  file=out)
+            for side, v in r["variants"].items():
+                vs = v["vs"]
+                spread = f"{vs['min']:.2f}–{vs['max']:.2f}"
+                print(f"    {v['label']}: {v['steps_per_s']:,.0f} steps/s, graphlab "
+                      f"vs it {vs['median']:.2f}× ({spread}); compile "
+                      f"{r[side + '_compile_s'] * 1e3:,.0f} ms"
+                      + ("" if r.get(side + "_agrees", True) else "; values DIFFER"),
+                      file=out)
         print("  ratios: median (min–max) of the paired rounds; > 1 means graphlab "
               "is faster. Targets: LeNet ≥ 1.0× JAX and ≥ 2.0× PyTorch, "
               "LSTM ≥ 1.0× JAX.", file=out)
@@ -539,12 +581,14 @@ def main(argv=None):
                    help="also the stepper's recompute through the editor offscreen")
     p.add_argument("--no-jax", action="store_true", help="leave JAX out")
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    p.add_argument("--torch-threads", type=int, default=2,
+                   help="torch.set_num_threads (default 2, as bench_executor.py)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     if args.rounds < 1 or (args.steps is not None and args.steps < 1):
         p.error("--rounds and --steps must be at least 1")
     jax = None if args.no_jax else load_jax()
-    torch = None if args.no_torch else load_torch()
+    torch = None if args.no_torch else load_torch(args.torch_threads)
 
     def steps(key):
         return args.steps or STEPS[key]

@@ -35,9 +35,9 @@ def test_small_batch_target_rows(capsys):
     for key in ("lenet", "lstm"):
         r = rows[key]
         assert r["row"] == bench.NAMES[key] and r["graphlab_steps_per_s"] > 0
-        for side, module, target in (("jax", "jax", 1.0),
-                                     ("torch", "torch", 2.0 if key == "lenet" else None)):
-            if not installed(module):
+        torch_target = 2.0 if key == "lenet" else None
+        for side, target in (("jax", 1.0), ("torch", torch_target)):
+            if not installed(side):
                 assert r[f"{side}_steps_per_s"] is None and r[f"vs_{side}"] is None
                 assert side in r["missing"]
                 continue
