@@ -256,9 +256,14 @@ def lenet_sides(steps, jax, torch, batch=1):
         jloss, jgrads = jax.jit(jax.value_and_grad(loss_fn))(params(), x, y)
         info["jax_agrees"] = bool(_close(jloss, loss) and all(
             _close(jgrads[k], grads[k]) for k in prog.trainable))
+        first = None  # the plain jit's first update
         for side, jitted in (("jax", jax.jit(update)),
                              ("jax_donated", jax.jit(update, donate_argnums=0))):
             (p, _), info[f"{side}_compile_s"] = _compile_time(jitted, params(), x, y)
+            if first is None:
+                first = {k: np.array(v) for k, v in p.items()}
+            else:
+                info[f"{side}_agrees"] = all(_close(p[k], first[k]) for k in p)
             run = _loop(lambda p, f=jitted: (f(p, x, y)[0],), (p,), tuple)
             sides[side] = lambda run=run: best_of_two(run, steps, finish=_block)
     if torch is not None:
