@@ -11,6 +11,7 @@ import numpy as np
 from ._malloc import keep_freed_memory
 from .errors import GraphlabError
 from .feeds import random_feeds as draw
+from .optim import SGD
 from .program import Program
 
 __all__ = ["random_feeds", "time_steps", "seconds_per_call", "bench"]
@@ -28,17 +29,21 @@ def random_feeds(graph, prog, batch_size, rng):
 def time_steps(prog, feeds, steps, lr=1e-3, warmup=2):
     """Seconds per SGD step (forward, backward, update), best of two runs.
 
-    Keeps freed memory in the process, as training does
-    (:func:`graphlab._malloc.keep_freed_memory`).
+    A step is the trainer's (:class:`graphlab.train.Trainer`): the gradients
+    copied into the optimizer's flat buffer, checked for NaN there with one
+    probe, and one update of every trainable Parameter. Keeps freed memory in
+    the process, as training does (:func:`graphlab._malloc.keep_freed_memory`).
     """
     keep_freed_memory()
+    opt = SGD(prog.params, prog.trainable, lr=lr)
 
     def step():
         prog.forward(feeds)
-        grads = prog.backward()
-        for k in prog.trainable:
-            if k in grads:
-                prog.params[k] -= lr * grads[k]
+        grads = prog.backward(check=False)
+        opt.set_grads(grads)
+        if not opt.grad_is_finite():
+            prog.check_gradients(grads)
+        opt.step()
 
     return seconds_per_call(step, steps, warmup)
 

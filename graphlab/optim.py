@@ -135,6 +135,15 @@ class Optimizer:
             else:
                 self._views[n][...] = g
 
+    def grad_is_finite(self):
+        """Whether the flat gradient holds no NaN or ±∞: one dot product (finite
+        when every value is), and only when that overflows, a check value by
+        value."""
+        with np.errstate(all="ignore"):
+            if math.isfinite(float(np.dot(self.grad, self.grad))):
+                return True
+        return bool(np.isfinite(self.grad).all())
+
     def step(self, grads=None):
         """One update from ``grads`` (``{name: array}``; default: the flat
         gradient as it stands); returns the gradient norm before clipping."""

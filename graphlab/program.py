@@ -58,7 +58,9 @@ def as_feed(node, value, shape, dtype, bound=None):
     """
     dtype = np.dtype(dtype)
     try:
-        if dtype.kind in "iu":
+        if type(value) is np.ndarray and value.dtype == dtype:
+            arr = value  # nothing to convert (the state a generation loop feeds back)
+        elif dtype.kind in "iu":
             arr = _as_integers(node, value, dtype)
         else:
             with np.errstate(over="ignore"):  # too large for float32: found as ∞
@@ -148,6 +150,16 @@ def _finite_probe(g):
     return float(np.add.reduce(g, axis=None))
 
 
+def _all_finite(arrays):
+    """Whether no float array of ``arrays`` holds NaN or ±∞: one probe each
+    (:func:`_finite_probe`), and only if their sum is not finite, a check
+    element by element."""
+    arrays = [a for a in arrays if a.dtype.kind == "f"]
+    with np.errstate(all="ignore"):
+        total = sum(_finite_probe(a) for a in arrays)
+    return math.isfinite(total) or all(np.isfinite(a).all() for a in arrays)
+
+
 class Program:
     """A graph lowered to generated NumPy code.
 
@@ -199,6 +211,9 @@ class Program:
                                       input_grads=input_grads, fuse=fuse)
         self.source = emit(sched)
         self.params = init_params(graph, sched, self.dtype, seed)
+        self._input_dtypes = [  # (node, shape, the dtype a feed is converted to)
+            (node, shape, self.dtype if dt.startswith("float") else np.dtype(dt))
+            for node, (_, shape, dt) in sched.inputs.items()]
         self.trainable = [n for n, (_, _, t) in sched.params.items() if t]
         self.rng = np.random.default_rng(seed)
         self.training = training
@@ -266,8 +281,7 @@ class Program:
             else:
                 raise ExecutionError(f"there is no Input '{k}' to feed", node=k)
         out, bound = {}, {}
-        for node, (_, shape, dtype) in self.schedule.inputs.items():
-            dt = self.dtype if dtype.startswith("float") else np.dtype(dtype)
+        for node, shape, dt in self._input_dtypes:
             if node in feeds:
                 value = feeds[node]
             else:
@@ -293,6 +307,8 @@ class Program:
         outputs = self._run("forward", fed, self._forward_cut)
         self._loss_value = next(iter(outputs.values()), None)
         self._ran = True
+        if _all_finite(outputs.values()):
+            return outputs
         for ref, value in outputs.items():
             if value.dtype.kind == "f" and not np.isfinite(value).all():
                 self._locate_nonfinite(fed)
@@ -344,7 +360,7 @@ class Program:
         with np.errstate(all="ignore"):
             self._checked["forward"](fed)
 
-    def backward(self, seed=None):
+    def backward(self, seed=None, *, check=True):
         """Gradients of the first output with respect to every Parameter and
         float Input it depends on: ``{node id: ndarray}``.
 
@@ -353,6 +369,12 @@ class Program:
         seed : array_like, optional
             The gradient arriving at the first output; required when that
             output is not a scalar.
+        check : bool
+            Raise ``ExecutionError`` naming the node whose gradient became NaN
+            or infinite (:meth:`check_gradients`). A caller that copies the
+            gradients into one flat buffer checks them there with one probe
+            instead (the trainer does), and calls :meth:`check_gradients`
+            only when that finds one.
         """
         sched = self.schedule
         if not self._ran:
@@ -368,12 +390,21 @@ class Program:
         if seed.shape != np.shape(loss_value):
             seed = np.broadcast_to(seed, np.shape(loss_value)).astype(self.dtype)
         grads = self._run("backward", seed, self._backward_cut)
-        # One reduction per gradient finds NaN and ±∞ (they survive it); only
-        # then is each gradient checked element by element.
-        with np.errstate(all="ignore"):
-            total = sum(_finite_probe(g) for g in grads.values())
-        if math.isfinite(total):
-            return grads
+        if check:
+            self.check_gradients(grads)
+        return grads
+
+    @staticmethod
+    def check_gradients(grads):
+        """Raise ``ExecutionError`` naming the first gradient of ``grads`` that
+        holds NaN or ±∞."""
+        if _all_finite(grads.values()):
+            return
+        for node, g in grads.items():
+            if not np.isfinite(g).all():
+                raise ExecutionError(
+                    "the gradient became NaN or infinite: lower the learning rate, or "
+                    "check for log or sqrt of 0 and division by 0", node=node)
         for node, g in grads.items():
             if not np.isfinite(g).all():
                 raise ExecutionError(

@@ -385,13 +385,17 @@ class Trainer:
     def _run_step(self, prog, feeds, epoch, batch):
         try:
             out = prog.forward(feeds)
-            grads = prog.backward()
+            grads = prog.backward(check=False)
             loss = float(out[self.loss])
             if not math.isfinite(loss):
                 raise ExecutionError("NaN", node=self.loss.partition(":")[0])
+            # One probe of the flat gradient, not one per Parameter.
+            self.optimizer.set_grads(grads)
+            if not self.optimizer.grad_is_finite():
+                prog.check_gradients(grads)
         except ExecutionError as e:
             raise self._failure(e, f"epoch {epoch + 1}, batch {batch + 1}") from None
-        self.optimizer.step(grads)
+        self.optimizer.step()
         return out, loss
 
     def _correct(self, out, feeds):

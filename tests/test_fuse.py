@@ -14,6 +14,7 @@ from graphlab.errors import GraphError
 from graphlab.fuse import FusedStep
 from graphlab.lower import lower
 from graphlab.ops import get_op, op_names
+from graphlab.ops import fused
 from graphlab.ops.fused import _ACTIVATIONS, _conv_pool_phased
 from graphlab.parallel import BatchPlan, chunk_slices
 from graphlab.testing import example_feeds
@@ -21,6 +22,14 @@ from graphlab.testing import example_feeds
 from .conftest import ROOT, SAMPLES, sample
 
 RTOL = 1e-10
+
+
+@pytest.fixture(params=["strided", "gather"])
+def both_paths(request, monkeypatch):
+    """Run the fused kernels both ways: strided copies and adds (many values), and
+    one gather and one bincount (few values: ``fused.FEW``)."""
+    monkeypatch.setattr(fused, "FEW", -1 if request.param == "strided" else 10 ** 9)
+    return request.param
 
 
 # ---- graphs ----------------------------------------------------------------------
@@ -230,6 +239,7 @@ CONFIGS = {
 
 @pytest.mark.parametrize("input_grads", [True, False], ids=["input grads", "none"])
 @pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.usefixtures("both_paths")
 def test_fused_matches_unfused(name, input_grads):
     rng = np.random.default_rng(abs(hash(name)) % 2 ** 32)
     g = conv_pool_graph(**CONFIGS[name])
@@ -254,6 +264,7 @@ def test_configs_cover_both_gather_paths():
 @pytest.mark.parametrize("name", ["relu, bias", "no relu", "pool 3×3",
                                   "conv stride 3 (no phases)",
                                   "non-square pool and kernel", "tanh, max"])
+@pytest.mark.usefixtures("both_paths")
 def test_ties_go_to_the_first_maximum_as_unfused(name):
     # Integer inputs and weights: conv values are exact integers, many equal.
     rng = np.random.default_rng(7)
@@ -264,6 +275,7 @@ def test_ties_go_to_the_first_maximum_as_unfused(name):
     assert_same(outs, grads, rtol=0)
 
 
+@pytest.mark.usefixtures("both_paths")
 def test_all_negative_windows_under_relu_get_no_gradient():
     rng = np.random.default_rng(3)
     g = conv_pool_graph(C=1, O=2)
@@ -280,6 +292,7 @@ def test_all_negative_windows_under_relu_get_no_gradient():
     assert not grads[1]["conv_w"][0].any() and grads[1]["conv_b"][0] == 0
 
 
+@pytest.mark.usefixtures("both_paths")
 def test_saturated_tanh_windows_get_no_gradient_either_way():
     # Where tanh rounds to 1 the unfused max takes a window's first position
     # and the fused kernel its largest conv value; tanh′ = 1 − 1² = 0 at both.
@@ -309,6 +322,7 @@ def test_fused_activations_give_the_ops_numbers_bit_for_bit(dtype):
             np.testing.assert_array_equal(got, get_op(op).forward(None, x), err_msg=act)
 
 
+@pytest.mark.usefixtures("both_paths")
 def test_two_fused_blocks_in_a_row_lenet5():
     g = gl.load(sample("lenet5"))
     rng = np.random.default_rng(0)
@@ -318,6 +332,7 @@ def test_two_fused_blocks_in_a_row_lenet5():
         assert_same(outs, grads)
 
 
+@pytest.mark.usefixtures("both_paths")
 def test_lenet5_float32_close_to_unfused():
     g = gl.load(sample("lenet5"))
     progs = [gl.compile(g, outputs=["loss"], input_grads=False, fuse=f)
@@ -413,6 +428,7 @@ def test_batch_last_upsample_gives_upsample_values_and_gradients():
                                   "non-square pool and kernel", "sigmoid, max, no bias",
                                   "mean", "tanh, mean",
                                   "sigmoid, mean, no bias, stride 3 (no phases)"])
+@pytest.mark.usefixtures("both_paths")
 def test_fused_gradients_match_finite_differences(name):
     rng = np.random.default_rng(11)
     g = conv_pool_graph(**CONFIGS[name])

@@ -29,6 +29,7 @@ __all__ = [
     "windows2d",
     "im2col2d",
     "col2im2d",
+    "matmul2d",
     "matmul_nt",
     "scratch",
     "ctx_buffer",
@@ -186,6 +187,18 @@ def col2im2d(cols, x_shape, kernel, stride, dilation, pads, slot="col2im"):
     # .copy(), not ascontiguousarray: with N or C = 1 the transpose is already
     # contiguous and would come back as a view of the reused buffer.
     return acc[:, :, pt:pt + H, pl:pl + W].transpose(1, 0, 2, 3).copy()
+
+
+def matmul2d(a, b):
+    """``a @ b`` for matrices; with an inner dimension of 1, the outer product.
+
+    NumPy's matmul does not call BLAS when the inner dimension is 1: a weight
+    gradient from one example (120×400) takes 74 µs that way, 16 µs as a
+    broadcast multiply (two examples: 7 µs through BLAS).
+    """
+    if a.shape[1] == 1:
+        return np.multiply(a, b)
+    return a @ b
 
 
 def matmul_nt(a, b, chunk=4096):

@@ -170,24 +170,31 @@ def _conv_pool_frame_views(frame, kernel, stride, dilation, pool):
 
 
 def _conv_pool_frame(ctx, w, stride, dilation, pool, U, V):
-    """The kernel shifted to each pool position: ``(O·P, C·U·V)``, zero elsewhere."""
+    """The kernel shifted to each pool position: ``(O·P, C·U·V)``, zero elsewhere.
+
+    The frame and its P views are made once per geometry; the entries outside
+    the views stay zero, and each step copies the weights into the views.
+    """
     O, C = w.shape[:2]
-    frame = ctx_buffer(ctx, "frame", (O, pool[0], pool[1], C, U, V), w.dtype)
-    frame.fill(0)
-    for view in _conv_pool_frame_views(frame, w.shape[2:], stride, dilation, pool):
-        view[...] = w
-    return frame.reshape(O * pool[0] * pool[1], C * U * V)
+    shape = (O, pool[0], pool[1], C, U, V)
+    key = (shape, w.shape, w.dtype.str, stride, dilation)
+    if getattr(ctx, "frame_key", None) != key:
+        ctx.frame = np.zeros(shape, w.dtype)
+        ctx.frame_views = _conv_pool_frame_views(ctx.frame, w.shape[2:], stride,
+                                                 dilation, pool)
+        at = np.arange(ctx.frame.size).reshape(shape)
+        views = _conv_pool_frame_views(at, w.shape[2:], stride, dilation, pool)
+        ctx.frame_at = np.stack([v.reshape(-1) for v in views])  # (P, w.size)
+        ctx.frame_key = key
+    for view in ctx.frame_views:
+        np.copyto(view, w)
+    return ctx.frame.reshape(O * pool[0] * pool[1], C * U * V)
 
 
-def _conv_pool_unframe(gframe, w_shape, stride, dilation, pool, U, V):
-    """Adjoint of :func:`_conv_pool_frame`: the kernel's gradient (new array)."""
-    O, C = w_shape[:2]
-    views = _conv_pool_frame_views(gframe.reshape(O, pool[0], pool[1], C, U, V),
-                                   w_shape[2:], stride, dilation, pool)
-    gw = views[0].copy()
-    for view in views[1:]:
-        gw += view
-    return gw
+def _conv_pool_unframe(ctx, gframe, w_shape):
+    """Adjoint of :func:`_conv_pool_frame`: the kernel's gradient (new array),
+    the P positions' parts summed in order."""
+    return gframe.reshape(-1).take(ctx.frame_at).sum(axis=0).reshape(w_shape)
 
 
 def _conv_pool_unphase(gphases, x_shape, kernel, stride, dilation, pool, pads, hw_p):
@@ -244,6 +251,54 @@ def _conv_pool_col2im(gcols, x_shape, kernel, stride, dilation, pool, pads, hw_p
     return _image_from_batch_last(acc, x_shape, pads)
 
 
+# ---- few values: one gather, one scatter ----------------------------------------
+
+# At or below this many pooled outputs per channel (M = Hp·Wp·N), a layer reads
+# its operand with one ``take`` and sums its input gradient back with one
+# ``bincount``, both by an index array made once per geometry, instead of a
+# strided copy and U·V (or kh·kw·ph·pw) strided adds: with a few thousand
+# values every NumPy call's fixed 1–3 µs is what counts (LeNet-5's second conv
+# at batch 1: 36 adds, 110 µs, against one bincount, 10 µs). Above it the
+# strided calls move long runs of N values and win.
+FEW = 512
+
+
+def _gather(ctx, xt, kernel, stride, dilation, pool, hw_p):
+    """Flat indices into the padded batch-last input ``xt`` of every value of the
+    phases (or columns): the strided copy of :func:`_conv_pool_phases` (or
+    :func:`_conv_pool_im2col`) applied once to the positions ``0, 1, …``."""
+    key = (xt.shape, kernel, stride, dilation, pool, ctx.phased)
+    if getattr(ctx, "gather_key", None) != key:
+        at = np.arange(xt.size).reshape(xt.shape)
+        copy = _conv_pool_phases if ctx.phased else _conv_pool_im2col
+        ctx.gather = copy(at, kernel, stride, dilation, pool, hw_p,
+                          np.empty(_operand_shape(xt.shape, kernel, stride, dilation,
+                                                  pool, hw_p, ctx.phased), at.dtype))
+        ctx.gather_key = key
+    return ctx.gather
+
+
+def _operand_shape(xt_shape, kernel, stride, dilation, pool, hw_p, phased):
+    """``(rows, columns)`` of the GEMM's right operand: phases or im2col columns."""
+    C, N = xt_shape[0], xt_shape[3]
+    M = hw_p[0] * hw_p[1] * N
+    if phased:
+        U, V = _conv_pool_spans(kernel, stride, dilation, pool)
+        return C * U * V, M
+    return C * kernel[0] * kernel[1], pool[0] * pool[1] * M
+
+
+def _scatter(ctx, g, x_shape, pads):
+    """Adjoint of the gather: ``g`` (phases or columns) summed onto the NCHW image
+    (new), in float64 and then rounded to ``g``'s dtype."""
+    N, C, H, W = x_shape
+    (pt, pb), (pl, pr) = pads
+    shape = (C, H + pt + pb, W + pl + pr, N)
+    acc = np.bincount(ctx.gather.reshape(-1), weights=g.reshape(-1),
+                      minlength=int(np.prod(shape)))
+    return _image_from_batch_last(acc.astype(g.dtype).reshape(shape), x_shape, pads)
+
+
 # ---- Conv2DPool2D: activations, forward and vjp ----------------------------------
 
 def _relu(v):
@@ -288,6 +343,19 @@ _ACTIVATIONS = {
 }
 
 
+def _geometry(ctx, x_shape, w_shape, stride, padding, dilation, pool):
+    """Work out once per input shape, on ``ctx``: the conv's padding ``pads``,
+    the pooled size ``hw_p`` and whether it runs over phases (``phased``)."""
+    key = (x_shape, w_shape, stride, padding, dilation, pool)
+    if getattr(ctx, "geometry", None) == key:
+        return
+    kernel = tuple(w_shape[2:])
+    (Ho, Wo), ctx.pads = window_pads(x_shape[2:], kernel, stride, padding, dilation)
+    ctx.hw_p = (Ho // pool[0], Wo // pool[1])
+    ctx.phased = _conv_pool_phased(kernel, stride, dilation, pool)
+    ctx.geometry = key
+
+
 def _conv_blocks(ctx, x, w, stride, padding, dilation, pool, keep=False):
     """The conv outputs that some pool window reads, ``(O, P, M)``: P contiguous
     blocks, one per position in the pool window, of ``M = Hp·Wp·N`` values; in
@@ -296,26 +364,28 @@ def _conv_blocks(ctx, x, w, stride, padding, dilation, pool, keep=False):
     N, C, H, W = x.shape
     O, _, kh, kw = w.shape
     kernel = (kh, kw)
-    (Ho, Wo), pads = window_pads((H, W), kernel, stride, padding, dilation)
-    hw_p = (Ho // pool[0], Wo // pool[1])
+    _geometry(ctx, x.shape, w.shape, stride, padding, dilation, pool)
+    pads, hw_p = ctx.pads, ctx.hw_p
     P, M = pool[0] * pool[1], hw_p[0] * hw_p[1] * N
     xt = _batch_last(x, pads, "fused_image")
     dtype = np.result_type(x, w)
     y = ctx_buffer(ctx, "acts", (O, P, M), dtype) if keep else \
         scratch("fused_blocks", (O, P, M), dtype)
-    ctx.phased = _conv_pool_phased(kernel, stride, dilation, pool)
-    ctx.pads, ctx.hw_p = pads, hw_p
+    name = "phases" if ctx.phased else "cols"
+    operand = ctx_buffer(ctx, name, _operand_shape(xt.shape, kernel, stride, dilation,
+                                                   pool, hw_p, ctx.phased), x.dtype)
+    if M <= FEW:
+        np.take(xt.reshape(-1), _gather(ctx, xt, kernel, stride, dilation, pool, hw_p),
+                out=operand)
+    else:
+        copy = _conv_pool_phases if ctx.phased else _conv_pool_im2col
+        copy(xt, kernel, stride, dilation, pool, hw_p, operand)
     if ctx.phased:
         U, V = _conv_pool_spans(kernel, stride, dilation, pool)
-        phases = ctx_buffer(ctx, "phases", (C * U * V, M), x.dtype)
-        _conv_pool_phases(xt, kernel, stride, dilation, pool, hw_p, phases)
         frame = _conv_pool_frame(ctx, w, stride, dilation, pool, U, V)
-        np.matmul(frame, phases, out=y.reshape(O * P, M))
+        np.matmul(frame, operand, out=y.reshape(O * P, M))
     else:
-        K = C * kh * kw
-        cols = ctx_buffer(ctx, "cols", (K, P * M), x.dtype)
-        _conv_pool_im2col(xt, kernel, stride, dilation, pool, hw_p, cols)
-        np.matmul(w.reshape(O, K), cols, out=y.reshape(O, P * M))
+        np.matmul(w.reshape(O, C * kh * kw), operand, out=y.reshape(O, P * M))
     return y
 
 
@@ -323,6 +393,9 @@ def _max_blocks(ctx, y):
     """Max over the P blocks of ``y`` (in place, into ``y[:, 0]``, returned), and
     ``ctx.arg``: the block of each first maximum."""
     O, P, M = y.shape
+    if M <= FEW:  # two reductions over the blocks (ties: the first, as below)
+        ctx.arg = y.argmax(axis=1)
+        return y.max(axis=1)
     m = y[:, 0]
     itype = np.dtype(np.uint8 if P <= 256 else np.int32)
     arg = ctx_buffer(ctx, "arg", (O, M), itype)
@@ -403,7 +476,10 @@ def _conv_pool_vjp(ctx, g, out, x, w, b, stride, dilation, pool, mode, act):
         gb = gt.sum(axis=1) if want_b else None
     if not (need_w or need_x):
         return None, None, gb
-    if mode == "max":  # to each window's maximum's block; the others get 0
+    if mode == "max" and M <= FEW:  # to each window's maximum's block
+        np.multiply(gt[:, None, :], ctx.arg[:, None, :] == np.arange(P)[:, None],
+                    out=gy)
+    elif mode == "max":  # to each window's maximum's block; the others get 0
         hit = ctx_buffer(ctx, "hit", (O, M), bool)
         for t in range(P):
             np.equal(ctx.arg, t, out=hit)
@@ -417,13 +493,14 @@ def _conv_pool_vjp(ctx, g, out, x, w, b, stride, dilation, pool, mode, act):
         if need_w:
             # Blocks of 1,024 positions, not 4,096: for LeNet-5's first conv
             # (24 × 36 outputs) 0.47 ms → 0.30 ms at B=64.
-            gw = _conv_pool_unframe(matmul_nt(gy, ctx.phases, chunk=1024), w.shape,
-                                    stride, dilation, pool, U, V)
+            gw = _conv_pool_unframe(ctx, matmul_nt(gy, ctx.phases, chunk=1024),
+                                    w.shape)
         if need_x:  # a first layer reading data skips this half of the work
             gphases = scratch("fused_gphases", (C * U * V, M), dtype)
             np.matmul(ctx.frame.reshape(O * P, -1).T, gy, out=gphases)
-            gx = _conv_pool_unphase(gphases, x.shape, kernel, stride, dilation, pool,
-                                    ctx.pads, (Hp, Wp))
+            gx = _scatter(ctx, gphases, x.shape, ctx.pads) if M <= FEW else \
+                _conv_pool_unphase(gphases, x.shape, kernel, stride, dilation, pool,
+                                   ctx.pads, (Hp, Wp))
         return gx, gw, gb
     K = C * kh * kw
     gy = gy.reshape(O, P * M)
@@ -432,8 +509,9 @@ def _conv_pool_vjp(ctx, g, out, x, w, b, stride, dilation, pool, mode, act):
     if need_x:
         gcols = scratch("fused_gcols", (K, P * M), dtype)
         np.matmul(w.reshape(O, K).T, gy, out=gcols)
-        gx = _conv_pool_col2im(gcols, x.shape, kernel, stride, dilation, pool,
-                               ctx.pads, (Hp, Wp))
+        gx = _scatter(ctx, gcols, x.shape, ctx.pads) if M <= FEW else \
+            _conv_pool_col2im(gcols, x.shape, kernel, stride, dilation, pool,
+                              ctx.pads, (Hp, Wp))
     return gx, gw, gb
 
 

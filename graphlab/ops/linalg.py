@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import AttrError, ShapeError
 from ..shapes import broadcast, fmt, normalise_axis, numel, same_dim
+from ._im2col import matmul2d
 from .base import Attr, Op, along_axis_batching, register
 
 __all__ = ["MatMul", "Linear", "Transpose", "Reshape", "Flatten", "Concat", "Sum",
@@ -81,6 +82,13 @@ def _rows(m):
     return m.reshape(-1, m.shape[-1])
 
 
+def _rows_tn(a, b):
+    """``aᵀ @ b`` for row matrices ``a`` (n, p) and ``b`` (n, q): a weight's
+    gradient summed over the n rows (examples); from one row, an outer product
+    (:func:`~graphlab.ops._im2col.matmul2d`)."""
+    return matmul2d(a.T, b)
+
+
 # ---- matrix products -----------------------------------------------------------------
 
 def _matmul_promote(g, a, b):
@@ -125,7 +133,7 @@ def _matmul_vjp_b(g, a, b):
         return np.matmul(_swap(a), g[..., None])[..., 0]
     if b.ndim == 2:
         # One GEMM over all batch rows instead of a batched product summed later.
-        return _rows(a).T @ _rows(g)
+        return _rows_tn(_rows(a), _rows(g))
     return np.matmul(_swap(a), g)
 
 
@@ -255,7 +263,7 @@ class Linear(Op):
         need_x, need_w, need_b = _needs_grad(ctx, 3)
         g2 = _rows(g)
         gx = (g2 @ w).reshape(x.shape) if need_x else None
-        gw = g2.T @ _rows(x) if need_w else None
+        gw = _rows_tn(g2, _rows(x)) if need_w else None
         gb = g2.sum(axis=0) if need_b and b is not None else None
         return gx, gw, gb
 

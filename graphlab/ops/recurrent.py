@@ -36,9 +36,10 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..shapes import fmt, same_dim
-from ._rnn import (rnn_bias, rnn_buffers, rnn_dtype, rnn_grads, rnn_needs,
-                   rnn_output_grad, rnn_param_grads, rnn_sigmoid, rnn_stack,
-                   rnn_stack_weights, rnn_state, rnn_wanted, rnn_weight_grad)
+from ._rnn import (rnn_bias, rnn_buffers, rnn_dtype, rnn_first_preacts, rnn_grads,
+                   rnn_needs, rnn_output_grad, rnn_param_grads, rnn_sigmoid,
+                   rnn_stack, rnn_stack_weights, rnn_state, rnn_step_gemm,
+                   rnn_wanted, rnn_weight_grad)
 from .base import Attr, Op, register
 
 __all__ = ["RNN", "LSTM", "GRU", "Recurrence", "CellOp", "GateSplit"]
@@ -289,15 +290,17 @@ class RNN(_Recurrent):
         dt = rnn_dtype(x, w_ih, w_hh)
         buf = rnn_buffers(ctx, "forward", (N, T, F, H, dt), w=(H, K),
                            xh=(T + 1, K, N))
-        w = rnn_stack_weights(buf["w"], w_ih, w_hh, rnn_bias(b_ih, b_hh, dt),
-                               ((0, 0, H, 1.0),))
         xh = rnn_stack(x, h0, buf["xh"])
+        if T == 1:
+            rnn_first_preacts(xh[1, F + 1:], w_ih, w_hh, b_ih, b_hh, xh[0],
+                              ((0, 0, H, 1.0),), h0 is not None)
+        else:
+            w = rnn_stack_weights(buf["w"], w_ih, w_hh, rnn_bias(b_ih, b_hh, dt),
+                                   ((0, 0, H, 1.0),))
         for t in range(T):
             h = xh[t + 1, F + 1:]  # A_t, then H_t in place
-            if t > 0 or h0 is not None:
-                np.matmul(w, xh[t], out=h)
-            else:  # H_0 = 0: only the x and bias columns count
-                np.matmul(w[:, :F + 1], xh[0, :F + 1], out=h)
+            if T > 1:  # (one step: done above)
+                rnn_step_gemm(w, xh[t], F + 1, t > 0 or h0 is not None, h)
             if nonlinearity == "tanh":
                 np.tanh(h, out=h)
             else:
@@ -449,19 +452,21 @@ class LSTM(_Recurrent):
                            xh=(T + 1, K, N), z=(T + 1, 5 * H, N), p=(T, H2, N),
                            tc=(T, H, N))
         z, p, tc = buf["z"], buf["p"], buf["tc"]
-        w = rnn_stack_weights(buf["w"], w_ih, w_hh, rnn_bias(b_ih, b_hh, dt),
-                               _lstm_runs(H))
         xh = rnn_stack(x, h0, buf["xh"])
+        if T == 1:
+            rnn_first_preacts(z[0, :H4], w_ih, w_hh, b_ih, b_hh, xh[0], _lstm_runs(H),
+                              h0 is not None)
+        else:
+            w = rnn_stack_weights(buf["w"], w_ih, w_hh, rnn_bias(b_ih, b_hh, dt),
+                                   _lstm_runs(H))
         # z[t] holds the gates I, F, O, G of step t, then C_{t−1}: so that
         # p[t] = [I ⊙ G, F ⊙ C_{t−1}] is one call on adjacent blocks (and kept:
         # backpropagation reuses both products).
         rnn_state(z[0, H4:], c0)
         for t in range(T):
             a = z[t, :H4]
-            if t > 0 or h0 is not None:
-                np.matmul(w, xh[t], out=a)
-            else:  # H_0 = 0: only the x and bias columns count
-                np.matmul(w[:, :F + 1], xh[0, :F + 1], out=a)
+            if T > 1:  # (one step: done above)
+                rnn_step_gemm(w, xh[t], F + 1, t > 0 or h0 is not None, a)
             np.tanh(a, out=a)
             s = a[:H3]  # σ(z) = ½·tanh(z/2) + ½ (the ½ inside is in w)
             s *= 0.5
@@ -656,10 +661,7 @@ class GRU(_Recurrent):
         nx = np.matmul(w_n, xh[:T, :F + 1], out=buf["nx"])
         for t in range(T):
             a = act[t]  # becomes R_t, Z_t, then Ĥn_t = H_{t−1} W_hnᵀ + b_hn
-            if t > 0 or h0 is not None:
-                np.matmul(w, xh[t], out=a)
-            else:  # H_0 = 0: only the x and bias columns count
-                np.matmul(w[:, :F + 1], xh[0, :F + 1], out=a)
+            rnn_step_gemm(w, xh[t], F + 1, t > 0 or h0 is not None, a)
             rz = a[:H2]
             np.tanh(rz, out=rz)
             rz *= 0.5

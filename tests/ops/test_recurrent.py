@@ -226,9 +226,10 @@ def test_formulas_render_with_ziamath():
 
 @pytest.mark.parametrize("name, attrs", [("RNN", {}), ("RNN", {"nonlinearity": "relu"}),
                                          ("LSTM", {}), ("GRU", {})])
-def test_matches_torch(name, attrs):
+@pytest.mark.parametrize("N, T", [(3, 5), (3, 1), (1, 1)])  # T = 1: a generation step
+def test_matches_torch(name, attrs, N, T):
     torch = pytest.importorskip("torch")
-    N, T, F, H = 3, 5, 4, 6
+    F, H = 4, 6
     inputs = make_inputs(name, N, T, F, H, seed=7)
     module = getattr(torch.nn, name)(F, H, batch_first=True, **attrs).double()
     with torch.no_grad():
