@@ -5,8 +5,8 @@
 Compiles FILE's train section loss as the trainer compiles it (fused kernels,
 no input gradients), feeds a random batch of ``--batch`` examples and runs
 ``--steps`` SGD steps (forward, backward, update of every trainable
-Parameter: :func:`graphlab.bench.time_steps`'s step) under cProfile, after two
-warm-up steps. Prints
+Parameter, as the trainer runs it: :func:`graphlab.bench.training_step`)
+under cProfile, after two warm-up steps. Prints
 
 - the function calls a step makes: Python functions (graphlab, the
   generated code, NumPy's Python layer) and C functions (NumPy's ufuncs and
@@ -38,7 +38,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import graphlab as gl  # noqa: E402
-from graphlab.bench import random_feeds, time_steps  # noqa: E402
+from graphlab.bench import random_feeds, time_steps, training_step  # noqa: E402
 from graphlab.errors import GraphlabError  # noqa: E402
 
 __all__ = ["main", "profile_step"]
@@ -63,8 +63,6 @@ def _where(key):
     file, _, name = key
     if file == "~":
         return "C calls (NumPy, builtins)"
-    if file == __file__:
-        return "the step: SGD update of each Parameter"
     if file.startswith("<graphlab"):
         return "generated code"
     norm = file.replace(os.sep, "/")
@@ -79,8 +77,6 @@ def _label(key):
     file, line, name = key
     if file == "~":
         return name
-    if file == __file__:
-        return f"{os.path.basename(file)}:{line}({name})"
     norm = file.replace(os.sep, "/")
     for mark in ("/graphlab/", "/site-packages/", "/lib/python"):
         if mark in norm:
@@ -138,13 +134,7 @@ def profile_step(path, batch=1, steps=300, lr=1e-3):
     prog, feeds = _program(path, batch)
     unprofiled = time_steps(prog, feeds, steps, lr=lr)
 
-    def step():
-        prog.forward(feeds)
-        grads = prog.backward()
-        for k in prog.trainable:
-            if k in grads:
-                prog.params[k] -= lr * grads[k]
-
+    step = training_step(prog, feeds, lr)
     for _ in range(2):
         step()
     prof = cProfile.Profile()
