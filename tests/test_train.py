@@ -555,3 +555,17 @@ def test_a_gradient_that_diverges_under_a_finite_loss_names_its_node():
         train(b.build())
     assert e.value.node == "w"
     assert "its gradient became NaN or infinite" in e.value.message
+
+
+def test_a_checkpoint_path_over_a_graph_file_is_refused_from_python(tmp_path):
+    g = _mlp(epochs=1)
+    path = tmp_path / "model.graph.json"
+    gl.save(g, str(path))
+    other = tmp_path / "other.json"
+    other.write_text(path.read_text())  # a graph file by its contents
+    before = path.read_text()
+    for target in (path, other, tmp_path / "new.graph.json", tmp_path,
+                   tmp_path / "missing" / "ckpt.npz"):
+        with pytest.raises(TrainingError, match="checkpoint="):
+            Trainer(gl.load(str(path)), checkpoint=str(target), progress=False)
+    assert path.read_text() == before
