@@ -267,6 +267,9 @@ class Generator:
         if self.encoder is None:
             raise GraphlabError("--input is for encoder–decoder models; this model "
                                 "continues a prime (--prime)")
+        if not text:
+            raise GraphlabError("the input is empty: give a source sequence to "
+                                "decode")
         src = self.encode(text)
         T = self.source_len
         if len(src) > T:
