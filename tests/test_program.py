@@ -247,3 +247,57 @@ def test_an_op_refusing_its_values_is_named_by_node():
     with pytest.raises(ExecutionError, match="target holds class 7") as e:
         trace(gl.load(sample("mlp_xor")), {"x": [[1.0, 2.0]], "y": [7]})
     assert e.value.node == "loss"
+
+
+# ---- frozen programs: Parameters as constants ----------------------------------------
+
+def _lstm_step_graph():
+    b = gl.GraphBuilder("lstm step")
+    x = b.input("x", ["N", 1, 3])
+    h0, c0 = b.input("h0", ["N", 4]), b.input("c0", ["N", 4])
+    cell = b.lstm(x, 4, h0=h0, c0=c0, name="lstm")
+    b.output(b.port(cell, "h"), b.port(cell, "c"))
+    return b.build()
+
+
+@pytest.mark.parametrize("T", [1, 3])
+def test_frozen_recurrent_program_keeps_its_stacked_weights_until_new_ones_load(T):
+    b = gl.GraphBuilder("rnn")
+    x = b.input("x", ["N", T, 3])
+    lstm = b.lstm(x, 4, name="lstm")
+    rnn = b.rnn(b.port(lstm, "y"), 5, name="rnn")
+    b.output(b.port(rnn, "h"))
+    g = b.build()
+    rng = np.random.default_rng(0)
+    feeds = {"x": rng.standard_normal((2, T, 3))}
+    frozen = gl.compile(g, dtype="float64", grad=False).freeze()
+    plain = gl.compile(g, dtype="float64", grad=False)
+    for _ in range(3):  # new values each time: none may come from a stale stack
+        new = {k: rng.standard_normal(v.shape) for k, v in plain.params.items()}
+        plain.load_state_dict(new)
+        frozen.load_state_dict(new)
+        for _ in range(2):
+            got, want = frozen.forward(feeds), plain.forward(feeds)
+            np.testing.assert_allclose(got["rnn:h"], want["rnn:h"], rtol=1e-12)
+    assert frozen._contexts["lstm"].stacked is not None  # kept between calls
+    assert plain._contexts["lstm"].__dict__.get("stacked") is None
+
+
+def test_frozen_parameters_refuse_writes_in_place():
+    prog = gl.compile(_lstm_step_graph(), grad=False).freeze()
+    w = prog.params["lstm_w_hh"]
+    with pytest.raises(ValueError, match="read-only"):
+        w += 1
+    prog.load_state_dict({"lstm_w_hh": np.ones(w.shape)})
+    assert (prog.params["lstm_w_hh"] == 1).all()
+    assert prog.params["lstm_w_hh"].dtype == np.float32
+
+
+def test_a_writeable_view_is_never_taken_for_a_constant():
+    from graphlab.ops._rnn import frozen
+    a = np.zeros(3)
+    view = a[:]
+    view.flags.writeable = False
+    assert not frozen(view)  # a, its owner, can still change it
+    a.flags.writeable = False
+    assert frozen(a, None)

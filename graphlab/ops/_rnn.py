@@ -11,10 +11,11 @@ import numpy as np
 
 from ._im2col import matmul2d
 
-__all__ = ["rnn_bias", "rnn_buffers", "rnn_dtype", "rnn_first_preacts", "rnn_grads",
-           "rnn_input_grad", "rnn_needs", "rnn_output_grad", "rnn_param_grads",
-           "rnn_sigmoid", "rnn_split_grads", "rnn_stack", "rnn_stack_weights",
-           "rnn_state", "rnn_step_gemm", "rnn_wanted", "rnn_weight_grad"]
+__all__ = ["frozen", "rnn_bias", "rnn_buffers", "rnn_dtype", "rnn_first_preacts",
+           "rnn_grads", "rnn_input_grad", "rnn_kept_weights", "rnn_needs", "rnn_output_grad",
+           "rnn_param_grads", "rnn_sigmoid", "rnn_split_grads", "rnn_stack",
+           "rnn_stack_weights", "rnn_state", "rnn_step_gemm", "rnn_wanted",
+           "rnn_weight_grad", "rnn_weights"]
 
 
 def rnn_dtype(*arrays):
@@ -73,6 +74,40 @@ def rnn_stack_weights(w, w_ih, w_hh, b, runs):
         else:
             np.multiply(b[r], s, out=w[d, F])
     return w
+
+
+def frozen(*arrays):
+    """Whether every array given (None aside) is a constant: read-only and the
+    owner of its values, as a frozen program's Parameters are
+    (:meth:`graphlab.program.Program.freeze`). Nothing changes such an array
+    without first making it writeable again."""
+    return all(a is None or (a.flags.owndata and not a.flags.writeable)
+               for a in arrays)
+
+
+def rnn_kept_weights(ctx, out, w_ih, w_hh, b_ih, b_hh):
+    """``out`` when it holds these constant weights stacked (:func:`rnn_weights`
+    kept them), else None."""
+    kept = getattr(ctx, "stacked", None)
+    if kept is not None and kept[1] is out and all(
+            a is b for a, b in zip(kept[0], (w_ih, w_hh, b_ih, b_hh))):
+        return out
+    return None
+
+
+def rnn_weights(ctx, out, w_ih, w_hh, b_ih, b_hh, runs, dt):
+    """The stacked weights :func:`rnn_stack_weights` makes, in ``out``.
+
+    When every weight is a constant (:func:`frozen`), they are stacked once and
+    kept: ``ctx`` remembers the arrays they came from, and reuses ``out`` while
+    the same arrays come back (and ``out`` is still the buffer).
+    """
+    if rnn_kept_weights(ctx, out, w_ih, w_hh, b_ih, b_hh) is not None:
+        return out
+    sources = (w_ih, w_hh, b_ih, b_hh)
+    rnn_stack_weights(out, w_ih, w_hh, rnn_bias(b_ih, b_hh, dt), runs)
+    ctx.stacked = (sources, out) if frozen(*sources) else None
+    return out
 
 
 def rnn_step_gemm(w, xh_t, n_x, h_given, out):
@@ -193,7 +228,7 @@ def rnn_needs(ctx, inputs):
 def rnn_wanted(ctx, n):
     """Which of the ``n`` outputs to build: ``ctx.needs_output``, or all."""
     want = getattr(ctx, "needs_output", None)
-    return (True,) * n if want is None else tuple(bool(w) for w in want)
+    return (True,) * n if want is None else want
 
 
 def rnn_output_grad(gy, buf):
