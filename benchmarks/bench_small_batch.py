@@ -21,9 +21,12 @@ arithmetic, is what costs there. Rows, all in float32 on the CPU:
   8→128 over one time step, inference only, the h and c it returns fed back as
   h0 and c0 of the next step (the generation loop's unit of work). JAX: a
   ``jit`` of the cell (gates i, f, g, o as PyTorch orders them) with the
-  weights closed over, so that XLA compiles them in as constants (the faster
-  way at batch 1; the weights passed as arguments are timed too and printed
-  below the table); PyTorch: ``nn.LSTMCell(8, 128)`` under ``no_grad``.
+  weights closed over, so that XLA compiles them in as constants (the weights
+  passed as arguments are timed too and printed below the table); PyTorch:
+  ``nn.LSTMCell(8, 128)`` under ``no_grad``.
+- JAX holds its Linear and LSTM weights in × out (``x @ w``), as JAX code
+  does: graphlab's out × in weights transposed once, contiguous. Given as
+  ``w.T`` views, XLA transposes them on every call, 3–4× slower at batch 1.
 - ``char_rnn generation step`` (informative): ``Generator.step`` on
   ``samples/char_rnn.graph.json`` (Embedding 65×32 → LSTM 32→128 → Linear 65)
   against a JAX ``jit`` of the same network and weights (as constants, and
@@ -188,8 +191,9 @@ def _close(a, b, rtol=1e-3):
 def jax_lenet_step(jax, lr=1e-3):
     """``(step, loss)`` of the LeNet-5 sample's network, to be jitted:
     ``step(params, x, y) -> (params, loss)`` (value_and_grad and the SGD
-    update) and ``loss(params, x, y)``; params keyed like graphlab's (weights
-    out × in, conv OIHW)."""
+    update) and ``loss(params, x, y)``; params keyed like graphlab's, conv
+    weights OIHW, Linear weights in × out as JAX code keeps them (``x @ w``:
+    graphlab's out × in, transposed once by :func:`jax_params`)."""
     import jax.numpy as jnp
     from jax import lax
     dn = ("NCHW", "OIHW", "NCHW")
@@ -205,9 +209,9 @@ def jax_lenet_step(jax, lr=1e-3):
         x = conv_relu_pool(x, p["conv1_w"], p["conv1_b"])
         x = conv_relu_pool(x, p["conv2_w"], p["conv2_b"])
         x = x.reshape(x.shape[0], -1)
-        x = jax.nn.relu(x @ p["fc1_w"].T + p["fc1_b"])
-        x = jax.nn.relu(x @ p["fc2_w"].T + p["fc2_b"])
-        logits = x @ p["fc3_w"].T + p["fc3_b"]
+        x = jax.nn.relu(x @ p["fc1_w"] + p["fc1_b"])
+        x = jax.nn.relu(x @ p["fc2_w"] + p["fc2_b"])
+        logits = x @ p["fc3_w"] + p["fc3_b"]
         logp = jax.nn.log_softmax(logits)
         return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
 
@@ -248,14 +252,14 @@ def lenet_sides(steps, jax, torch, batch=1):
         x, y = jnp.asarray(feeds["x"]), jnp.asarray(feeds["y"].astype(np.int32))
 
         def params():
-            return {k: jnp.asarray(v) for k, v in prog.params.items()}
+            return jax_params(prog.params)
 
         # One look at the same point: the loss and every gradient must agree.
         loss = float(prog.forward(feeds)["loss"])
         grads = prog.backward()
         jloss, jgrads = jax.jit(jax.value_and_grad(loss_fn))(params(), x, y)
         info["jax_agrees"] = bool(_close(jloss, loss) and all(
-            _close(jgrads[k], grads[k]) for k in prog.trainable))
+            _close(jgrads[k], _jax_layout(k, grads[k])) for k in prog.trainable))
         first = None  # the plain jit's first update
         for side, jitted in (("jax", jax.jit(update)),
                              ("jax_donated", jax.jit(update, donate_argnums=0))):
@@ -286,11 +290,12 @@ def lstm_step_graph(hidden=128, features=8):
 
 
 def jax_lstm_cell(jax):
-    """``cell(p, x, h, c) -> (h, c)`` (gates i, f, g, o), not jitted."""
+    """``cell(p, x, h, c) -> (h, c)`` (gates i, f, g, o), not jitted; ``p``
+    as :func:`_lstm_params` gives it."""
     import jax.numpy as jnp
 
     def cell(p, x, h, c):
-        z = x @ p["w_ih"].T + p["b_ih"] + h @ p["w_hh"].T + p["b_hh"]
+        z = x @ p["k_ih"] + h @ p["k_hh"] + p["b"]
         i, f, g, o = jnp.split(z, 4, axis=-1)
         c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
         return jax.nn.sigmoid(o) * jnp.tanh(c), c
@@ -298,9 +303,30 @@ def jax_lstm_cell(jax):
     return cell
 
 
+def _jax_layout(name, value):
+    """A graphlab parameter as the JAX code holds it: Linear weights (2-D,
+    out × in) transposed to in × out, the rest as they are."""
+    return value.T if value.ndim == 2 else value
+
+
+def jax_params(params):
+    """``{name: jax array}`` of graphlab's ``params`` in JAX's layout, copied
+    contiguous once (weights kept as ``w.T`` views would be transposed by XLA
+    on every call: 3–4× slower at batch 1)."""
+    import jax.numpy as jnp
+    return {k: jnp.asarray(np.ascontiguousarray(_jax_layout(k, v)))
+            for k, v in params.items()}
+
+
 def _lstm_params(prog, layer):
-    return {port: prog.params[f"{layer}_{port}"]
-            for port in ("w_ih", "w_hh", "b_ih", "b_hh")}
+    """The LSTM ``layer``'s weights for :func:`jax_lstm_cell`: the kernels in ×
+    4H (graphlab's 4H × in transposed once) and the two biases summed."""
+    import jax.numpy as jnp
+    w = {port: prog.params[f"{layer}_{port}"] for port in ("w_ih", "w_hh")}
+    b = prog.params[f"{layer}_b_ih"] + prog.params[f"{layer}_b_hh"]
+    return {"k_ih": jnp.asarray(np.ascontiguousarray(w["w_ih"].T)),
+            "k_hh": jnp.asarray(np.ascontiguousarray(w["w_hh"].T)),
+            "b": jnp.asarray(b)}
 
 
 def lstm_sides(steps, jax, torch, hidden=128, features=8):
@@ -321,7 +347,7 @@ def lstm_sides(steps, jax, torch, hidden=128, features=8):
     if jax is not None:
         import jax.numpy as jnp
         cell = jax_lstm_cell(jax)
-        p = {k: jnp.asarray(v) for k, v in _lstm_params(prog, "lstm").items()}
+        p = _lstm_params(prog, "lstm")
         jx = jnp.asarray(x[:, 0])
         variants = (("jax", jax.jit(lambda x, h, c: cell(p, x, h, c)), lambda: (jx,)),
                     ("jax_args", jax.jit(cell), lambda: (p, jx)))
@@ -371,12 +397,12 @@ def char_rnn_sides(steps, jax, torch):
 
         def net(p, tok, h, c):
             h, c = cell(p["lstm"], p["embed_w"][tok], h, c)
-            return (h @ p["fc_w"].T + p["fc_b"])[0], h, c
+            return (h @ p["fc_k"] + p["fc_b"])[0], h, c
 
         p = {"embed_w": jnp.asarray(prog.params["embed_w"]),
-             "fc_w": jnp.asarray(prog.params["fc_w"]),
+             "fc_k": jnp.asarray(np.ascontiguousarray(prog.params["fc_w"].T)),
              "fc_b": jnp.asarray(prog.params["fc_b"]),
-             "lstm": {k: jnp.asarray(v) for k, v in _lstm_params(prog, "lstm").items()}}
+             "lstm": _lstm_params(prog, "lstm")}
         jtok = [jnp.asarray([t], jnp.int32) for t in tokens]
         z = jnp.zeros((1, gen.hidden))
         s, ours_logits = gen.initial_state(), None
