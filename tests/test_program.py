@@ -301,3 +301,20 @@ def test_a_writeable_view_is_never_taken_for_a_constant():
     assert not frozen(view)  # a, its owner, can still change it
     a.flags.writeable = False
     assert frozen(a, None)
+
+
+def test_feeds_like_the_last_ones_skip_conversion_but_others_are_checked():
+    prog = gl.compile(_lstm_step_graph(), grad=False)
+    rng = np.random.default_rng(0)
+    feeds = {"x": rng.random((2, 1, 3), dtype=np.float32),
+             "h0": np.zeros((2, 4), np.float32), "c0": np.zeros((2, 4), np.float32)}
+    prog.forward(feeds)
+    assert prog.feeds_for(feeds)["h0"] is feeds["h0"]  # taken as it is
+    with pytest.raises(ExecutionError, match="node 'c0'"):  # batch 3 against 2
+        prog.forward(dict(feeds, c0=np.zeros((3, 4), np.float32)))
+    with pytest.raises(ExecutionError, match="node 'h0'"):
+        prog.forward(dict(feeds, h0=np.zeros((2, 5), np.float32)))
+    out = prog.forward(dict(feeds, h0=np.zeros((2, 4))))  # float64: converted
+    assert out["lstm:h"].dtype == np.float32
+    three = {k: np.concatenate([v, v[:1]]) for k, v in feeds.items()}
+    assert prog.forward(three)["lstm:h"].shape == (3, 4)  # a new batch size

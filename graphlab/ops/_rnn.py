@@ -18,8 +18,11 @@ __all__ = ["frozen", "rnn_bias", "rnn_buffers", "rnn_dtype", "rnn_first_preacts"
            "rnn_weight_grad", "rnn_weights"]
 
 
-def rnn_dtype(*arrays):
-    return np.result_type(*[a for a in arrays if a is not None])
+def rnn_dtype(x, *arrays):
+    """The dtype the kernels compute in: ``x``'s, unless another array's is wider."""
+    if all(a is None or a.dtype == x.dtype for a in arrays):
+        return x.dtype
+    return np.result_type(x, *[a for a in arrays if a is not None])
 
 
 def rnn_buffers(ctx, phase, key, **shapes):
@@ -37,6 +40,8 @@ def rnn_buffers(ctx, phase, key, **shapes):
     if got is None or got[0] != key:
         dt = key[-1]
         got = store[phase] = (key, {k: np.empty(v, dt) for k, v in shapes.items()})
+        if "xh" in got[1]:  # its column of ones (F = key[2]): nothing writes there
+            got[1]["xh"][:, key[2]] = 1
     return got[1]
 
 
@@ -53,8 +58,7 @@ def rnn_stack(x, h0, xh):
     """
     N, T, F = x.shape
     np.copyto(xh[:T, :F], x.transpose(1, 2, 0))
-    xh[:T, F] = 1
-    rnn_state(xh[0, F + 1:], h0)
+    rnn_state(xh[0, F + 1:], h0)  # (the ones are there from rnn_buffers)
     return xh
 
 
