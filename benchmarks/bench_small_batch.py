@@ -19,7 +19,8 @@ arithmetic, is what costs there. Rows, all in float32 on the CPU:
   (zero_grad, forward, backward, ``optim.SGD.step``).
 - ``LSTM step, H=128, B=1, state carried`` (target: ≥ 1.0× JAX): an LSTM
   8→128 over one time step, inference only, the h and c it returns fed back as
-  h0 and c0 of the next step (the generation loop's unit of work). JAX: a
+  h0 and c0 of the next step (the generation loop's unit of work), compiled
+  and frozen as :class:`graphlab.generate.Generator` runs it. JAX: a
   ``jit`` of the cell (gates i, f, g, o as PyTorch orders them) with the
   weights closed over, so that XLA compiles them in as constants (the weights
   passed as arguments are timed too and printed below the table); PyTorch:
@@ -331,8 +332,10 @@ def _lstm_params(prog, layer):
 
 def lstm_sides(steps, jax, torch, hidden=128, features=8):
     graph = lstm_step_graph(hidden, features)
+    # Frozen, as graphlab.generate.Generator runs its step program: the
+    # Parameters are constants, the LSTM's stacked weights kept between calls.
     prog = gl.compile(graph, training=False, grad=False,
-                      outputs=["lstm:h", "lstm:c"])
+                      outputs=["lstm:h", "lstm:c"]).freeze()
     rng = np.random.default_rng(0)
     x = rng.random((1, 1, features), dtype=np.float32)
     zeros = np.zeros((1, hidden), np.float32)
