@@ -200,7 +200,8 @@ def _conv_pool_frame(ctx, w, stride, dilation, pool, U, V):
 def _conv_pool_unframe(ctx, gframe, w_shape):
     """Adjoint of :func:`_conv_pool_frame`: the kernel's gradient (new array),
     the P positions' parts summed in order."""
-    return gframe.reshape(-1).take(ctx.frame_at).sum(axis=0).reshape(w_shape)
+    return gframe.reshape(-1).take(ctx.frame_at, mode="wrap").sum(axis=0).reshape(
+        w_shape)
 
 
 def _conv_pool_unphase(gphases, x_shape, kernel, stride, dilation, pool, pads, hw_p):
@@ -384,8 +385,10 @@ def _conv_blocks(ctx, x, w, stride, padding, dilation, pool, keep=False):
     operand = ctx_buffer(ctx, name, _operand_shape(xt.shape, kernel, stride, dilation,
                                                    pool, hw_p, ctx.phased), x.dtype)
     if M <= FEW:
+        # mode="wrap": the indices are in range by construction, and NumPy's
+        # default ("raise") checks them all first (22 µs → 11 µs for 19,600).
         np.take(xt.reshape(-1), _gather(ctx, xt, kernel, stride, dilation, pool, hw_p),
-                out=operand)
+                out=operand, mode="wrap")
     else:
         copy = _conv_pool_phases if ctx.phased else _conv_pool_im2col
         copy(xt, kernel, stride, dilation, pool, hw_p, operand)
