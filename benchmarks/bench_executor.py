@@ -66,10 +66,10 @@ def graphlab_case(graph, batch, steps):
     return lambda: time_steps(prog, feeds, steps)
 
 
-def torch_cases(steps):
+def torch_lenet():
+    """The LeNet-5 sample's network in PyTorch (upsample ×4, ReLU, max-pools)."""
     import torch
     from torch import nn
-    torch.set_num_threads(2)
 
     class LeNet(nn.Module):
         def __init__(self):
@@ -85,6 +85,32 @@ def torch_cases(steps):
             x = nn.functional.max_pool2d(torch.relu(self.conv2(x)), 2)
             x = torch.relu(self.fc1(x.flatten(1)))
             return self.fc3(torch.relu(self.fc2(x)))
+
+    return LeNet()
+
+
+def torch_sgd_step(model, shape, batch, lr=1e-3):
+    """``step()``: one PyTorch eager SGD step of ``model`` (cross-entropy) on a
+    random batch of ``batch`` examples of ``shape`` and 10 classes."""
+    import torch
+    from torch import nn
+    x = torch.rand(batch, *shape)
+    y = torch.randint(0, 10, (batch,))
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+
+    return step
+
+
+def torch_cases(steps):
+    import torch
+    from torch import nn
+    torch.set_num_threads(2)
 
     def textbook_lenet():
         return nn.Sequential(
@@ -103,21 +129,12 @@ def torch_cases(steps):
             return self.fc(h[0])
 
     def case(model, shape, batch):
-        x = torch.rand(batch, *shape)
-        y = torch.randint(0, 10, (batch,))
-        opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-        loss_fn = nn.CrossEntropyLoss()
-
-        def step():
-            opt.zero_grad()
-            loss_fn(model(x), y).backward()
-            opt.step()
-
+        step = torch_sgd_step(model, shape, batch)
         return lambda: seconds_per_call(step, steps)
 
     return {
-        "LeNet-5, B=64": case(LeNet(), (1, 8, 8), 64),
-        "LeNet-5, B=256": case(LeNet(), (1, 8, 8), 256),
+        "LeNet-5, B=64": case(torch_lenet(), (1, 8, 8), 64),
+        "LeNet-5, B=256": case(torch_lenet(), (1, 8, 8), 256),
         TEXTBOOK: case(textbook_lenet(), (1, 28, 28), 64),
         "LSTM 8→128, T=8, B=64": case(LSTMNet(), (8, 8), 64),
     }

@@ -14,7 +14,8 @@ from .feeds import random_feeds as draw
 from .optim import SGD
 from .program import Program
 
-__all__ = ["random_feeds", "time_steps", "seconds_per_call", "bench"]
+__all__ = ["random_feeds", "time_steps", "training_step", "seconds_per_call",
+           "bench"]
 
 
 def random_feeds(graph, prog, batch_size, rng):
@@ -29,12 +30,19 @@ def random_feeds(graph, prog, batch_size, rng):
 def time_steps(prog, feeds, steps, lr=1e-3, warmup=2):
     """Seconds per SGD step (forward, backward, update), best of two runs.
 
-    A step is the trainer's (:class:`graphlab.train.Trainer`): the gradients
-    copied into the optimizer's flat buffer, checked for NaN there with one
-    probe, and one update of every trainable Parameter. Keeps freed memory in
+    A step is :func:`training_step`'s, the trainer's. Keeps freed memory in
     the process, as training does (:func:`graphlab._malloc.keep_freed_memory`).
     """
     keep_freed_memory()
+    return seconds_per_call(training_step(prog, feeds, lr), steps, warmup)
+
+
+def training_step(prog, feeds, lr=1e-3):
+    """``step()``: one SGD step of ``prog`` on ``feeds`` as the trainer
+    (:class:`graphlab.train.Trainer`) runs it: forward, backward, the
+    gradients copied into the optimizer's flat buffer, checked for NaN there
+    with one probe, and one update of every trainable Parameter. Also what
+    ``benchmarks/profile_step.py`` profiles."""
     opt = SGD(prog.params, prog.trainable, lr=lr)
 
     def step():
@@ -45,7 +53,7 @@ def time_steps(prog, feeds, steps, lr=1e-3, warmup=2):
             prog.check_gradients(grads)
         opt.step()
 
-    return seconds_per_call(step, steps, warmup)
+    return step
 
 
 def seconds_per_call(step, steps, warmup=2):

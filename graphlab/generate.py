@@ -142,7 +142,7 @@ class Generator:
             self.source_input = sources.pop()
             self.source_len = g.node(self.source_input).resolved["shape"][1]
             self.encoder = Program(g, dtype=dtype, training=False, grad=False,
-                                   outputs=list(self.encoder_refs.values()))
+                                   outputs=list(self.encoder_refs.values())).freeze()
         self.step_program, self.state_inputs = self._step_program(dtype)
         self.outputs = [self.logits_ref] + [f"{dec}:{_STATE_OUT[p]}"
                                             for p in self.state_ports]
@@ -183,7 +183,8 @@ class Generator:
                                 f"then: {e.message} (the layers after the token "
                                 "Input must not depend on the sequence length)",
                                 node=e.node) from None
-        prog = Program(g, dtype=dtype, training=False, grad=False, outputs=outputs)
+        prog = Program(g, dtype=dtype, training=False, grad=False,
+                       outputs=outputs).freeze()
         return prog, inputs
 
     # ---- parameters and state ------------------------------------------------------
@@ -266,6 +267,9 @@ class Generator:
         if self.encoder is None:
             raise GraphlabError("--input is for encoder–decoder models; this model "
                                 "continues a prime (--prime)")
+        if not text:
+            raise GraphlabError("the input is empty: give a source sequence to "
+                                "decode")
         src = self.encode(text)
         T = self.source_len
         if len(src) > T:

@@ -16,13 +16,13 @@ import zipfile
 
 import numpy as np
 
-from .errors import FileFormatError, GraphError, GraphlabError
+from .errors import FileFormatError, GraphError, GraphlabError, TrainingError
 from .graph import Graph, parse_ref
 from .tojson import jsonable
 
 __all__ = ["FORMAT_VERSION", "load", "loads", "save", "dumps", "from_dict", "to_dict",
            "node_dict", "read_npz",
-           "load_params", "save_params"]
+           "load_params", "save_params", "check_target"]
 
 FORMAT_VERSION = 1
 
@@ -386,3 +386,38 @@ def save_params(params, path):
     except OSError as e:
         raise GraphError(f"cannot save parameters: {e.strerror or e}",
                          file=path) from None
+
+
+def check_target(flag, target, graph_file=None):
+    """Refuse, before training, a path for trained values or a checkpoint that
+    would overwrite a graph file (``graph_file`` or any other) or cannot be
+    written: ``TrainingError`` whose message starts with ``flag`` (the option
+    that named it, ``--checkpoint`` or ``checkpoint=``)."""
+    where = os.path.dirname(os.path.abspath(target))
+    if os.path.isdir(target):
+        raise TrainingError(f"{flag} {target} is a directory: give a file name such as "
+                            f"{os.path.join(target, 'params.npz')}")
+    same = graph_file and os.path.exists(graph_file) and os.path.exists(target) \
+        and os.path.samefile(target, graph_file)
+    if same or (os.path.exists(target) and _is_graph_file(target)):
+        raise TrainingError(f"{flag} {target} would overwrite a graph file: give a "
+                            ".npz file name such as params.npz")
+    if target.endswith(".graph.json"):
+        raise TrainingError(f"{flag} {target} is named like a graph file: give a .npz "
+                            "file name such as params.npz")
+    if not os.path.isdir(where):
+        raise TrainingError(f"{flag} {target}: the directory {where} does not exist; "
+                            "create it first")
+
+
+def _is_graph_file(path):
+    """Whether ``path`` holds a graph file (JSON with ``"graphlab"`` and
+    ``"nodes"``), whatever its name."""
+    if path.endswith(".graph.json"):
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096).lstrip()
+    except OSError:
+        return False
+    return head.startswith(b"{") and b'"graphlab"' in head and b'"nodes"' in head

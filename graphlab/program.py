@@ -154,10 +154,13 @@ def _all_finite(arrays):
     """Whether no float array of ``arrays`` holds NaN or ±∞: one probe each
     (:func:`_finite_probe`), and only if their sum is not finite, a check
     element by element."""
-    arrays = [a for a in arrays if a.dtype.kind == "f"]
-    with np.errstate(all="ignore"):
-        total = sum(_finite_probe(a) for a in arrays)
-    return math.isfinite(total) or all(np.isfinite(a).all() for a in arrays)
+    total = 0.0
+    with np.errstate(all="ignore"):  # a probe may overflow
+        for a in arrays:
+            if a.dtype.kind == "f":
+                total += _finite_probe(a)
+    return math.isfinite(total) or all(np.isfinite(a).all() for a in arrays
+                                       if a.dtype.kind == "f")
 
 
 class Program:
@@ -215,6 +218,8 @@ class Program:
             (node, shape, self.dtype if dt.startswith("float") else np.dtype(dt))
             for node, (_, shape, dt) in sched.inputs.items()]
         self.trainable = [n for n, (_, _, t) in sched.params.items() if t]
+        self.frozen = False  # see freeze()
+        self._fed_shapes = None  # each Input's shape in the last feeds_for
         self.rng = np.random.default_rng(seed)
         self.training = training
         self._contexts = {s.node: Ctx(training, self.rng, self._state_of(s.node))
@@ -273,6 +278,9 @@ class Program:
 
     def feeds_for(self, feeds):
         """Complete and convert feeds: Input values fill in what is not fed."""
+        same = self._as_last_time(feeds)
+        if same is not None:
+            return same
         feeds = dict(feeds or {})
         unknown = [k for k in feeds if k not in self.schedule.inputs]
         for k in unknown:
@@ -291,7 +299,22 @@ class Program:
                         f"no value for Input '{node}' ({fmt(shape)}): feed one "
                         f"(--feed {node}=VALUE) or give the Input a value", node=node)
             out[node] = as_feed(node, value, shape, dt, bound)
+        self._fed_shapes = {node: arr.shape for node, arr in out.items()}
         return out
+
+    def _as_last_time(self, feeds):
+        """``feeds`` as they are, when every Input is fed an array of its dtype and
+        of the shape it was fed last time (so the sizes bound then still fit):
+        nothing to convert or check again. A generation loop feeds its own
+        states back this way. Else None."""
+        last = self._fed_shapes
+        if last is None or not feeds or len(feeds) != len(last):
+            return None
+        for node, _, dt in self._input_dtypes:
+            v = feeds.get(node)
+            if type(v) is not np.ndarray or v.dtype != dt or v.shape != last[node]:
+                return None
+        return dict(feeds)
 
     def forward(self, feeds=None):
         """Run the forward pass; returns ``{output ref: ndarray}``.
@@ -505,13 +528,42 @@ class Program:
             if key:
                 if node in self._contexts:
                     self._contexts[node].state[key] = np.array(v, dtype=self.dtype)
+            elif k in self.params and self.frozen:
+                new = np.empty_like(self.params[k])
+                new[...] = v
+                self.params[k] = _constant(new)
             elif k in self.params:
                 self.params[k][...] = v
+
+    def freeze(self):
+        """Treat the Parameters as constants from now on, as an inference program
+        may (``jax.jit`` folds the constants it closes over the same way).
+
+        Each Parameter becomes a read-only array, so that kernels may keep what
+        they derive from it from call to call (an RNN's or LSTM's stacked
+        weights: :func:`graphlab.ops._rnn.rnn_weights`) instead of deriving it
+        again on every call; :class:`~graphlab.generate.Generator` runs its
+        programs frozen. :meth:`load_state_dict` still loads new values (as new
+        arrays); writing into a Parameter otherwise raises ``ValueError``.
+        Returns self.
+        """
+        for k, v in self.params.items():
+            self.params[k] = _constant(v)
+        self.frozen = True
+        return self
 
     def __repr__(self):
         s = self.schedule
         return (f"<Program {self.graph.name!r}: {len(s.forward)} steps, "
                 f"{len(s.params)} parameters, {self.dtype}>")
+
+
+def _constant(a):
+    """``a`` as a read-only array that owns its values (a copy if need be)."""
+    if not a.flags.owndata:
+        a = a.copy()
+    a.flags.writeable = False
+    return a
 
 
 def _shares(cuts):

@@ -39,6 +39,7 @@ import networkx as nx
 import numpy as np
 
 from . import data as datasets
+from . import io
 from ._malloc import keep_freed_memory
 from .callbacks import Callback, History, ProgressBar  # noqa: F401  (re-exported)
 from .errors import ExecutionError, GraphlabError, TrainingError
@@ -133,6 +134,8 @@ class Trainer:
         if optimizer is not None:
             cfg.optimizer = dict(optimizer)
         self.callbacks = list(callbacks) + ([ProgressBar()] if progress else [])
+        if checkpoint:  # refused now, not after the first epoch
+            io.check_target("checkpoint=", checkpoint, getattr(graph, "path", None))
         self.checkpoint = checkpoint
         self.eval_batch_size = int(eval_batch_size)
         self.handle_sigint = handle_sigint

@@ -165,6 +165,8 @@ class _ShowView(QUndoCommand):
         scene = self.window.scene
         scene.set_view(vertical, inside, shown & set(self.window.graph.nodes))
         sync_view_actions(self.window)
+        _remember(self.window, "vertical", vertical)  # the next window opens so
+        _remember(self.window, "weightsInside", inside)
 
 
 def _set_direction(window, vertical):

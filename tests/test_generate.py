@@ -145,6 +145,8 @@ def test_cli_decodes_an_encoder_decoder_input(tmp_path):
     assert set(out) <= set(data.REVERSE_VOCAB) and len(out) <= 11
     r = _cli("generate", str(path), "--prime", "1")
     assert r.returncode == 1 and "--input" in r.stderr
+    r = _cli("generate", str(path), "--input", "")
+    assert r.returncode == 1 and "the input is empty" in r.stderr
 
 
 @pytest.mark.parametrize("flag, value", [

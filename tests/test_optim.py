@@ -204,3 +204,14 @@ def test_train_settings_that_are_not_objects_are_training_errors(section):
     from graphlab.optim import TrainConfig
     with pytest.raises(TrainingError, match="must be an object such as"):
         TrainConfig(section)
+
+
+def test_grad_is_finite_probes_the_flat_gradient():
+    params = {"a": np.zeros(2, np.float32), "b": np.zeros(3, np.float32)}
+    opt = SGD(params, lr=0.1)
+    opt.set_grads({"a": np.array([1.0, 2.0]), "b": np.array([3e30, 0.0, 1.0])})
+    assert opt.grad_is_finite()  # the square overflows float32; the values do not
+    opt.set_grads({"a": np.array([1.0, np.nan]), "b": np.zeros(3)})
+    assert not opt.grad_is_finite()
+    opt.set_grads({"a": np.zeros(2), "b": np.array([0.0, -np.inf, 0.0])})
+    assert not opt.grad_is_finite()

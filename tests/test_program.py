@@ -247,3 +247,74 @@ def test_an_op_refusing_its_values_is_named_by_node():
     with pytest.raises(ExecutionError, match="target holds class 7") as e:
         trace(gl.load(sample("mlp_xor")), {"x": [[1.0, 2.0]], "y": [7]})
     assert e.value.node == "loss"
+
+
+# ---- frozen programs: Parameters as constants ----------------------------------------
+
+def _lstm_step_graph():
+    b = gl.GraphBuilder("lstm step")
+    x = b.input("x", ["N", 1, 3])
+    h0, c0 = b.input("h0", ["N", 4]), b.input("c0", ["N", 4])
+    cell = b.lstm(x, 4, h0=h0, c0=c0, name="lstm")
+    b.output(b.port(cell, "h"), b.port(cell, "c"))
+    return b.build()
+
+
+@pytest.mark.parametrize("T", [1, 3])
+def test_frozen_recurrent_program_keeps_its_stacked_weights_until_new_ones_load(T):
+    b = gl.GraphBuilder("rnn")
+    x = b.input("x", ["N", T, 3])
+    lstm = b.lstm(x, 4, name="lstm")
+    rnn = b.rnn(b.port(lstm, "y"), 5, name="rnn")
+    b.output(b.port(rnn, "h"))
+    g = b.build()
+    rng = np.random.default_rng(0)
+    feeds = {"x": rng.standard_normal((2, T, 3))}
+    frozen = gl.compile(g, dtype="float64", grad=False).freeze()
+    plain = gl.compile(g, dtype="float64", grad=False)
+    for _ in range(3):  # new values each time: none may come from a stale stack
+        new = {k: rng.standard_normal(v.shape) for k, v in plain.params.items()}
+        plain.load_state_dict(new)
+        frozen.load_state_dict(new)
+        for _ in range(2):
+            got, want = frozen.forward(feeds), plain.forward(feeds)
+            np.testing.assert_allclose(got["rnn:h"], want["rnn:h"], rtol=1e-12)
+    assert frozen._contexts["lstm"].stacked is not None  # kept between calls
+    assert plain._contexts["lstm"].__dict__.get("stacked") is None
+
+
+def test_frozen_parameters_refuse_writes_in_place():
+    prog = gl.compile(_lstm_step_graph(), grad=False).freeze()
+    w = prog.params["lstm_w_hh"]
+    with pytest.raises(ValueError, match="read-only"):
+        w += 1
+    prog.load_state_dict({"lstm_w_hh": np.ones(w.shape)})
+    assert (prog.params["lstm_w_hh"] == 1).all()
+    assert prog.params["lstm_w_hh"].dtype == np.float32
+
+
+def test_a_writeable_view_is_never_taken_for_a_constant():
+    from graphlab.ops._rnn import frozen
+    a = np.zeros(3)
+    view = a[:]
+    view.flags.writeable = False
+    assert not frozen(view)  # a, its owner, can still change it
+    a.flags.writeable = False
+    assert frozen(a, None)
+
+
+def test_feeds_like_the_last_ones_skip_conversion_but_others_are_checked():
+    prog = gl.compile(_lstm_step_graph(), grad=False)
+    rng = np.random.default_rng(0)
+    feeds = {"x": rng.random((2, 1, 3), dtype=np.float32),
+             "h0": np.zeros((2, 4), np.float32), "c0": np.zeros((2, 4), np.float32)}
+    prog.forward(feeds)
+    assert prog.feeds_for(feeds)["h0"] is feeds["h0"]  # taken as it is
+    with pytest.raises(ExecutionError, match="node 'c0'"):  # batch 3 against 2
+        prog.forward(dict(feeds, c0=np.zeros((3, 4), np.float32)))
+    with pytest.raises(ExecutionError, match="node 'h0'"):
+        prog.forward(dict(feeds, h0=np.zeros((2, 5), np.float32)))
+    out = prog.forward(dict(feeds, h0=np.zeros((2, 4))))  # float64: converted
+    assert out["lstm:h"].dtype == np.float32
+    three = {k: np.concatenate([v, v[:1]]) for k, v in feeds.items()}
+    assert prog.forward(three)["lstm:h"].shape == (3, 4)  # a new batch size

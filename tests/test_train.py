@@ -536,3 +536,36 @@ def test_trainer_runs_fused_kernels_by_default():
     unfused = gl.Trainer(gl.load(sample("lenet5")), epochs=1, handle_sigint=False,
                          fuse=False)
     assert "(fused)" not in unfused.program.source
+
+
+def test_a_gradient_that_diverges_under_a_finite_loss_names_its_node():
+    # √(w²) at w = 0: the loss is 0, its gradient 0·∞ = NaN. The trainer finds it
+    # with one probe of its flat gradient and then names the Parameter.
+    b = gl.GraphBuilder("nan gradient")
+    x = b.input("x", ["N", 64])
+    y = b.input("y", ["N"], dtype="int64")
+    w = b.parameter("w", [10], value=[0.0] * 10)
+    r = b.op("Sqrt", b.op("Mul", w, w), name="r")
+    logits = b.op("Add", b.linear(x, 10, name="fc"), r, name="logits")
+    b.output(b.cross_entropy_loss(logits, y, name="loss"))
+    b.train(loss="loss", data={"dataset": "digits", "feeds": {"x": "images",
+                                                              "y": "labels"}},
+            optimizer={"type": "sgd", "lr": 0.1}, batch_size=8, epochs=1)
+    with pytest.raises(TrainingError) as e:
+        train(b.build())
+    assert e.value.node == "w"
+    assert "its gradient became NaN or infinite" in e.value.message
+
+
+def test_a_checkpoint_path_over_a_graph_file_is_refused_from_python(tmp_path):
+    g = _mlp(epochs=1)
+    path = tmp_path / "model.graph.json"
+    gl.save(g, str(path))
+    other = tmp_path / "other.json"
+    other.write_text(path.read_text())  # a graph file by its contents
+    before = path.read_text()
+    for target in (path, other, tmp_path / "new.graph.json", tmp_path,
+                   tmp_path / "missing" / "ckpt.npz"):
+        with pytest.raises(TrainingError, match="checkpoint="):
+            Trainer(gl.load(str(path)), checkpoint=str(target), progress=False)
+    assert path.read_text() == before

@@ -57,8 +57,7 @@ def cmd_export(args, ctx):
               file=sys.stderr)
         return 2
     if suffix == ".py":  # PyTorch source and its weights: graphlab.torch
-        from ..torch.cli import cmd_export as export_torch_source
-        return export_torch_source(args, ctx)
+        return _export_torch_source(args, ctx)
     from ..onnx._common import DEFAULT_OPSET
     from ..onnx.exporter import export_model
     g = load_checked(args.file, ctx)
@@ -69,6 +68,46 @@ def cmd_export(args, ctx):
              f"wrote {out}: ONNX opset {opset}, {len(model.graph.node)} nodes, "
              f"outputs {', '.join(outputs)}")
     return 0
+
+
+def _export_torch_source(args, ctx):
+    """``graphlab export FILE -o OUT.py``: one nn.Module and its weights OUT.npz."""
+    from ..errors import GraphlabError
+    from ..torch import require_torch
+    _refuse_overwrite(args.path)
+    g = load_checked(args.file, ctx)
+    require_torch()
+    from ..torch.export import write_export
+    try:
+        weights = write_export(g, args.path, outputs=args.outputs or None,
+                               origin=args.file)
+    except OSError as e:
+        raise GraphlabError(f"cannot write {args.path}: {e.strerror or e}") from None
+    ctx.emit({"output": args.path, "format": "py", "weights": weights},
+             f"wrote {args.path} (PyTorch source, one nn.Module) and its weights "
+             f"{weights}; run it: python {args.path}")
+    return 0
+
+
+def _is_export(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return ": PyTorch source exported by graphlab" in f.read(4096)
+    except OSError:
+        return False
+
+
+def _refuse_overwrite(path):
+    """Only an earlier export (OUT.py and its OUT.npz) may be replaced: a user's
+    own script or data set of the same name is never overwritten."""
+    from ..errors import GraphlabError
+    weights = os.path.splitext(path)[0] + ".npz"
+    if os.path.lexists(path) and not _is_export(path):
+        raise GraphlabError("already exists and is not a graphlab export: pick "
+                            "another -o or delete it first", file=path)
+    if os.path.lexists(weights) and not _is_export(path):
+        raise GraphlabError("already exists and is not the weights of an earlier "
+                            "export: pick another -o or delete it first", file=weights)
 
 
 def add_import_command(command):

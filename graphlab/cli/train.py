@@ -5,6 +5,7 @@ import os
 import sys
 
 from ..errors import TrainingError
+from ..io import check_target
 from ..train import Trainer
 from .common import Usage, load_checked, positive_int
 
@@ -44,7 +45,7 @@ def load_train_graph(args, ctx):
     g = load_checked(args.file, ctx)
     for flag, target in (("--save", args.save), ("--checkpoint", args.checkpoint)):
         if target:
-            _check_target(flag, target, args.file)
+            check_target(flag, target, args.file)
     if g.train is None:
         raise TrainingError("the graph has no \"train\" section (loss, data, "
                             "optimizer, batch_size, epochs): add one to train it")
@@ -159,38 +160,6 @@ def _cmd_train_torch(args, ctx):
     if rank != 0:
         return 130 if history.stopped == "interrupted" else 0
     return report_train(args, ctx, g, trainer, history, extra)
-
-
-def _check_target(flag, target, graph_file):
-    """Refuse, before training, a ``--save``/``--checkpoint`` path that would
-    overwrite a graph file or cannot be written."""
-    where = os.path.dirname(os.path.abspath(target))
-    if os.path.isdir(target):
-        raise TrainingError(f"{flag} {target} is a directory: give a file name such as "
-                            f"{os.path.join(target, 'params.npz')}")
-    if os.path.exists(target) and (os.path.samefile(target, graph_file)
-                                   or _is_graph_file(target)):
-        raise TrainingError(f"{flag} {target} would overwrite a graph file: give a "
-                            ".npz file name such as params.npz")
-    if target.endswith(".graph.json"):
-        raise TrainingError(f"{flag} {target} is named like a graph file: give a .npz "
-                            "file name such as params.npz")
-    if not os.path.isdir(where):
-        raise TrainingError(f"{flag} {target}: the directory {where} does not exist; "
-                            "create it first")
-
-
-def _is_graph_file(path):
-    """Whether ``path`` holds a graph file (JSON with ``"graphlab"`` and
-    ``"nodes"``), whatever its name."""
-    if path.endswith(".graph.json"):
-        return True
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4096).lstrip()
-    except OSError:
-        return False
-    return head.startswith(b"{") and b'"graphlab"' in head and b'"nodes"' in head
 
 
 def _plural(n, word):

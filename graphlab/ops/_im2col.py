@@ -96,7 +96,7 @@ def scratch(slot, shape, dtype):
     bufs = getattr(_pool, "bufs", None)
     if bufs is None:
         bufs = _pool.bufs = {}
-    key = (slot, tuple(shape), np.dtype(dtype).str)
+    key = (slot, tuple(shape), dtype)  # dtype as given: a miss at worst
     buf = bufs.pop(key, None)
     if buf is None:
         buf = np.empty(shape, dtype)

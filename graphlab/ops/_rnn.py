@@ -11,14 +11,18 @@ import numpy as np
 
 from ._im2col import matmul2d
 
-__all__ = ["rnn_bias", "rnn_buffers", "rnn_dtype", "rnn_first_preacts", "rnn_grads",
-           "rnn_input_grad", "rnn_needs", "rnn_output_grad", "rnn_param_grads",
-           "rnn_sigmoid", "rnn_split_grads", "rnn_stack", "rnn_stack_weights",
-           "rnn_state", "rnn_step_gemm", "rnn_wanted", "rnn_weight_grad"]
+__all__ = ["frozen", "rnn_bias", "rnn_buffers", "rnn_dtype", "rnn_first_preacts",
+           "rnn_grads", "rnn_input_grad", "rnn_kept_weights", "rnn_needs", "rnn_output_grad",
+           "rnn_param_grads", "rnn_sigmoid", "rnn_split_grads", "rnn_stack",
+           "rnn_stack_weights", "rnn_state", "rnn_step_gemm", "rnn_wanted",
+           "rnn_weight_grad", "rnn_weights"]
 
 
-def rnn_dtype(*arrays):
-    return np.result_type(*[a for a in arrays if a is not None])
+def rnn_dtype(x, *arrays):
+    """The dtype the kernels compute in: ``x``'s, unless another array's is wider."""
+    if all(a is None or a.dtype == x.dtype for a in arrays):
+        return x.dtype
+    return np.result_type(x, *[a for a in arrays if a is not None])
 
 
 def rnn_buffers(ctx, phase, key, **shapes):
@@ -36,6 +40,8 @@ def rnn_buffers(ctx, phase, key, **shapes):
     if got is None or got[0] != key:
         dt = key[-1]
         got = store[phase] = (key, {k: np.empty(v, dt) for k, v in shapes.items()})
+        if "xh" in got[1]:  # its column of ones (F = key[2]): nothing writes there
+            got[1]["xh"][:, key[2]] = 1
     return got[1]
 
 
@@ -52,8 +58,7 @@ def rnn_stack(x, h0, xh):
     """
     N, T, F = x.shape
     np.copyto(xh[:T, :F], x.transpose(1, 2, 0))
-    xh[:T, F] = 1
-    rnn_state(xh[0, F + 1:], h0)
+    rnn_state(xh[0, F + 1:], h0)  # (the ones are there from rnn_buffers)
     return xh
 
 
@@ -73,6 +78,40 @@ def rnn_stack_weights(w, w_ih, w_hh, b, runs):
         else:
             np.multiply(b[r], s, out=w[d, F])
     return w
+
+
+def frozen(*arrays):
+    """Whether every array given (None aside) is a constant: read-only and the
+    owner of its values, as a frozen program's Parameters are
+    (:meth:`graphlab.program.Program.freeze`). Nothing changes such an array
+    without first making it writeable again."""
+    return all(a is None or (a.flags.owndata and not a.flags.writeable)
+               for a in arrays)
+
+
+def rnn_kept_weights(ctx, out, w_ih, w_hh, b_ih, b_hh):
+    """``out`` when it holds these constant weights stacked (:func:`rnn_weights`
+    kept them), else None."""
+    kept = getattr(ctx, "stacked", None)
+    if kept is not None and kept[1] is out and all(
+            a is b for a, b in zip(kept[0], (w_ih, w_hh, b_ih, b_hh))):
+        return out
+    return None
+
+
+def rnn_weights(ctx, out, w_ih, w_hh, b_ih, b_hh, runs, dt):
+    """The stacked weights :func:`rnn_stack_weights` makes, in ``out``.
+
+    When every weight is a constant (:func:`frozen`), they are stacked once and
+    kept: ``ctx`` remembers the arrays they came from, and reuses ``out`` while
+    the same arrays come back (and ``out`` is still the buffer).
+    """
+    if rnn_kept_weights(ctx, out, w_ih, w_hh, b_ih, b_hh) is not None:
+        return out
+    sources = (w_ih, w_hh, b_ih, b_hh)
+    rnn_stack_weights(out, w_ih, w_hh, rnn_bias(b_ih, b_hh, dt), runs)
+    ctx.stacked = (sources, out) if frozen(*sources) else None
+    return out
 
 
 def rnn_step_gemm(w, xh_t, n_x, h_given, out):
@@ -193,7 +232,7 @@ def rnn_needs(ctx, inputs):
 def rnn_wanted(ctx, n):
     """Which of the ``n`` outputs to build: ``ctx.needs_output``, or all."""
     want = getattr(ctx, "needs_output", None)
-    return (True,) * n if want is None else tuple(bool(w) for w in want)
+    return (True,) * n if want is None else want
 
 
 def rnn_output_grad(gy, buf):

@@ -12,6 +12,7 @@ attributes (``Op.resolve_attrs``).
 """
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import AttrError, ShapeError
 from ..shapes import fmt, numel, same_dim
@@ -218,7 +219,11 @@ def _grouped_formula(f, port, transposed=False):
     return formula
 
 
-# ---- Conv2D reference transcriptions of the formulas (slow, loop-based) -----------
+# ---- Conv2D reference transcriptions of the formulas --------------------------------
+# Written as the formulas read (windows of a padded array against a kernel, by
+# tensordot), not as the kernels compute (im2col, phases, strided adds): an
+# independent check of the kernels' vjps, and fast enough for the chain-rule
+# stepper to recompute a LeNet-5 after an edit.
 
 def _conv2d_formula_x(g, out, x, w, b=None, *, stride, padding, dilation):
     """Full correlation of δ (spread by the stride) with the flipped kernel."""
@@ -234,9 +239,10 @@ def _conv2d_formula_x(g, out, x, w, b=None, *, stride, padding, dilation):
     fh, fw = wd.shape[2:]
     gp = np.pad(gd, ((0, 0), (0, 0), (fh - 1, fh - 1), (fw - 1, fw - 1)))
     wf = wd[:, :, ::-1, ::-1]
+    windows = sliding_window_view(gp, (fh, fw), axis=(2, 3))  # (N, O, i, j, fh, fw)
+    full = np.tensordot(windows, wf, axes=([1, 4, 5], [0, 2, 3]))  # (N, i, j, C)
     gxp = np.zeros((N, C, H + pt + pb, W + pl + pr), np.result_type(g, w))
-    for n, c, i, j in np.ndindex(N, C, gd.shape[2] + fh - 1, gd.shape[3] + fw - 1):
-        gxp[n, c, i, j] = np.sum(gp[n, :, i:i + fh, j:j + fw] * wf[:, c])
+    gxp[:, :, :full.shape[1], :full.shape[2]] = full.transpose(0, 3, 1, 2)
     return gxp[:, :, pt:pt + H, pl:pl + W]
 
 
@@ -247,20 +253,16 @@ def _conv2d_formula_w(g, out, x, w, b=None, *, stride, padding, dilation):
     (Ho, Wo), pads = window_pads((H, W), (kh, kw), stride, padding, dilation)
     (sh, sw), (dh, dw) = stride, dilation
     xp = np.pad(x, ((0, 0), (0, 0)) + pads)
-    gw = np.zeros(w.shape, np.result_type(g, x))
-    for n, p, q in np.ndindex(N, Ho, Wo):
-        patch = xp[n, :, p * sh:p * sh + (kh - 1) * dh + 1:dh,
-                   q * sw:q * sw + (kw - 1) * dw + 1:dw]
-        gw += np.multiply.outer(g[n, :, p, q], patch)
-    return gw
+    spans = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
+    patches = sliding_window_view(xp, spans, axis=(2, 3))[
+        :, :, :(Ho - 1) * sh + 1:sh, :(Wo - 1) * sw + 1:sw, ::dh, ::dw]
+    gw = np.tensordot(g, patches, axes=([0, 2, 3], [0, 2, 3]))  # (O, C, kh, kw)
+    return gw.astype(np.result_type(g, x), copy=False)
 
 
 def _conv_formula_b(g, out, x, w, b=None, **_):
     """Σ of δ over the batch and every position."""
-    gb = np.zeros(g.shape[1], g.dtype)
-    for idx in np.ndindex(g.shape):
-        gb[idx[1]] += g[idx]
-    return gb
+    return g.sum(axis=(0,) + tuple(range(2, g.ndim)))
 
 
 _CONV_TEX = {

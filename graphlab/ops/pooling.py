@@ -14,6 +14,7 @@ Rules assume resolved attributes (``Op.resolve_attrs``).
 import functools
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import AttrError, ExecutionError, ShapeError
 from ..shapes import fmt, numel, same_dim
@@ -95,13 +96,17 @@ def _max_pool2d_formula_x(g, out, x, *, kernel, stride, padding):
     gx = np.zeros(x.shape, x.dtype if g is None else g.dtype)
     if g is None:
         return gx
-    for n, c, p, q, rows, cols in _pool_windows(x, kernel, stride, padding):
-        best, at = -np.inf, None
-        for i in rows:
-            for j in cols:
-                if 0 <= i < H and 0 <= j < W and (at is None or x[n, c, i, j] > best):
-                    best, at = x[n, c, i, j], (i, j)
-        gx[n, c][at] += g[n, c, p, q]
+    stride = _stride(stride, kernel)
+    (Ho, Wo), ((pt, pb), (pl, pr)) = window_pads((H, W), kernel, stride, padding,
+                                                 _NO_DILATION)
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=-np.inf)
+    windows = sliding_window_view(xp, kernel, axis=(2, 3))[
+        :, :, :(Ho - 1) * stride[0] + 1:stride[0], :(Wo - 1) * stride[1] + 1:stride[1]]
+    at = windows.reshape(N, C, Ho, Wo, -1).argmax(axis=-1)  # the first maximum
+    n, c, p, q = np.indices((N, C, Ho, Wo))
+    rows = p * stride[0] - pt + at // kernel[1]
+    cols = q * stride[1] - pl + at % kernel[1]
+    np.add.at(gx, (n, c, rows, cols), g)
     return gx
 
 

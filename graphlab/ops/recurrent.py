@@ -36,10 +36,11 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..shapes import fmt, same_dim
-from ._rnn import (rnn_bias, rnn_buffers, rnn_dtype, rnn_first_preacts, rnn_grads,
-                   rnn_needs, rnn_output_grad, rnn_param_grads, rnn_sigmoid,
-                   rnn_stack, rnn_stack_weights, rnn_state, rnn_step_gemm,
-                   rnn_wanted, rnn_weight_grad)
+from ._rnn import (frozen, rnn_bias, rnn_buffers, rnn_dtype, rnn_first_preacts,
+                   rnn_grads, rnn_kept_weights, rnn_needs, rnn_output_grad,
+                   rnn_param_grads, rnn_sigmoid, rnn_stack, rnn_stack_weights,
+                   rnn_state, rnn_step_gemm, rnn_wanted, rnn_weight_grad,
+                   rnn_weights)
 from .base import Attr, Op, register
 
 __all__ = ["RNN", "LSTM", "GRU", "Recurrence", "CellOp", "GateSplit"]
@@ -291,15 +292,16 @@ class RNN(_Recurrent):
         buf = rnn_buffers(ctx, "forward", (N, T, F, H, dt), w=(H, K),
                            xh=(T + 1, K, N))
         xh = rnn_stack(x, h0, buf["xh"])
-        if T == 1:
+        w = rnn_kept_weights(ctx, buf["w"], w_ih, w_hh, b_ih, b_hh)
+        if w is None and T == 1 and not frozen(w_ih, w_hh, b_ih, b_hh):
             rnn_first_preacts(xh[1, F + 1:], w_ih, w_hh, b_ih, b_hh, xh[0],
                               ((0, 0, H, 1.0),), h0 is not None)
-        else:
-            w = rnn_stack_weights(buf["w"], w_ih, w_hh, rnn_bias(b_ih, b_hh, dt),
-                                   ((0, 0, H, 1.0),))
+        elif w is None:
+            w = rnn_weights(ctx, buf["w"], w_ih, w_hh, b_ih, b_hh, ((0, 0, H, 1.0),),
+                            dt)
         for t in range(T):
             h = xh[t + 1, F + 1:]  # A_t, then H_t in place
-            if T > 1:  # (one step: done above)
+            if w is not None:  # (else step 0 is done above)
                 rnn_step_gemm(w, xh[t], F + 1, t > 0 or h0 is not None, h)
             if nonlinearity == "tanh":
                 np.tanh(h, out=h)
@@ -453,19 +455,19 @@ class LSTM(_Recurrent):
                            tc=(T, H, N))
         z, p, tc = buf["z"], buf["p"], buf["tc"]
         xh = rnn_stack(x, h0, buf["xh"])
-        if T == 1:
+        w = rnn_kept_weights(ctx, buf["w"], w_ih, w_hh, b_ih, b_hh)
+        if w is None and T == 1 and not frozen(w_ih, w_hh, b_ih, b_hh):
             rnn_first_preacts(z[0, :H4], w_ih, w_hh, b_ih, b_hh, xh[0], _lstm_runs(H),
                               h0 is not None)
-        else:
-            w = rnn_stack_weights(buf["w"], w_ih, w_hh, rnn_bias(b_ih, b_hh, dt),
-                                   _lstm_runs(H))
+        elif w is None:
+            w = rnn_weights(ctx, buf["w"], w_ih, w_hh, b_ih, b_hh, _lstm_runs(H), dt)
         # z[t] holds the gates I, F, O, G of step t, then C_{t−1}: so that
         # p[t] = [I ⊙ G, F ⊙ C_{t−1}] is one call on adjacent blocks (and kept:
         # backpropagation reuses both products).
         rnn_state(z[0, H4:], c0)
         for t in range(T):
             a = z[t, :H4]
-            if T > 1:  # (one step: done above)
+            if w is not None:  # (else step 0 is done above)
                 rnn_step_gemm(w, xh[t], F + 1, t > 0 or h0 is not None, a)
             np.tanh(a, out=a)
             s = a[:H3]  # σ(z) = ½·tanh(z/2) + ½ (the ½ inside is in w)

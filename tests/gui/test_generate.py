@@ -55,6 +55,10 @@ def test_generate_box_decodes_a_seq2seq_input_and_hides_for_classifiers(
     c["generatePrime"].setText("12345")
     qtbot.mouseClick(c["generateStart"], Qt.LeftButton)
     assert c["generateText"].toPlainText().startswith("12345 → ")
+    c["generatePrime"].setText("")
+    qtbot.mouseClick(c["generateStart"], Qt.LeftButton)
+    assert c["generateText"].toPlainText() == \
+        "Cannot generate: the input is empty: give a source sequence to decode"
     w2 = make_window(sample("lstm_digits"))
     panel2, _ = _box(w2)
     assert not panel2.generate_box.isVisible()

@@ -136,9 +136,13 @@ def test_undoing_a_view_change_shows_the_view_its_positions_were_made_for(
     assert w.actions["layoutTopToBottom"].isChecked() == s.vertical
     assert w.actions["showWeights"].isChecked() == (not s.weights_inside)
     assert not w.isWindowModified()
+    remembered = w._settings()  # the next window opens as this one shows
+    assert remembered.value("view/vertical", type=bool) == s.vertical
+    assert remembered.value("view/weightsInside", type=bool) == s.weights_inside
     w.undo_stack.redo()
     assert (s.vertical, s.weights_inside) != view
     assert overlapping(w.graph, view=s.view_state) == []
+    assert w._settings().value("view/vertical", type=bool) == s.vertical
     _consistent(w)
 
 
