@@ -60,6 +60,7 @@ class _Bridge(QObject):
     """Signals the worker emits; delivered (queued) on the GUI thread."""
     frame = Signal(object)
     epoch = Signal(int, object)
+    dock_run = Signal()
     finished = Signal(object, object)
     failed = Signal(str)
 
@@ -263,9 +264,9 @@ class PlaygroundPanel(QWidget):
         window.scene.selectionChanged.connect(self._selection_changed)
         self._load_epochs()
         self.refresh()
-        self._dock_timer = QTimer(self)
-        self._dock_timer.timeout.connect(self._watch_training_dock)
-        self._dock_timer.start(100)
+        self.bridge.dock_run.connect(self._dock_run_started)
+        self._shown = False  # isVisible(), for the dock's worker thread to read
+        window.trainer_hooks.append(self._on_dock_trainer)
         window.installEventFilter(self)
 
     def eventFilter(self, obj, event):
@@ -412,26 +413,31 @@ class PlaygroundPanel(QWidget):
             self._show(frame)
 
     # ---- training --------------------------------------------------------------------
-    def _watch_training_dock(self):
-        """Frames while the Training dock trains too: its trainer, once it
-        exists, gets a frame callback that runs on the dock's worker thread."""
-        dock = getattr(self.window_, "training", None)
-        trainer = getattr(dock, "trainer", None)
-        if trainer is None or self.running or self.surface is None \
-                or not self.isVisible():
-            return
-        if any(isinstance(c, _FrameCallback) for c in trainer.callbacks):
+    def _on_dock_trainer(self, trainer, graph):
+        """On the Training dock's worker, before its trainer trains: frames of the
+        run from its first step, drawn from the graph it trains (a hook of
+        ``window.trainer_hooks``; only plain attributes are read here)."""
+        if not self._shown or self.running or self.surface is None:
             return
         try:
-            worker_surface = surf.Surface(self.window_.graph, resolution=RESOLUTION,
-                                          node=self.node)
+            worker_surface = surf.Surface(graph, resolution=RESOLUTION, node=self.node)
         except GraphlabError:
             return
-        self.curves.clear()
-        self.status.setText("Training from the Training dock…")
-        # appended while the worker runs: picked up from its next callback on
         trainer.callbacks.append(_FrameCallback(self, trainer, worker_surface,
                                                 self.fps))
+        _emit(self.bridge.dock_run)
+
+    def _dock_run_started(self):
+        self.curves.clear()
+        self.status.setText("Training from the Training dock…")
+
+    def showEvent(self, event):
+        self._shown = True
+        super().showEvent(event)
+
+    def hideEvent(self, event):
+        self._shown = False
+        super().hideEvent(event)
 
     def reset(self):
         """Start the next run from new initial values; show them now."""

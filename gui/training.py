@@ -348,6 +348,11 @@ class TrainingPanel(QWidget):
             trainer = make_trainer(graph, callbacks=[callback], progress=False,
                                    handle_sigint=False, **settings)
             self.trainer = trainer
+            for hook in list(getattr(self.window_, "trainer_hooks", ())):
+                try:  # a viewer must never stop the run
+                    hook(trainer, graph)
+                except Exception:
+                    log.exception("trainer hook")
             if self._stop_asked.is_set():
                 trainer.stop()
             history = trainer.fit()

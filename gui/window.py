@@ -73,6 +73,9 @@ class MainWindow(OnnxFiles, QMainWindow):
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.path = None
+        # Called on the Training dock's worker thread with each new trainer and
+        # the graph it trains, before it trains (the Playground draws its runs).
+        self.trainer_hooks = []
         self._recovered = False
         self._fitted = False
         self._view_touched = False
