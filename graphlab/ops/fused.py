@@ -402,8 +402,9 @@ def _conv_blocks(ctx, x, w, stride, padding, dilation, pool, keep=False):
 
 
 def _max_blocks(ctx, y):
-    """Max over the P blocks of ``y`` (in place, into ``y[:, 0]``, returned), and
-    ``ctx.arg``: the block of each first maximum."""
+    """Max over the P blocks of ``y`` (returned: in place, into ``y[:, 0]``, or
+    with few values a new array), and ``ctx.arg``: the block of each first
+    maximum."""
     O, P, M = y.shape
     if M <= FEW:  # two reductions over the blocks (ties: the first, as below)
         ctx.arg = y.argmax(axis=1)
