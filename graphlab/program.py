@@ -428,12 +428,6 @@ class Program:
                 raise ExecutionError(
                     "the gradient became NaN or infinite: lower the learning rate, or "
                     "check for log or sqrt of 0 and division by 0", node=node)
-        for node, g in grads.items():
-            if not np.isfinite(g).all():
-                raise ExecutionError(
-                    "the gradient became NaN or infinite: lower the learning rate, or "
-                    "check for log or sqrt of 0 and division by 0", node=node)
-        return grads
 
     # ---- a batch cut into chunks on threads (graphlab.parallel) ----------------------
     def batch_plan(self):
