@@ -13,6 +13,7 @@ from .errors import GraphlabError
 from .feeds import random_feeds as draw
 from .optim import SGD
 from .program import Program
+from .train import take_gradients
 
 __all__ = ["random_feeds", "time_steps", "training_step", "seconds_per_call",
            "bench"]
@@ -47,10 +48,7 @@ def training_step(prog, feeds, lr=1e-3):
 
     def step():
         prog.forward(feeds)
-        grads = prog.backward(check=False)
-        opt.set_grads(grads)
-        if not opt.grad_is_finite():
-            prog.check_gradients(grads)
+        take_gradients(opt, prog, prog.backward(check=False))
         opt.step()
 
     return step

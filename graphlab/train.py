@@ -47,7 +47,8 @@ from .optim import (TrainConfig, load_checkpoint, make_optimizer, make_schedule,
                     write_checkpoint)
 from .program import Program
 
-__all__ = ["train", "Trainer", "History", "Callback", "ProgressBar", "load_checkpoint"]
+__all__ = ["train", "Trainer", "History", "Callback", "ProgressBar", "load_checkpoint",
+           "take_gradients"]
 
 
 def _call(callbacks, name, *args):
@@ -392,10 +393,7 @@ class Trainer:
             loss = float(out[self.loss])
             if not math.isfinite(loss):
                 raise ExecutionError("NaN", node=self.loss.partition(":")[0])
-            # One probe of the flat gradient, not one per Parameter.
-            self.optimizer.set_grads(grads)
-            if not self.optimizer.grad_is_finite():
-                prog.check_gradients(grads)
+            take_gradients(self.optimizer, prog, grads)
         except ExecutionError as e:
             raise self._failure(e, f"epoch {epoch + 1}, batch {batch + 1}") from None
         self.optimizer.step()
@@ -694,6 +692,15 @@ class Trainer:
         self.history.epochs = list(meta.get("history", []))
         self.history.initial = dict(meta.get("initial") or {})
         self.history.final = {"seconds": float(meta.get("seconds", 0.0))}
+
+
+def take_gradients(optimizer, prog, grads):
+    """Copy ``grads`` into ``optimizer``'s flat buffer and probe it once for NaN
+    and ±∞ (not once per Parameter); only when the probe finds one does
+    ``prog.check_gradients`` name the node, raising ``ExecutionError``."""
+    optimizer.set_grads(grads)
+    if not optimizer.grad_is_finite():
+        prog.check_gradients(grads)
 
 
 def _blas_limits(threads):
