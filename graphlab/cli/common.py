@@ -21,7 +21,7 @@ from ..errors import GraphlabError
 from ..tojson import jsonable
 
 __all__ = ["parse_value", "assignments", "Usage", "positive_int", "format_value",
-           "load_checked", "Context", "jsonable"]
+           "load_checked", "checked", "Context", "jsonable"]
 
 
 # ---- values -------------------------------------------------------------------------
@@ -99,7 +99,11 @@ def _nested(a):
 
 def load_checked(path, ctx):
     """Load and check the graph file ``path``; its warnings go to ``ctx``."""
-    g = io.load(path)
+    return checked(io.load(path), ctx)
+
+
+def checked(g, ctx):
+    """``g`` after its check; its warnings go to ``ctx``."""
     for node, message in g.check():
         ctx.warn(message, node)
     return g

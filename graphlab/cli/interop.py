@@ -9,7 +9,7 @@ module block). ``export FILE -o OUT`` picks the format by the suffix of OUT:
 import os
 import sys
 
-from .common import load_checked
+from .common import checked, load_checked
 
 __all__ = ["add_import_command", "add_export_command", "EXPORT_FORMATS"]
 
@@ -25,9 +25,7 @@ def cmd_import(args, ctx):
               f"got {out!r}", file=sys.stderr)
         return 2
     _refuse_existing(out, out[:-len(".json")].removesuffix(".graph") + ".params.npz")
-    g = import_model(args.file)
-    for node, message in g.check():
-        ctx.warn(message, node)
+    g = checked(import_model(args.file), ctx)
     io.save(g, out)
     n = g.parameter_count()
     sidecar = (os.path.join(os.path.dirname(out), g.params_file) if g.params_file
