@@ -13,31 +13,28 @@ def _gen(w):
     return panel.generate_box
 
 
+def _write(box, qtbot, prime, length):
+    """Start the box with ``prime`` and ``length``; its text once it stops."""
+    box.prime.setText(prime)
+    box.length.setValue(length)
+    box.start()
+    qtbot.waitUntil(lambda: not box.running, timeout=20000)
+    return box.text.toPlainText()
+
 
 def test_generate_with_an_empty_prime(make_window, qtbot, caplog):
     w = make_window(sample("char_rnn"))
     box = _gen(w)
-    box.prime.setText("")
-    box.length.setValue(20)
-    box.start()
-    qtbot.waitUntil(lambda: not box.running, timeout=20000)
-    text = box.text.toPlainText()
+    text = _write(box, qtbot, "", 20)
     assert len(text) == 20 or text.startswith("Cannot generate:"), text
     assert not box.timer.isActive()
-
 
 
 def test_generate_on_an_untrained_graph(make_window, qtbot):
     w = make_window(sample("char_rnn"))
     w.graph.params = {}
-    box = _gen(w)
-    box.prime.setText("A")
-    box.length.setValue(10)
-    box.start()
-    qtbot.waitUntil(lambda: not box.running, timeout=20000)
-    text = box.text.toPlainText()
+    text = _write(_gen(w), qtbot, "A", 10)
     assert len(text) == 11 or text.startswith("Cannot generate:"), text
-
 
 
 def test_closing_the_training_dock_stops_generation(make_window, qtbot):
@@ -50,7 +47,6 @@ def test_closing_the_training_dock_stops_generation(make_window, qtbot):
     w.training_dock.close()
     QApplication.processEvents()
     assert not box.running and not box.timer.isActive()
-
 
 
 def test_generate_survives_an_unexpected_error_in_a_tick(make_window, qtbot):
