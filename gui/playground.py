@@ -50,6 +50,7 @@ from graphlab.errors import GraphlabError
 from .docks import show_dock
 from .playground_views import RESOLUTION, LossCurves, SurfaceView, UnitGrid, frame_of
 from .training import copy_to_train
+from .util import emit_safely
 
 __all__ = ["PlaygroundPanel", "open_playground", "add_playground_action"]
 
@@ -63,15 +64,6 @@ class _Bridge(QObject):
     dock_run = Signal()
     finished = Signal(object, object)
     failed = Signal(str)
-
-
-def _emit(signal, *args):
-    """Emit from the worker; False once the window (and the bridge) is gone."""
-    try:
-        signal.emit(*args)
-    except RuntimeError:  # "Signal source has been deleted"
-        return False
-    return True
 
 
 def _one_blas_thread():
@@ -117,14 +109,14 @@ class _FrameCallback:
         # frames take at most a quarter of the training thread's time
         self.interval = max(self.base_interval, 3.0 * spent)
         self.frames += 1
-        if not _emit(self.bridge.frame, frame):
+        if not emit_safely(self.bridge.frame, frame):
             self.trainer.stop()
 
     def on_batch_end(self, batch, logs):
         self._frame(logs["epoch"])
 
     def on_epoch_end(self, epoch, logs):
-        if not _emit(self.bridge.epoch, int(epoch), {k: logs.get(k) for k in (
+        if not emit_safely(self.bridge.epoch, int(epoch), {k: logs.get(k) for k in (
                 "loss", "test_loss", "accuracy", "test_accuracy")}):
             self.trainer.stop()
 
@@ -425,7 +417,7 @@ class PlaygroundPanel(QWidget):
             return
         trainer.callbacks.append(_FrameCallback(self, trainer, worker_surface,
                                                 self.fps))
-        _emit(self.bridge.dock_run)
+        emit_safely(self.bridge.dock_run)
 
     def _dock_run_started(self):
         self.curves.clear()
@@ -492,15 +484,15 @@ class PlaygroundPanel(QWidget):
                 trainer.stop()
             history = trainer.fit()
         except GraphlabError as e:
-            _emit(self.bridge.failed, e.message)
+            emit_safely(self.bridge.failed, e.message)
             return
         except Exception as e:  # the worker must report, never vanish silently
             log.exception("playground training")
-            _emit(self.bridge.failed, f"{type(e).__name__}: {e}")
+            emit_safely(self.bridge.failed, f"{type(e).__name__}: {e}")
             return
         finally:
             self.trainer = None
-        _emit(self.bridge.finished, graph.params, dict(history.final))
+        emit_safely(self.bridge.finished, graph.params, dict(history.final))
 
     def stop(self):
         """Ask the worker to stop after the current batch."""

@@ -41,6 +41,7 @@ from .commands import SetParams
 from .docks import show_dock
 from .guard import guarded
 from .plots import AccuracyPlot, LinePlot, LossPlot, decimate
+from .util import emit_safely
 
 __all__ = ["LinePlot", "LossPlot", "AccuracyPlot", "TrainingPanel", "open_training",
            "decimate", "fitting_values"]
@@ -69,10 +70,7 @@ class _Callback:
         self.bridge = bridge
 
     def _emit(self, signal, *args):
-        try:
-            getattr(self.bridge, signal).emit(*args)
-        except RuntimeError:  # the panel was deleted: nobody is listening
-            pass
+        emit_safely(getattr(self.bridge, signal), *args)
 
     def on_train_begin(self, logs):
         self._emit("begin", dict(logs))
@@ -348,7 +346,7 @@ class TrainingPanel(QWidget):
             trainer = make_trainer(graph, callbacks=[callback], progress=False,
                                    handle_sigint=False, **settings)
             self.trainer = trainer
-            for hook in list(getattr(self.window_, "trainer_hooks", ())):
+            for hook in list(self.window_.trainer_hooks):
                 try:  # a viewer must never stop the run
                     hook(trainer, graph)
                 except Exception:

@@ -2,7 +2,7 @@
 
 import os
 
-__all__ = ["settings_dir"]
+__all__ = ["settings_dir", "emit_safely"]
 
 
 def settings_dir():
@@ -18,3 +18,13 @@ def settings_dir():
         d = os.path.join(base or os.path.expanduser("~/.local/share"), "graphlab")
     os.makedirs(d, exist_ok=True)
     return d
+
+
+def emit_safely(signal, *args):
+    """Emit ``signal`` from a worker thread; False once its object (the panel,
+    the window) has been deleted and nobody is listening."""
+    try:
+        signal.emit(*args)
+    except RuntimeError:  # "Signal source has been deleted"
+        return False
+    return True
