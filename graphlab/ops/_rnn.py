@@ -12,10 +12,10 @@ import numpy as np
 from ._im2col import matmul2d
 
 __all__ = ["frozen", "rnn_bias", "rnn_buffers", "rnn_dtype", "rnn_first_preacts",
-           "rnn_grads", "rnn_input_grad", "rnn_kept_weights", "rnn_needs", "rnn_output_grad",
-           "rnn_param_grads", "rnn_sigmoid", "rnn_split_grads", "rnn_stack",
-           "rnn_stack_weights", "rnn_state", "rnn_step_gemm", "rnn_wanted",
-           "rnn_weight_grad", "rnn_weights"]
+           "rnn_grads", "rnn_input_grad", "rnn_kept_weights", "rnn_needs",
+           "rnn_output_grad", "rnn_param_grads", "rnn_sigmoid", "rnn_split_grads",
+           "rnn_stack", "rnn_stack_weights", "rnn_state", "rnn_step_gemm",
+           "rnn_wanted", "rnn_weight_grad", "rnn_weights"]
 
 
 def rnn_dtype(x, *arrays):

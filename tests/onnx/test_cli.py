@@ -136,7 +136,8 @@ def test_import_refuses_to_overwrite_an_existing_graph_file(tmp_path, capsys):
     assert mine.read_bytes() == before and not (tmp_path / "mine.params.npz").exists()
     # the sidecar of a new graph file is someone's too
     (tmp_path / "new.params.npz").write_bytes(b"trained")
-    code, out, err = run(capsys, "import", model, "-o", str(tmp_path / "new.graph.json"))
+    code, out, err = run(capsys, "import", model, "-o",
+                         str(tmp_path / "new.graph.json"))
     assert code == 1 and "new.params.npz: already exists" in err
     assert (tmp_path / "new.params.npz").read_bytes() == b"trained"
 
