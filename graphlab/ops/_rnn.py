@@ -102,12 +102,10 @@ def rnn_kept_weights(ctx, out, w_ih, w_hh, b_ih, b_hh):
 def rnn_weights(ctx, out, w_ih, w_hh, b_ih, b_hh, runs, dt):
     """The stacked weights :func:`rnn_stack_weights` makes, in ``out``.
 
-    When every weight is a constant (:func:`frozen`), they are stacked once and
-    kept: ``ctx`` remembers the arrays they came from, and reuses ``out`` while
-    the same arrays come back (and ``out`` is still the buffer).
+    When every weight is a constant (:func:`frozen`), ``ctx`` remembers the
+    arrays they came from, so that :func:`rnn_kept_weights` finds ``out`` while
+    the same arrays come back: they are stacked once (callers ask it first).
     """
-    if rnn_kept_weights(ctx, out, w_ih, w_hh, b_ih, b_hh) is not None:
-        return out
     sources = (w_ih, w_hh, b_ih, b_hh)
     rnn_stack_weights(out, w_ih, w_hh, rnn_bias(b_ih, b_hh, dt), runs)
     ctx.stacked = (sources, out) if frozen(*sources) else None
