@@ -131,7 +131,8 @@ def _cmd_train_torch(args, ctx):
     from ..torch import require_torch
     require_torch()
     from ..torch.cli import Quiet, child_argv
-    from ..torch.train import TorchTrainer, check_device, distributed_env, launch
+    from ..torch.train import (TorchTrainer, check_device, distributed_env, launch,
+                               leave_distributed)
     env = distributed_env()
     if env is not None and args.nproc and args.nproc != env[1]:
         raise TrainingError(f"--nproc {args.nproc}, but torchrun started "
@@ -156,6 +157,8 @@ def _cmd_train_torch(args, ctx):
                 raise
             raise TrainingError("another training process failed or was stopped "
                                 f"({str(e).splitlines()[0][:160]})") from None
+        finally:
+            leave_distributed()
     extra = {"backend": "torch", "world_size": trainer.world, "device": args.device}
     if rank != 0:
         return 130 if history.stopped == "interrupted" else 0

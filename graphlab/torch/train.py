@@ -47,7 +47,7 @@ from ..train import Trainer
 from .module import to_torch
 
 __all__ = ["TorchTrainer", "TorchProgram", "distributed_env", "init_distributed",
-           "launch", "train_torch"]
+           "leave_distributed", "launch", "train_torch"]
 
 
 torch = dist = None  # PyTorch and torch.distributed, bound by _load_torch()
@@ -100,6 +100,15 @@ def init_distributed(device):
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo",
                                 rank=rank, world_size=world)
     return rank, world, dev
+
+
+def leave_distributed():
+    """Leave the process group :func:`init_distributed` joined, if any. A process
+    that exits with gloo's threads still running can abort at exit ("terminate
+    called without an active exception", seen once in a resumed 2-process
+    run), and PyTorch asks for this call before exit."""
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 # ---- the program the Trainer drives ----------------------------------------------
