@@ -13,11 +13,16 @@ def _gen(w):
     return panel.generate_box
 
 
-def _write(box, qtbot, prime, length):
-    """Start the box with ``prime`` and ``length``; its text once it stops."""
+def _start(box, prime, length):
+    """Start the box writing ``length`` characters after ``prime``."""
     box.prime.setText(prime)
     box.length.setValue(length)
-    box.start()
+    return box.start()
+
+
+def _write(box, qtbot, prime, length):
+    """Start the box with ``prime`` and ``length``; its text once it stops."""
+    _start(box, prime, length)
     qtbot.waitUntil(lambda: not box.running, timeout=20000)
     return box.text.toPlainText()
 
@@ -40,9 +45,7 @@ def test_generate_on_an_untrained_graph(make_window, qtbot):
 def test_closing_the_training_dock_stops_generation(make_window, qtbot):
     w = make_window(sample("char_rnn"))
     box = _gen(w)
-    box.prime.setText("A")
-    box.length.setValue(100000)
-    box.start()
+    _start(box, "A", 100000)
     assert box.running
     w.training_dock.close()
     QApplication.processEvents()
@@ -52,9 +55,7 @@ def test_closing_the_training_dock_stops_generation(make_window, qtbot):
 def test_generate_survives_an_unexpected_error_in_a_tick(make_window, qtbot):
     w = make_window(sample("char_rnn"))
     box = _gen(w)
-    box.prime.setText("A")
-    box.length.setValue(1000)
-    box.start()
+    _start(box, "A", 1000)
 
     def broken():
         raise ValueError("boom")
@@ -83,7 +84,5 @@ def test_generating_from_untrained_values_says_so(make_window):
     w = make_window(sample("char_rnn"))
     w.graph.params = {}
     box = _gen(w)
-    box.prime.setText("A")
-    box.length.setValue(5)
-    assert box.start()
+    assert _start(box, "A", 5)
     assert "untrained" in w.statusBar().currentMessage()
